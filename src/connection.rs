@@ -1,0 +1,288 @@
+//! One client's state machine: a partial-frame read buffer, an outgoing queue, and what we
+//! currently believe about the socket's readiness.
+//!
+//! mio delivers *edge-triggered* events: "this socket became readable" is said once, not
+//! again and again while data waits. So the rule is to keep reading until the kernel says
+//! `WouldBlock` ("nothing more right now; I will tell you when there is"), and to remember
+//! in `readable`/`writable` that we have not heard that yet. When we stop early on purpose
+//! (to be fair to other clients, or because this client is not reading its replies), those
+//! flags stay set and the loop comes back to us without waiting for a new event.
+
+use crate::frame::{self, Check};
+use crate::outbox::{Outbox, Transport};
+use std::io::ErrorKind;
+use std::time::{Duration, Instant};
+
+/// What a connection does with the frames it reads. The server's implementation runs the
+/// operations; tests and fuzzers plug in their own.
+pub trait Handler {
+    /// A complete frame's payload arrived: queue exactly one reply for it.
+    fn request(&mut self, payload: &[u8], out: &mut Outbox);
+    /// A length prefix over the limit arrived: queue a last reply before we close.
+    fn too_large(&mut self, len: u64, out: &mut Outbox);
+}
+
+/// Per-wake-up budgets and limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// Largest payload a frame may announce.
+    pub max_frame: usize,
+    /// Bytes read from one connection per wake-up before others get their turn.
+    pub read_budget: usize,
+    /// Bytes written to one connection per wake-up (so a 1 GiB download cannot starve a
+    /// `listar` on another connection).
+    pub write_budget: usize,
+    /// Requests handled per wake-up.
+    pub frames_budget: usize,
+    /// While the queue holds more than this many bytes in memory, we stop reading requests.
+    pub high_water_bytes: usize,
+    /// ...or more than this many chunks (each file chunk holds an open file).
+    pub high_water_chunks: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            max_frame: 16 * 1024 * 1024,
+            read_budget: 256 * 1024,
+            write_budget: 512 * 1024,
+            frames_budget: 64,
+            high_water_bytes: 256 * 1024,
+            high_water_chunks: 32,
+        }
+    }
+}
+
+/// Where a connection is in its life. Handlers never remove a connection; they move it
+/// along, and the event loop deregisters and drops it once it reads `Closed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Reading requests and writing replies.
+    Open,
+    /// No more input will be read (the peer half-closed, or sent something we cannot
+    /// follow). Buffered requests are still answered and the queue drains, then we close.
+    Closing,
+    /// Done: the loop drops it.
+    Closed,
+}
+
+pub struct Connection<S> {
+    pub stream: S,
+    pub state: State,
+    /// Bytes of frames not yet handled. Empty and unallocated while idle: the buffer is
+    /// created when a partial frame has to wait, and freed when it is used up.
+    inbuf: Vec<u8>,
+    pub outbox: Outbox,
+    /// We have not yet seen WouldBlock on read since the last readable event.
+    readable: bool,
+    /// Likewise for writes. A new socket starts writable.
+    writable: bool,
+    /// When bytes last arrived (for stalled partial frames).
+    last_read: Instant,
+}
+
+impl<S: Transport> Connection<S> {
+    pub fn new(stream: S, now: Instant) -> Self {
+        Connection {
+            stream,
+            state: State::Open,
+            inbuf: Vec::new(),
+            outbox: Outbox::default(),
+            readable: false,
+            writable: true,
+            last_read: now,
+        }
+    }
+
+    /// Records what an event told us. Events are hints: the next read or write says
+    /// what is really true, so a spurious event costs one `WouldBlock` and nothing else.
+    pub fn mark_ready(&mut self, readable: bool, writable: bool) {
+        self.readable |= readable;
+        self.writable |= writable;
+    }
+
+    /// Does as much as the budgets allow: write what is queued, read and handle requests,
+    /// write their replies. Returns true when work is left that no event will announce
+    /// (a budget ran out while the socket was still ready), so the loop must come back.
+    pub fn service<H: Handler>(&mut self, scratch: &mut [u8], h: &mut H, t: &Tuning, now: Instant) -> bool {
+        let mut write_budget = t.write_budget;
+        self.flush(&mut write_budget);
+        if self.state != State::Closed {
+            self.read_and_handle(scratch, h, t, now);
+        }
+        self.flush(&mut write_budget);
+        if self.state == State::Closing && self.outbox.is_empty() && !self.has_complete_frame(t) {
+            if !self.inbuf.is_empty() {
+                log::debug!("dropping {} bytes of an unfinished frame", self.inbuf.len());
+            }
+            self.state = State::Closed;
+        }
+        if self.state == State::Closed {
+            return false;
+        }
+        let can_take_more = !self.backpressured(t);
+        (self.writable && !self.outbox.is_empty())
+            || (can_take_more && (self.has_complete_frame(t) || (self.state == State::Open && self.readable)))
+    }
+
+    /// True while the queue is over its high-water mark: we stop reading requests until
+    /// the client reads its replies. A client that never reads cannot make us buffer more.
+    pub fn backpressured(&self, t: &Tuning) -> bool {
+        over_high_water(&self.outbox, t)
+    }
+
+    /// True when the connection wants to hear about writability (its queue is not empty).
+    pub fn wants_write(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
+    /// A partial frame that has made no progress for `limit` (slowloris).
+    pub fn stalled(&self, now: Instant, limit: Duration) -> bool {
+        !self.inbuf.is_empty() && now.saturating_duration_since(self.last_read) >= limit
+    }
+
+    /// Bytes held by this connection's own buffers (for logs and tests).
+    pub fn buffered(&self) -> (usize, usize) {
+        (self.inbuf.capacity(), self.outbox.memory())
+    }
+
+    fn has_complete_frame(&self, t: &Tuning) -> bool {
+        matches!(frame::check(&self.inbuf, t.max_frame), Check::Complete { .. })
+    }
+
+    fn flush(&mut self, budget: &mut usize) {
+        while self.writable && !self.outbox.is_empty() && *budget > 0 && self.state != State::Closed {
+            match self.outbox.write_to(&mut self.stream, *budget) {
+                Ok(0) => {
+                    // The socket accepted nothing yet reported no error: treat it as gone.
+                    self.state = State::Closed;
+                }
+                Ok(n) => *budget = budget.saturating_sub(n),
+                // The kernel's send buffer is full. We will ask for WRITABLE and come back.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.writable = false,
+                // A signal arrived during the call; nothing was lost, just try again.
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("write failed: {e}");
+                    self.state = State::Closed;
+                }
+            }
+        }
+    }
+
+    fn read_and_handle<H: Handler>(&mut self, scratch: &mut [u8], h: &mut H, t: &Tuning, now: Instant) {
+        let mut read = 0;
+        let mut frames = 0;
+        loop {
+            // First answer whatever complete frames are already buffered.
+            if !self.inbuf.is_empty() {
+                let taken = take_frames(&self.inbuf, &mut self.outbox, h, t, &mut frames);
+                if taken.too_large {
+                    self.stop_reading_after_bad_frame();
+                    return;
+                }
+                self.inbuf.drain(..taken.consumed);
+                if self.inbuf.is_empty() {
+                    self.inbuf = Vec::new();
+                }
+            }
+            if self.state != State::Open
+                || !self.readable
+                || read >= t.read_budget
+                || frames >= t.frames_budget
+                || self.backpressured(t)
+            {
+                return;
+            }
+            match self.stream.read(scratch) {
+                // A read of 0 bytes is how the kernel says "end of file": the peer will send
+                // nothing more (it closed, or shut down its writing side). We still answer
+                // what it already asked.
+                Ok(0) => {
+                    self.readable = false;
+                    self.state = State::Closing;
+                }
+                Ok(n) => {
+                    read += n;
+                    self.last_read = now;
+                    if self.inbuf.is_empty() {
+                        // The common case: handle frames straight from the shared scratch
+                        // buffer and keep only the leftover partial frame.
+                        let taken = take_frames(&scratch[..n], &mut self.outbox, h, t, &mut frames);
+                        if taken.too_large {
+                            self.stop_reading_after_bad_frame();
+                            return;
+                        }
+                        self.inbuf.extend_from_slice(&scratch[taken.consumed..n]);
+                    } else {
+                        self.inbuf.extend_from_slice(&scratch[..n]);
+                    }
+                }
+                // Nothing more to read until the next readable event.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("read failed: {e}");
+                    self.state = State::Closed;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// After a frame we cannot skip, the byte stream has lost its framing: read nothing
+    /// more, let the error reply go out, then close.
+    fn stop_reading_after_bad_frame(&mut self) {
+        self.inbuf = Vec::new();
+        self.state = State::Closing;
+    }
+}
+
+fn over_high_water(outbox: &Outbox, t: &Tuning) -> bool {
+    outbox.memory() > t.high_water_bytes || outbox.len() > t.high_water_chunks
+}
+
+struct Taken {
+    consumed: usize,
+    too_large: bool,
+}
+
+/// Hands every complete frame at the front of `data` to the handler, within the budgets.
+fn take_frames<H: Handler>(
+    data: &[u8],
+    outbox: &mut Outbox,
+    h: &mut H,
+    t: &Tuning,
+    frames: &mut usize,
+) -> Taken {
+    let mut consumed = 0;
+    loop {
+        if *frames >= t.frames_budget || over_high_water(outbox, t) {
+            break;
+        }
+        match frame::check(&data[consumed..], t.max_frame) {
+            Check::Complete { len } => {
+                let start = consumed + frame::HEADER_LEN;
+                log::debug!("frame of {len} bytes");
+                h.request(&data[start..start + len], outbox);
+                consumed = start + len;
+                *frames += 1;
+            }
+            Check::Incomplete { .. } => break,
+            Check::TooLarge { len } => {
+                h.too_large(len, outbox);
+                return Taken {
+                    consumed,
+                    too_large: true,
+                };
+            }
+        }
+    }
+    Taken {
+        consumed,
+        too_large: false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

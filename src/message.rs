@@ -1,0 +1,123 @@
+//! Requests and replies: the `Mensaje(operacion, data, estado)` envelope on top of pickles.
+
+use crate::frame;
+use crate::pickle::{self, decode::get, Data, Envelope, Limits, Value};
+
+/// A request that decoded and has the expected shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// How to wrap the reply: the request's own class, or a dict.
+    pub envelope: Envelope,
+    pub operacion: String,
+    pub data: Value,
+}
+
+/// A payload that is not a usable request. It still gets a reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadRequest {
+    pub envelope: Envelope,
+    /// The `operacion` to echo, when we could read one.
+    pub operacion: String,
+    /// Short Spanish text for the client.
+    pub mensaje: String,
+    /// English detail for the log.
+    pub detail: String,
+}
+
+/// Turns a frame's payload into a [`Request`].
+pub fn parse(payload: &[u8], limits: Limits) -> Result<Request, BadRequest> {
+    let bad = |envelope: Envelope, operacion: &str, mensaje: &str, detail: String| BadRequest {
+        envelope,
+        operacion: operacion.to_string(),
+        mensaje: mensaje.to_string(),
+        detail,
+    };
+    let decoded = match pickle::decode(payload, limits) {
+        Ok(d) => d,
+        Err(e) => {
+            return Err(bad(
+                Envelope::course(),
+                "",
+                "mensaje inválido: no es un pickle aceptado",
+                e.to_string(),
+            ))
+        }
+    };
+    let envelope = match decoded.class {
+        Some((module, name)) => Envelope::Instance { module, name },
+        None => Envelope::Dict,
+    };
+    if !matches!(decoded.value, Value::Dict(_)) {
+        return Err(bad(
+            envelope,
+            "",
+            "mensaje inválido: se esperaba un Mensaje",
+            "root is not an instance or a dict".into(),
+        ));
+    }
+    let operacion = match get(&decoded.value, "operacion") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err(bad(
+                envelope,
+                "",
+                "mensaje inválido: operacion debe ser un str",
+                "operacion is not a str".into(),
+            ))
+        }
+        None => {
+            return Err(bad(
+                envelope,
+                "",
+                "mensaje inválido: falta operacion",
+                "no operacion".into(),
+            ))
+        }
+    };
+    let data = get(&decoded.value, "data").cloned().unwrap_or(Value::None);
+    Ok(Request {
+        envelope,
+        operacion,
+        data,
+    })
+}
+
+/// A whole frame (length prefix + pickle) for a reply held in memory.
+pub fn frame_reply(env: &Envelope, operacion: &str, data: &Data, estado: &str) -> Vec<u8> {
+    let mut out = vec![0; frame::HEADER_LEN];
+    pickle::encode::put_message_head(&mut out, env, operacion);
+    pickle::encode::put_data(&mut out, data);
+    pickle::encode::put_message_tail(&mut out, env, estado);
+    match frame::header((out.len() - frame::HEADER_LEN) as u64) {
+        Some(h) => {
+            out[..frame::HEADER_LEN].copy_from_slice(&h);
+            out
+        }
+        // Only a listing of millions of names could get here; say so instead of lying.
+        None => frame_reply(env, operacion, &Data::str("respuesta demasiado grande"), "error"),
+    }
+}
+
+/// `estado="ok"` with `data`.
+pub fn ok(env: &Envelope, operacion: &str, data: &Data) -> Vec<u8> {
+    frame_reply(env, operacion, data, "ok")
+}
+
+/// `estado="error"` with a short Spanish message in `data`.
+pub fn error(env: &Envelope, operacion: &str, mensaje: &str) -> Vec<u8> {
+    frame_reply(env, operacion, &Data::str(mensaje), "error")
+}
+
+/// A streamed reply: the frame's head up to the bytes' header, and the tail after them.
+/// The body (`body_len` bytes of a file) travels between the two. `None` when the whole
+/// frame would not fit the 32-bit length prefix.
+pub fn stream_parts(env: &Envelope, operacion: &str, body_len: u64) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut head = vec![0; frame::HEADER_LEN];
+    pickle::encode::put_message_head(&mut head, env, operacion);
+    pickle::encode::put_bytes_header(&mut head, body_len);
+    let mut tail = Vec::with_capacity(24);
+    pickle::encode::put_message_tail(&mut tail, env, "ok");
+    let total = (head.len() - frame::HEADER_LEN) as u64 + body_len + tail.len() as u64;
+    head[..frame::HEADER_LEN].copy_from_slice(&frame::header(total)?);
+    Some((head, tail))
+}

@@ -1,0 +1,54 @@
+//! The decoder: pre-scan first, then `serde-pickle` turns the (now harmless) bytes into values.
+
+use super::scan::{self, Limits, ScanError};
+use std::fmt;
+
+pub use serde_pickle::{HashableValue, Value};
+
+/// A payload that decoded: the value, and the class it was an instance of (if any).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub value: Value,
+    /// `(module, name)` when the root was built from a `Mensaje` class.
+    pub class: Option<(String, String)>,
+    pub protocol: u8,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DecodeError {
+    /// The pre-scan refused it: unsafe or malformed.
+    Refused(ScanError),
+    /// It looked safe, but serde-pickle could not make a value of it.
+    Malformed(String),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Refused(e) => write!(f, "refused by pre-scan: {e}"),
+            DecodeError::Malformed(e) => write!(f, "malformed pickle: {e}"),
+        }
+    }
+}
+
+/// Decodes one pickle. Instances come back as their attribute dict: serde-pickle reads
+/// NEWOBJ + BUILD (and protocol 0's `copy_reg._reconstructor` + BUILD) as "the state".
+pub fn decode(payload: &[u8], limits: Limits) -> Result<Decoded, DecodeError> {
+    let scan = scan::scan(payload, limits).map_err(DecodeError::Refused)?;
+    let options = serde_pickle::DeOptions::new().replace_unresolved_globals();
+    let value = serde_pickle::value_from_slice(payload, options)
+        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    Ok(Decoded {
+        value,
+        class: scan.class,
+        protocol: scan.protocol,
+    })
+}
+
+/// Looks up a str key in a decoded dict.
+pub fn get<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+    match value {
+        Value::Dict(map) => map.get(&HashableValue::String(key.to_string())),
+        _ => None,
+    }
+}

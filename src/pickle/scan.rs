@@ -1,0 +1,641 @@
+//! The pre-scan: one linear walk over a pickle that decides whether it is safe to decode.
+//!
+//! A pickle is a little stack-machine program. Python runs it, which is how a client's
+//! pickle once ran `os.system` on the course's server. We never run anything, but even a
+//! plain decoder can be made to allocate gigabytes (a flood of MARKs), to recurse until the
+//! process aborts (deeply nested lists), or to copy one value again and again (memo gets of
+//! a shared container). So before `serde-pickle` sees a payload, this module walks it once,
+//! opcode by opcode, keeping a *shadow* stack that records only how deep and how heavy each
+//! item is. It refuses:
+//!
+//! - opcodes outside an allow-list (persistent ids, extension registry, INST/OBJ, buffers);
+//! - globals other than the class `Mensaje` and the few helpers CPython itself uses to
+//!   spell plain data in old protocols (`copy_reg._reconstructor`, `object`, `_codecs.encode`);
+//! - DUP, and memo gets of containers (so the decoded value is a tree, never a DAG that
+//!   expands exponentially);
+//! - nesting deeper than a small limit, too many items at once, too many memo gets;
+//! - any length field that points past the end of the payload.
+//!
+//! It also reports the class (`module.Mensaje`) the request used, because the reply has to
+//! name the same class for the client's `pickle.loads` to give it back `.data` and `.estado`.
+
+use std::fmt;
+use std::ops::Range;
+
+/// Bounds for one payload. The defaults are far above anything the protocol needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Containers inside containers, plus open MARKs.
+    pub max_depth: usize,
+    /// Items on the stack at one time.
+    pub max_stack: usize,
+    /// Highest memo slot a PUT may use.
+    pub max_memo: usize,
+    /// Memo gets in one payload.
+    pub max_gets: usize,
+    /// Bytes that memo gets may copy, in total.
+    pub max_copied: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 32,
+            max_stack: 4096,
+            max_memo: 4096,
+            max_gets: 1024,
+            max_copied: 64 * 1024,
+        }
+    }
+}
+
+/// Why a payload was refused. Positions are byte offsets into the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanError {
+    Truncated,
+    Empty,
+    Opcode { op: u8, at: usize },
+    Global { module: String, name: String },
+    BadArgument { at: usize },
+    TooDeep { at: usize },
+    TooManyItems { at: usize },
+    Memo { at: usize },
+    StackUnderflow { at: usize },
+    Trailing { at: usize },
+}
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScanError::Truncated => write!(f, "the pickle ends before STOP"),
+            ScanError::Empty => write!(f, "empty payload"),
+            ScanError::Opcode { op, at } => write!(f, "opcode 0x{op:02x} at {at} is not allowed"),
+            ScanError::Global { module, name } => write!(f, "global {module}.{name} is not allowed"),
+            ScanError::BadArgument { at } => write!(f, "malformed argument at {at}"),
+            ScanError::TooDeep { at } => write!(f, "nesting too deep at {at}"),
+            ScanError::TooManyItems { at } => write!(f, "too many items at {at}"),
+            ScanError::Memo { at } => write!(f, "memo use not allowed at {at}"),
+            ScanError::StackUnderflow { at } => write!(f, "stack underflow at {at}"),
+            ScanError::Trailing { at } => write!(f, "bytes after STOP at {at}"),
+        }
+    }
+}
+
+/// What the scan learned about an acceptable payload.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scan {
+    /// The protocol from a PROTO opcode (0 or 1 when there is none).
+    pub protocol: u8,
+    /// `(module, name)` of the first `Mensaje` class the pickle names.
+    pub class: Option<(String, String)>,
+}
+
+/// What the shadow stack remembers about one item.
+#[derive(Debug, Clone)]
+struct Item {
+    /// 0 for a scalar, 1 for an empty container, one more per level inside.
+    depth: usize,
+    /// Bytes the item carries (strings, bytes); a memo get copies this many.
+    weight: usize,
+    /// For short text items: where the text sits in the payload (STACK_GLOBAL needs it).
+    text: Option<Range<usize>>,
+    /// A class or function named by GLOBAL/STACK_GLOBAL.
+    global: bool,
+}
+
+impl Item {
+    fn scalar(weight: usize) -> Item {
+        Item {
+            depth: 0,
+            weight,
+            text: None,
+            global: false,
+        }
+    }
+    fn container(depth: usize) -> Item {
+        Item {
+            depth,
+            weight: 0,
+            text: None,
+            global: false,
+        }
+    }
+}
+
+// Opcode bytes (Python's Lib/pickle.py names them; these are facts of the format).
+mod op {
+    pub const MARK: u8 = b'(';
+    pub const STOP: u8 = b'.';
+    pub const POP: u8 = b'0';
+    pub const POP_MARK: u8 = b'1';
+    pub const FLOAT: u8 = b'F';
+    pub const INT: u8 = b'I';
+    pub const BININT: u8 = b'J';
+    pub const BININT1: u8 = b'K';
+    pub const LONG: u8 = b'L';
+    pub const BININT2: u8 = b'M';
+    pub const NONE: u8 = b'N';
+    pub const REDUCE: u8 = b'R';
+    pub const STRING: u8 = b'S';
+    pub const BINSTRING: u8 = b'T';
+    pub const SHORT_BINSTRING: u8 = b'U';
+    pub const UNICODE: u8 = b'V';
+    pub const BINUNICODE: u8 = b'X';
+    pub const APPEND: u8 = b'a';
+    pub const BUILD: u8 = b'b';
+    pub const GLOBAL: u8 = b'c';
+    pub const DICT: u8 = b'd';
+    pub const EMPTY_DICT: u8 = b'}';
+    pub const APPENDS: u8 = b'e';
+    pub const GET: u8 = b'g';
+    pub const BINGET: u8 = b'h';
+    pub const LONG_BINGET: u8 = b'j';
+    pub const LIST: u8 = b'l';
+    pub const EMPTY_LIST: u8 = b']';
+    pub const PUT: u8 = b'p';
+    pub const BINPUT: u8 = b'q';
+    pub const LONG_BINPUT: u8 = b'r';
+    pub const SETITEM: u8 = b's';
+    pub const TUPLE: u8 = b't';
+    pub const EMPTY_TUPLE: u8 = b')';
+    pub const SETITEMS: u8 = b'u';
+    pub const BINFLOAT: u8 = b'G';
+    pub const PROTO: u8 = 0x80;
+    pub const NEWOBJ: u8 = 0x81;
+    pub const TUPLE1: u8 = 0x85;
+    pub const TUPLE2: u8 = 0x86;
+    pub const TUPLE3: u8 = 0x87;
+    pub const NEWTRUE: u8 = 0x88;
+    pub const NEWFALSE: u8 = 0x89;
+    pub const LONG1: u8 = 0x8a;
+    pub const LONG4: u8 = 0x8b;
+    pub const BINBYTES: u8 = b'B';
+    pub const SHORT_BINBYTES: u8 = b'C';
+    pub const SHORT_BINUNICODE: u8 = 0x8c;
+    pub const BINUNICODE8: u8 = 0x8d;
+    pub const BINBYTES8: u8 = 0x8e;
+    pub const EMPTY_SET: u8 = 0x8f;
+    pub const ADDITEMS: u8 = 0x90;
+    pub const FROZENSET: u8 = 0x91;
+    pub const STACK_GLOBAL: u8 = 0x93;
+    pub const MEMOIZE: u8 = 0x94;
+    pub const FRAME: u8 = 0x95;
+    pub const BYTEARRAY8: u8 = 0x96;
+}
+
+/// Longest text line (protocol 0 arguments) we accept.
+const MAX_LINE: usize = 256;
+/// Longest LONG1/LONG4 integer, in bytes.
+const MAX_LONG_BYTES: usize = 64;
+
+/// The globals a request may name. Everything else is refused.
+fn allowed_global(module: &str, name: &str) -> bool {
+    match (module, name) {
+        ("copy_reg" | "copyreg", "_reconstructor") => true,
+        ("__builtin__" | "builtins", "object") => true,
+        ("_codecs", "encode") => true,
+        (m, "Mensaje") => is_dotted_identifier(m),
+        _ => false,
+    }
+}
+
+/// `a.b_c.d`: what a Python module path looks like (ASCII only, to keep it simple).
+pub fn is_dotted_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.split('.').all(|part| {
+            let mut chars = part.chars();
+            matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+                && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+        })
+}
+
+/// The walker's state. It lives only for one call of [`scan`].
+struct Walker<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    limits: Limits,
+    stack: Vec<Item>,
+    /// Stack lengths at each open MARK.
+    marks: Vec<usize>,
+    memo: Vec<Option<Item>>,
+    gets: usize,
+    copied: usize,
+    result: Scan,
+}
+
+/// Walks `payload` once and says whether it is safe to decode.
+pub fn scan(payload: &[u8], limits: Limits) -> Result<Scan, ScanError> {
+    if payload.is_empty() {
+        return Err(ScanError::Empty);
+    }
+    let mut w = Walker {
+        buf: payload,
+        pos: 0,
+        limits,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: Vec::new(),
+        gets: 0,
+        copied: 0,
+        result: Scan::default(),
+    };
+    w.run()?;
+    Ok(w.result)
+}
+
+impl<'a> Walker<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ScanError> {
+        let end = self.pos.checked_add(n).ok_or(ScanError::Truncated)?;
+        let bytes = self.buf.get(self.pos..end).ok_or(ScanError::Truncated)?;
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    fn take_u8(&mut self) -> Result<usize, ScanError> {
+        Ok(self.take(1)?[0] as usize)
+    }
+
+    fn take_u32(&mut self) -> Result<usize, ScanError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+
+    fn take_u64(&mut self) -> Result<u64, ScanError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    /// A length field followed by that many bytes; the length is checked against what is
+    /// left *before* anything is taken, so a lying BINBYTES8 costs nothing.
+    fn take_counted(&mut self, len: u64) -> Result<Range<usize>, ScanError> {
+        let at = self.pos;
+        let left = (self.buf.len() - self.pos) as u64;
+        if len > left {
+            return Err(ScanError::BadArgument { at });
+        }
+        let start = self.pos;
+        self.take(len as usize)?;
+        Ok(start..self.pos)
+    }
+
+    /// A protocol-0 argument: text up to a newline.
+    fn take_line(&mut self) -> Result<Range<usize>, ScanError> {
+        let start = self.pos;
+        let rest = &self.buf[self.pos..];
+        let window = &rest[..rest.len().min(MAX_LINE + 1)];
+        match window.iter().position(|&b| b == b'\n') {
+            Some(n) => {
+                self.pos += n + 1;
+                Ok(start..start + n)
+            }
+            None if rest.len() <= MAX_LINE => Err(ScanError::Truncated),
+            None => Err(ScanError::BadArgument { at: start }),
+        }
+    }
+
+    fn line_text(&self, r: Range<usize>, at: usize) -> Result<&'a str, ScanError> {
+        std::str::from_utf8(&self.buf[r]).map_err(|_| ScanError::BadArgument { at })
+    }
+
+    fn push(&mut self, item: Item, at: usize) -> Result<(), ScanError> {
+        if self.stack.len() >= self.limits.max_stack {
+            return Err(ScanError::TooManyItems { at });
+        }
+        if item.depth + self.marks.len() > self.limits.max_depth {
+            return Err(ScanError::TooDeep { at });
+        }
+        self.stack.push(item);
+        Ok(())
+    }
+
+    /// Pops one item that sits above the top MARK.
+    fn pop(&mut self, at: usize) -> Result<Item, ScanError> {
+        let floor = self.marks.last().copied().unwrap_or(0);
+        if self.stack.len() <= floor {
+            return Err(ScanError::StackUnderflow { at });
+        }
+        Ok(self.stack.pop().expect("checked above"))
+    }
+
+    /// Pops everything down to the top MARK; returns the deepest item among them.
+    fn pop_mark(&mut self, at: usize) -> Result<usize, ScanError> {
+        let floor = self.marks.pop().ok_or(ScanError::StackUnderflow { at })?;
+        let depth = self.stack[floor..].iter().map(|i| i.depth).max().unwrap_or(0);
+        self.stack.truncate(floor);
+        Ok(depth)
+    }
+
+    /// Puts `depth` worth of items into the container on top of the stack.
+    fn fill_top(&mut self, inner_depth: usize, at: usize) -> Result<(), ScanError> {
+        let marks = self.marks.len();
+        let max = self.limits.max_depth;
+        let top = self.pop(at)?;
+        let depth = top.depth.max(inner_depth + 1);
+        if depth + marks > max {
+            return Err(ScanError::TooDeep { at });
+        }
+        self.stack.push(Item { depth, ..top });
+        Ok(())
+    }
+
+    fn memo_put(&mut self, index: usize, at: usize) -> Result<(), ScanError> {
+        if index >= self.limits.max_memo {
+            return Err(ScanError::Memo { at });
+        }
+        let floor = self.marks.last().copied().unwrap_or(0);
+        let top = match self.stack.last() {
+            Some(item) if self.stack.len() > floor => item.clone(),
+            _ => return Err(ScanError::StackUnderflow { at }),
+        };
+        if self.memo.len() <= index {
+            self.memo.resize(index + 1, None);
+        }
+        self.memo[index] = Some(top);
+        Ok(())
+    }
+
+    fn memo_get(&mut self, index: usize, at: usize) -> Result<(), ScanError> {
+        self.gets += 1;
+        let item = match self.memo.get(index) {
+            Some(Some(item)) => item.clone(),
+            _ => return Err(ScanError::Memo { at }),
+        };
+        // Sharing a container would let a small pickle describe an exponentially large
+        // tree once the decoder copies each reference; requests never need it.
+        if item.depth > 0 || self.gets > self.limits.max_gets {
+            return Err(ScanError::Memo { at });
+        }
+        self.copied += item.weight;
+        if self.copied > self.limits.max_copied {
+            return Err(ScanError::Memo { at });
+        }
+        self.push(item, at)
+    }
+
+    fn global(&mut self, module: &str, name: &str, at: usize) -> Result<(), ScanError> {
+        if !allowed_global(module, name) {
+            return Err(ScanError::Global {
+                module: module.chars().take(64).collect(),
+                name: name.chars().take(64).collect(),
+            });
+        }
+        if name == "Mensaje" && self.result.class.is_none() {
+            self.result.class = Some((module.to_string(), name.to_string()));
+        }
+        self.push(
+            Item {
+                global: true,
+                ..Item::scalar(0)
+            },
+            at,
+        )
+    }
+
+    fn text(&mut self, range: Range<usize>, at: usize) -> Result<(), ScanError> {
+        let weight = range.len();
+        let text = (weight <= MAX_LINE).then_some(range);
+        self.push(
+            Item {
+                text,
+                ..Item::scalar(weight)
+            },
+            at,
+        )
+    }
+
+    fn run(&mut self) -> Result<(), ScanError> {
+        loop {
+            let at = self.pos;
+            let code = self.take_u8().map_err(|_| ScanError::Truncated)? as u8;
+            match code {
+                op::PROTO => {
+                    let v = self.take_u8()?;
+                    if v > 5 || at != 0 {
+                        return Err(ScanError::BadArgument { at });
+                    }
+                    self.result.protocol = v as u8;
+                }
+                // FRAME only says how the writer batched its output. It is a hint; bytes of
+                // 64 KiB or more are written outside any frame, so we check nothing else.
+                op::FRAME => {
+                    self.take(8)?;
+                }
+                op::STOP => {
+                    if self.stack.len() != 1 || !self.marks.is_empty() {
+                        return Err(ScanError::StackUnderflow { at });
+                    }
+                    if self.pos != self.buf.len() {
+                        return Err(ScanError::Trailing { at: self.pos });
+                    }
+                    return Ok(());
+                }
+                op::MARK => {
+                    if self.marks.len() + 1 > self.limits.max_depth {
+                        return Err(ScanError::TooDeep { at });
+                    }
+                    self.marks.push(self.stack.len());
+                }
+                op::POP => {
+                    let floor = self.marks.last().copied();
+                    if floor == Some(self.stack.len()) {
+                        self.marks.pop();
+                    } else {
+                        self.pop(at)?;
+                    }
+                }
+                op::POP_MARK => {
+                    self.pop_mark(at)?;
+                }
+                op::NONE | op::NEWTRUE | op::NEWFALSE => self.push(Item::scalar(0), at)?,
+                op::BININT1 => {
+                    self.take(1)?;
+                    self.push(Item::scalar(0), at)?;
+                }
+                op::BININT2 => {
+                    self.take(2)?;
+                    self.push(Item::scalar(0), at)?;
+                }
+                op::BININT => {
+                    self.take(4)?;
+                    self.push(Item::scalar(0), at)?;
+                }
+                op::BINFLOAT => {
+                    self.take(8)?;
+                    self.push(Item::scalar(0), at)?;
+                }
+                op::INT | op::LONG | op::FLOAT => {
+                    let line = self.take_line()?;
+                    if line.len() > MAX_LONG_BYTES * 3 {
+                        return Err(ScanError::BadArgument { at });
+                    }
+                    self.push(Item::scalar(0), at)?;
+                }
+                op::LONG1 | op::LONG4 => {
+                    let n = if code == op::LONG1 {
+                        self.take_u8()?
+                    } else {
+                        self.take_u32()?
+                    };
+                    if n > MAX_LONG_BYTES {
+                        return Err(ScanError::BadArgument { at });
+                    }
+                    self.take_counted(n as u64)?;
+                    self.push(Item::scalar(0), at)?;
+                }
+                op::STRING => {
+                    let line = self.take_line()?;
+                    self.push(Item::scalar(line.len()), at)?;
+                }
+                op::UNICODE => {
+                    let line = self.take_line()?;
+                    // Protocol 0 text is raw-unicode-escaped; only plain lines can name a class.
+                    if self.buf[line.clone()].contains(&b'\\') {
+                        self.push(Item::scalar(line.len()), at)?;
+                    } else {
+                        self.text(line, at)?;
+                    }
+                }
+                op::SHORT_BINSTRING | op::SHORT_BINBYTES => {
+                    let n = self.take_u8()?;
+                    let r = self.take_counted(n as u64)?;
+                    self.push(Item::scalar(r.len()), at)?;
+                }
+                op::BINSTRING | op::BINBYTES => {
+                    let n = self.take_u32()?;
+                    let r = self.take_counted(n as u64)?;
+                    self.push(Item::scalar(r.len()), at)?;
+                }
+                op::BINBYTES8 | op::BYTEARRAY8 => {
+                    let n = self.take_u64()?;
+                    let r = self.take_counted(n)?;
+                    self.push(Item::scalar(r.len()), at)?;
+                }
+                op::SHORT_BINUNICODE => {
+                    let n = self.take_u8()?;
+                    let r = self.take_counted(n as u64)?;
+                    self.text(r, at)?;
+                }
+                op::BINUNICODE => {
+                    let n = self.take_u32()?;
+                    let r = self.take_counted(n as u64)?;
+                    self.text(r, at)?;
+                }
+                op::BINUNICODE8 => {
+                    let n = self.take_u64()?;
+                    let r = self.take_counted(n)?;
+                    self.text(r, at)?;
+                }
+                op::EMPTY_LIST | op::EMPTY_DICT | op::EMPTY_TUPLE | op::EMPTY_SET => {
+                    self.push(Item::container(1), at)?
+                }
+                op::LIST | op::DICT | op::TUPLE | op::FROZENSET => {
+                    let inner = self.pop_mark(at)?;
+                    self.push(Item::container(inner + 1), at)?;
+                }
+                op::TUPLE1 | op::TUPLE2 | op::TUPLE3 => {
+                    let n = (code - op::TUPLE1 + 1) as usize;
+                    let mut inner = 0;
+                    for _ in 0..n {
+                        inner = inner.max(self.pop(at)?.depth);
+                    }
+                    self.push(Item::container(inner + 1), at)?;
+                }
+                op::APPEND => {
+                    let item = self.pop(at)?;
+                    self.fill_top(item.depth, at)?;
+                }
+                op::SETITEM => {
+                    let value = self.pop(at)?;
+                    let key = self.pop(at)?;
+                    self.fill_top(value.depth.max(key.depth), at)?;
+                }
+                op::APPENDS | op::SETITEMS | op::ADDITEMS => {
+                    let inner = self.pop_mark(at)?;
+                    self.fill_top(inner, at)?;
+                }
+                op::BUILD => {
+                    let state = self.pop(at)?;
+                    self.fill_top(state.depth.saturating_sub(1), at)?;
+                }
+                op::GLOBAL => {
+                    let m = self.take_line()?;
+                    let n = self.take_line()?;
+                    let module = self.line_text(m, at)?;
+                    let name = self.line_text(n, at)?;
+                    self.global(module, name, at)?;
+                }
+                op::STACK_GLOBAL => {
+                    let name = self.pop(at)?;
+                    let module = self.pop(at)?;
+                    let (Some(n), Some(m)) = (name.text, module.text) else {
+                        return Err(ScanError::BadArgument { at });
+                    };
+                    let name = self.line_text(n, at)?;
+                    let module = self.line_text(m, at)?;
+                    self.global(module, name, at)?;
+                }
+                op::REDUCE => {
+                    let args = self.pop(at)?;
+                    let callable = self.pop(at)?;
+                    if !callable.global {
+                        return Err(ScanError::BadArgument { at });
+                    }
+                    self.push(Item::container(args.depth.max(1)), at)?;
+                }
+                op::NEWOBJ => {
+                    let args = self.pop(at)?;
+                    let class = self.pop(at)?;
+                    if !class.global {
+                        return Err(ScanError::BadArgument { at });
+                    }
+                    self.push(Item::container(args.depth.max(1)), at)?;
+                }
+                op::PUT => {
+                    let line = self.take_line()?;
+                    let index = self
+                        .line_text(line, at)?
+                        .parse::<usize>()
+                        .map_err(|_| ScanError::BadArgument { at })?;
+                    self.memo_put(index, at)?;
+                }
+                op::BINPUT => {
+                    let index = self.take_u8()?;
+                    self.memo_put(index, at)?;
+                }
+                op::LONG_BINPUT => {
+                    let index = self.take_u32()?;
+                    self.memo_put(index, at)?;
+                }
+                op::MEMOIZE => {
+                    let index = self.memo.len();
+                    self.memo_put(index, at)?;
+                }
+                op::GET => {
+                    let line = self.take_line()?;
+                    let index = self
+                        .line_text(line, at)?
+                        .parse::<usize>()
+                        .map_err(|_| ScanError::BadArgument { at })?;
+                    self.memo_get(index, at)?;
+                }
+                op::BINGET => {
+                    let index = self.take_u8()?;
+                    self.memo_get(index, at)?;
+                }
+                op::LONG_BINGET => {
+                    let index = self.take_u32()?;
+                    self.memo_get(index, at)?;
+                }
+                // DUP, PERSID, BINPERSID, INST, OBJ, EXT1/2/4, NEWOBJ_EX, NEXT_BUFFER,
+                // READONLY_BUFFER and anything unknown.
+                other => return Err(ScanError::Opcode { op: other, at }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

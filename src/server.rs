@@ -1,0 +1,381 @@
+//! The event loop: one thread, one `mio::Poll`, a slab of connections.
+//!
+//! Every source the server cares about (the listening socket, each client, stdin, the
+//! signal pipe) is registered with one `Poll` under a `Token`. `poll()` sleeps until some
+//! of them are ready, and the loop visits just those. Nothing here ever blocks: a socket
+//! that is not ready says `WouldBlock` and we move on to the next.
+
+use crate::config::Config;
+use crate::connection::{Connection, State, Tuning};
+use crate::console::{Command, Console};
+use crate::message;
+use crate::ops::{Context, Dispatch};
+use crate::pickle::Envelope;
+use crate::signals::Signals;
+use crate::storage::Storage;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+use std::fmt;
+use std::io::{self, ErrorKind, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+const LISTENER: Token = Token(0);
+const CONSOLE: Token = Token(1);
+const SIGNALS: Token = Token(2);
+/// Connection tokens are slab keys shifted past the fixed tokens above.
+const FIRST_CLIENT: usize = 3;
+
+/// How long accept() rests after the process ran out of file descriptors.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// How often stalled partial frames are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// Bytes one read may bring in; shared by all connections (there is only one thread).
+const SCRATCH: usize = 64 * 1024;
+
+/// Why the server could not start. Each is one line for stderr.
+#[derive(Debug)]
+pub enum StartError {
+    Folder(std::path::PathBuf, io::Error),
+    Resolve(String),
+    Bind(SocketAddr, io::Error),
+    Setup(io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Folder(p, e) => write!(f, "cannot serve folder {}: {e}", p.display()),
+            StartError::Resolve(h) => write!(f, "cannot resolve host {h:?}"),
+            StartError::Bind(a, e) if e.kind() == ErrorKind::AddrInUse => {
+                write!(f, "port {} is already in use on {}", a.port(), a.ip())
+            }
+            StartError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
+            StartError::Setup(e) => write!(f, "cannot set up the event loop: {e}"),
+        }
+    }
+}
+
+/// One client: its connection state machine plus what the loop tracks about it.
+struct Client {
+    conn: Connection<TcpStream>,
+    peer: SocketAddr,
+    /// What we last told the poller we want to hear about.
+    interest: Interest,
+    /// Already in the `ready` list.
+    scheduled: bool,
+}
+
+pub struct Server {
+    poll: Poll,
+    listener: TcpListener,
+    local: SocketAddr,
+    clients: Slab<Client>,
+    ctx: Context,
+    tuning: Tuning,
+    max_clients: usize,
+    frame_timeout: Duration,
+    console: Console,
+    signals: Option<Signals>,
+    /// While set, accept() waits for file descriptors to free up.
+    accept_paused_until: Option<Instant>,
+    /// Clients with work left that no event will announce (a budget ran out).
+    ready: Vec<usize>,
+    scratch: Box<[u8]>,
+}
+
+impl Server {
+    /// Opens the folder, binds the port and registers every source. Nothing is served
+    /// until [`Server::run`].
+    pub fn bind(config: &Config) -> Result<Server, StartError> {
+        let storage = Storage::open(&config.dir).map_err(|e| StartError::Folder(config.dir.clone(), e))?;
+        let addr = resolve(&config.host, config.port)?;
+        let mut listener = TcpListener::bind(addr).map_err(|e| StartError::Bind(addr, e))?;
+        let local = listener.local_addr().map_err(StartError::Setup)?;
+        let poll = Poll::new().map_err(StartError::Setup)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(StartError::Setup)?;
+        let console = Console::register(poll.registry(), CONSOLE);
+        let signals = match Signals::install(poll.registry(), SIGNALS) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                log::warn!("cannot watch SIGINT/SIGTERM ({e}); Ctrl-C will stop the server abruptly");
+                None
+            }
+        };
+        let tuning = Tuning {
+            max_frame: config.max_frame,
+            ..Tuning::default()
+        };
+        let max_clients = config.max_clients.min(client_ceiling());
+        if max_clients < config.max_clients {
+            log::warn!("the open-file limit allows {max_clients} clients at once");
+        }
+        Ok(Server {
+            poll,
+            listener,
+            local,
+            clients: Slab::new(),
+            ctx: Context::new(storage, config.max_frame),
+            tuning,
+            max_clients,
+            frame_timeout: config.frame_timeout,
+            console,
+            signals,
+            accept_paused_until: None,
+            ready: Vec::new(),
+            scratch: vec![0; SCRATCH].into_boxed_slice(),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Runs until Enter on the console, SIGINT or SIGTERM.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut last_sweep = Instant::now();
+        loop {
+            let timeout = self.next_timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == ErrorKind::Interrupted {
+                    continue; // a signal interrupted the wait; its byte is in the pipe
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            let mut shutdown = false;
+            for event in events.iter() {
+                log::trace!("event {:?}", event);
+                match event.token() {
+                    LISTENER => self.accept(now),
+                    CONSOLE => {
+                        shutdown |= self.console.on_readable(self.poll.registry()) == Command::Shutdown
+                    }
+                    SIGNALS => shutdown |= self.signals.as_ref().is_some_and(Signals::drain),
+                    Token(t) => {
+                        // A token whose client is gone (closed earlier in this batch) is
+                        // stale: ignore it.
+                        let Some(key) = t.checked_sub(FIRST_CLIENT) else {
+                            continue;
+                        };
+                        if let Some(client) = self.clients.get_mut(key) {
+                            let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                            let writable = event.is_writable() || event.is_write_closed() || event.is_error();
+                            client.conn.mark_ready(readable, writable);
+                            schedule(&mut self.ready, client, key);
+                        }
+                    }
+                }
+            }
+            for key in std::mem::take(&mut self.ready) {
+                self.service(key, now);
+            }
+            if self.accept_paused_until.is_some_and(|t| now >= t) {
+                self.accept(now);
+            }
+            if now.duration_since(last_sweep) >= SWEEP_EVERY {
+                self.close_stalled(now);
+                last_sweep = now;
+            }
+            if shutdown {
+                log::info!("shutting down with {} clients connected", self.clients.len());
+                return Ok(());
+            }
+        }
+    }
+
+    fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.ready.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let mut timeout = None;
+        if !self.clients.is_empty() {
+            timeout = Some(SWEEP_EVERY);
+        }
+        if let Some(until) = self.accept_paused_until {
+            let wait = until.saturating_duration_since(now);
+            timeout = Some(timeout.map_or(wait, |t: Duration| t.min(wait)));
+        }
+        timeout
+    }
+
+    /// Accepts every pending connection (the listener is edge-triggered too).
+    fn accept(&mut self, now: Instant) {
+        if self.accept_paused_until.is_some_and(|t| now < t) {
+            return;
+        }
+        self.accept_paused_until = None;
+        loop {
+            let (mut stream, peer) = match self.listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                    ) =>
+                {
+                    // Out of descriptors: the connection waits in the kernel's backlog. We try
+                    // again after a short rest (on the poll timeout, so without spinning).
+                    log::warn!("accept: {e}; pausing new connections for {ACCEPT_PAUSE:?}");
+                    self.accept_paused_until = Some(now + ACCEPT_PAUSE);
+                    return;
+                }
+                Err(e) => {
+                    // ECONNABORTED and friends: that one connection is gone, others may wait.
+                    log::debug!("accept: {e}");
+                    continue;
+                }
+            };
+            if self.clients.len() >= self.max_clients {
+                log::warn!("{peer}: refused, already serving {} clients", self.clients.len());
+                let reply = message::error(&Envelope::course(), "", "servidor lleno, intente más tarde");
+                let _ = stream.write(&reply);
+                continue;
+            }
+            // Replies go out as soon as they are written: no waiting to fill a segment.
+            if let Err(e) = stream.set_nodelay(true) {
+                log::debug!("{peer}: TCP_NODELAY: {e}");
+            }
+            let entry = self.clients.vacant_entry();
+            let token = Token(entry.key() + FIRST_CLIENT);
+            if let Err(e) = self
+                .poll
+                .registry()
+                .register(&mut stream, token, Interest::READABLE)
+            {
+                log::warn!("{peer}: cannot register: {e}");
+                continue;
+            }
+            entry.insert(Client {
+                conn: Connection::new(stream, now),
+                peer,
+                interest: Interest::READABLE,
+                scheduled: false,
+            });
+            log::info!("{peer} connected ({} clients)", self.clients.len());
+        }
+    }
+
+    /// Lets one client do its work, then settles its registration.
+    fn service(&mut self, key: usize, now: Instant) {
+        let Some(client) = self.clients.get_mut(key) else {
+            return;
+        };
+        client.scheduled = false;
+        let mut dispatch = Dispatch {
+            ctx: &mut self.ctx,
+            peer: client.peer,
+        };
+        let more = client
+            .conn
+            .service(&mut self.scratch, &mut dispatch, &self.tuning, now);
+        if client.conn.state == State::Closed {
+            self.close(key);
+            return;
+        }
+        // Ask for WRITABLE only while something is queued: an idle socket is always
+        // writable, and hearing that on every wake-up would be pure noise.
+        let wanted = if client.conn.wants_write() {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if wanted != client.interest {
+            let token = Token(key + FIRST_CLIENT);
+            if let Err(e) = self
+                .poll
+                .registry()
+                .reregister(&mut client.conn.stream, token, wanted)
+            {
+                log::debug!("{}: reregister: {e}", client.peer);
+                self.close(key);
+                return;
+            }
+            client.interest = wanted;
+        }
+        let (inbuf, queued) = client.conn.buffered();
+        log::debug!("{}: read buffer {inbuf} B, queue {queued} B", client.peer);
+        if more {
+            schedule(&mut self.ready, client, key);
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        let mut client = self.clients.remove(key);
+        let _ = self.poll.registry().deregister(&mut client.conn.stream);
+        log::info!("{} disconnected ({} clients)", client.peer, self.clients.len());
+    }
+
+    /// Closes connections whose unfinished frame stopped advancing (slowloris).
+    fn close_stalled(&mut self, now: Instant) {
+        let limit = self.frame_timeout;
+        let stalled: Vec<usize> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.conn.stalled(now, limit))
+            .map(|(k, _)| k)
+            .collect();
+        for key in stalled {
+            log::warn!(
+                "{}: request stalled for {limit:?}; closing",
+                self.clients[key].peer
+            );
+            self.close(key);
+        }
+    }
+}
+
+fn schedule(ready: &mut Vec<usize>, client: &mut Client, key: usize) {
+    if !client.scheduled {
+        client.scheduled = true;
+        ready.push(key);
+    }
+}
+
+/// Resolves the host, preferring IPv4: the course client connects over AF_INET, and
+/// `localhost` may resolve to `::1` first.
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, StartError> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|_| StartError::Resolve(host.to_string()))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| StartError::Resolve(host.to_string()))
+}
+
+/// How many clients the open-file limit leaves room for. The soft limit is raised to the
+/// hard one first, as most servers do; some descriptors stay free for files and the loop.
+fn client_ceiling() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return usize::MAX;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    let fds = usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX);
+    let reserve = 32.min(fds / 2);
+    fds.saturating_sub(reserve).max(1)
+}
