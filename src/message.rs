@@ -10,6 +10,8 @@ pub struct Request {
     pub envelope: Envelope,
     pub operacion: String,
     pub data: Value,
+    /// Requests leave it as None; replies say "ok" or "error".
+    pub estado: Value,
 }
 
 /// A payload that is not a usable request. It still gets a reply.
@@ -74,16 +76,17 @@ pub fn parse(payload: &[u8], limits: Limits) -> Result<Request, BadRequest> {
             ))
         }
     };
-    let data = get(&decoded.value, "data").cloned().unwrap_or(Value::None);
+    let field = |key| get(&decoded.value, key).cloned().unwrap_or(Value::None);
     Ok(Request {
         envelope,
         operacion,
-        data,
+        data: field("data"),
+        estado: field("estado"),
     })
 }
 
-/// A whole frame (length prefix + pickle) for a reply held in memory.
-pub fn frame_reply(env: &Envelope, operacion: &str, data: &Data, estado: &str) -> Vec<u8> {
+/// A whole frame (length prefix + pickle) for a message held in memory.
+pub fn frame_message(env: &Envelope, operacion: &str, data: &Data, estado: &Data) -> Vec<u8> {
     let mut out = vec![0; frame::HEADER_LEN];
     pickle::encode::put_message_head(&mut out, env, operacion);
     pickle::encode::put_data(&mut out, data);
@@ -96,6 +99,16 @@ pub fn frame_reply(env: &Envelope, operacion: &str, data: &Data, estado: &str) -
         // Only a listing of millions of names could get here; say so instead of lying.
         None => frame_reply(env, operacion, &Data::str("respuesta demasiado grande"), "error"),
     }
+}
+
+/// A request as a client sends it: `estado` is None.
+pub fn frame_request(env: &Envelope, operacion: &str, data: &Data) -> Vec<u8> {
+    frame_message(env, operacion, data, &Data::None)
+}
+
+/// A reply: `estado` is "ok" or "error".
+pub fn frame_reply(env: &Envelope, operacion: &str, data: &Data, estado: &str) -> Vec<u8> {
+    frame_message(env, operacion, data, &Data::str(estado))
 }
 
 /// `estado="ok"` with `data`.
@@ -116,7 +129,7 @@ pub fn stream_parts(env: &Envelope, operacion: &str, body_len: u64) -> Option<(V
     pickle::encode::put_message_head(&mut head, env, operacion);
     pickle::encode::put_bytes_header(&mut head, body_len);
     let mut tail = Vec::with_capacity(24);
-    pickle::encode::put_message_tail(&mut tail, env, "ok");
+    pickle::encode::put_message_tail(&mut tail, env, &Data::str("ok"));
     let total = (head.len() - frame::HEADER_LEN) as u64 + body_len + tail.len() as u64;
     head[..frame::HEADER_LEN].copy_from_slice(&frame::header(total)?);
     Some((head, tail))

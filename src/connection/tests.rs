@@ -1,1 +1,253 @@
+//! The state machine over an in-memory stream: every readiness situation, no sockets.
 
+use super::*;
+use crate::outbox::Chunk;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+
+/// What the next read returns.
+enum Step {
+    Data(Vec<u8>),
+    WouldBlock,
+    Eof,
+}
+
+/// An in-memory socket: scripted reads, and a send buffer with limited room.
+struct Mock {
+    input: VecDeque<Step>,
+    output: Vec<u8>,
+    room: usize,
+}
+
+impl Mock {
+    fn new(steps: Vec<Step>) -> Mock {
+        Mock {
+            input: steps.into(),
+            output: Vec::new(),
+            room: usize::MAX,
+        }
+    }
+}
+
+impl Read for Mock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.input.pop_front() {
+            None | Some(Step::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
+            Some(Step::Eof) => Ok(0),
+            Some(Step::Data(mut d)) => {
+                let n = d.len().min(buf.len());
+                buf[..n].copy_from_slice(&d[..n]);
+                if n < d.len() {
+                    self.input.push_front(Step::Data(d.split_off(n)));
+                }
+                Ok(n)
+            }
+        }
+    }
+}
+
+impl Write for Mock {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        if self.room == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = b.len().min(self.room);
+        self.room -= n;
+        self.output.extend_from_slice(&b[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for Mock {}
+
+/// Replies to each frame with the same payload, upper-cased, framed.
+#[derive(Default)]
+struct Echo {
+    seen: usize,
+    too_large: Vec<u64>,
+}
+
+impl Handler for Echo {
+    fn request(&mut self, payload: &[u8], out: &mut Outbox) {
+        self.seen += 1;
+        out.push(Chunk::bytes(
+            frame::encode(&payload.to_ascii_uppercase()).unwrap(),
+        ));
+    }
+    fn too_large(&mut self, len: u64, out: &mut Outbox) {
+        self.too_large.push(len);
+        out.push(Chunk::bytes(frame::encode(b"TOO BIG").unwrap()));
+    }
+}
+
+fn frames(payloads: &[&[u8]]) -> Vec<u8> {
+    payloads.iter().flat_map(|p| frame::encode(p).unwrap()).collect()
+}
+
+fn run(conn: &mut Connection<Mock>, h: &mut Echo, t: &Tuning) -> bool {
+    let mut scratch = vec![0u8; 1024];
+    conn.mark_ready(true, true);
+    conn.service(&mut scratch, h, t, Instant::now())
+}
+
+/// Pipelined requests in one read are answered in order.
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let input = frames(&[b"uno", b"dos", b"tres"]);
+    let mut conn = Connection::new(Mock::new(vec![Step::Data(input)]), Instant::now());
+    let mut h = Echo::default();
+    run(&mut conn, &mut h, &Tuning::default());
+    assert_eq!(conn.stream.output, frames(&[b"UNO", b"DOS", b"TRES"]));
+    assert_eq!(conn.state, State::Open);
+}
+
+/// A frame that arrives one byte per read is answered once, when it is whole.
+#[test]
+fn a_frame_trickled_byte_by_byte_is_answered_once() {
+    let input = frames(&[b"lento"]);
+    let steps = input
+        .iter()
+        .flat_map(|b| [Step::Data(vec![*b]), Step::WouldBlock])
+        .collect();
+    let mut conn = Connection::new(Mock::new(steps), Instant::now());
+    let mut h = Echo::default();
+    for _ in 0..input.len() {
+        run(&mut conn, &mut h, &Tuning::default());
+    }
+    assert_eq!(h.seen, 1);
+    assert_eq!(conn.stream.output, frames(&[b"LENTO"]));
+    assert_eq!(conn.buffered().0, 0, "the read buffer is released once used up");
+}
+
+/// Request then half-close: the reply still goes out, then the connection closes.
+#[test]
+fn half_close_still_gets_its_reply() {
+    let steps = vec![Step::Data(frames(&[b"chao"])), Step::Eof];
+    let mut conn = Connection::new(Mock::new(steps), Instant::now());
+    let mut h = Echo::default();
+    run(&mut conn, &mut h, &Tuning::default());
+    assert_eq!(conn.stream.output, frames(&[b"CHAO"]));
+    assert_eq!(conn.state, State::Closed);
+}
+
+/// A length over the limit gets a last reply, and nothing after it is read.
+#[test]
+fn a_frame_over_the_limit_gets_a_reply_then_close() {
+    let mut input = vec![0xff, 0xff, 0xff, 0xff];
+    input.extend(frames(&[b"ignored"]));
+    let mut conn = Connection::new(Mock::new(vec![Step::Data(input)]), Instant::now());
+    let mut h = Echo::default();
+    let t = Tuning {
+        max_frame: 100,
+        ..Tuning::default()
+    };
+    run(&mut conn, &mut h, &t);
+    assert_eq!(h.too_large, vec![0xffff_ffff]);
+    assert_eq!(h.seen, 0);
+    assert_eq!(conn.stream.output, frames(&[b"TOO BIG"]));
+    assert_eq!(conn.state, State::Closed);
+}
+
+/// A client that never reads stops being read from once its queue passes the high-water mark.
+#[test]
+fn a_client_that_never_reads_is_not_read_from() {
+    let many: Vec<&[u8]> = vec![&[b'x'; 100]; 500];
+    let mut mock = Mock::new(vec![Step::Data(frames(&many))]);
+    mock.room = 0; // the peer's receive window is shut
+    let mut conn = Connection::new(mock, Instant::now());
+    let mut h = Echo::default();
+    let t = Tuning {
+        high_water_chunks: 10,
+        ..Tuning::default()
+    };
+    let more = run(&mut conn, &mut h, &t);
+    assert_eq!(h.seen, 11, "stops right after passing the mark");
+    assert!(conn.backpressured(&t));
+    assert!(!more, "nothing to do until the socket becomes writable");
+    // The socket drains: the rest is answered, in order.
+    conn.stream.room = usize::MAX;
+    while run(&mut conn, &mut h, &t) {}
+    assert_eq!(h.seen, 500);
+    let expected: Vec<u8> = frames(&vec![&[b'X'; 100][..]; 500]);
+    assert_eq!(conn.stream.output, expected);
+}
+
+/// When the frame budget runs out with requests still buffered, service asks to come back.
+#[test]
+fn budget_exhaustion_asks_for_another_turn() {
+    let many: Vec<&[u8]> = vec![b"a"; 10];
+    let mut conn = Connection::new(Mock::new(vec![Step::Data(frames(&many))]), Instant::now());
+    let mut h = Echo::default();
+    let t = Tuning {
+        frames_budget: 3,
+        ..Tuning::default()
+    };
+    assert!(run(&mut conn, &mut h, &t));
+    assert_eq!(h.seen, 3);
+    let mut turns = 1;
+    while run(&mut conn, &mut h, &t) {
+        turns += 1;
+    }
+    assert_eq!(h.seen, 10);
+    assert!(turns >= 3);
+}
+
+/// A spurious readiness event (nothing to read) changes nothing.
+#[test]
+fn spurious_events_are_harmless() {
+    let mut conn = Connection::new(Mock::new(vec![]), Instant::now());
+    let mut h = Echo::default();
+    assert!(!run(&mut conn, &mut h, &Tuning::default()));
+    assert_eq!(conn.state, State::Open);
+    assert_eq!(h.seen, 0);
+}
+
+/// A partial frame that stops advancing is reported as stalled; a complete exchange is not.
+#[test]
+fn stalled_partial_frames_are_detected() {
+    let start = Instant::now();
+    let mut conn = Connection::new(Mock::new(vec![Step::Data(vec![0, 0, 0, 9, 1])]), start);
+    let mut h = Echo::default();
+    let mut scratch = vec![0u8; 64];
+    conn.mark_ready(true, true);
+    conn.service(&mut scratch, &mut h, &Tuning::default(), start);
+    let limit = Duration::from_secs(60);
+    assert!(!conn.stalled(start + Duration::from_secs(59), limit));
+    assert!(conn.stalled(start + Duration::from_secs(61), limit));
+}
+
+/// A read error closes the connection at once.
+#[test]
+fn read_errors_close_the_connection() {
+    struct Broken;
+    impl Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::ConnectionReset.into())
+        }
+    }
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Transport for Broken {}
+    struct Never;
+    impl Handler for Never {
+        fn request(&mut self, _: &[u8], _: &mut Outbox) {
+            unreachable!()
+        }
+        fn too_large(&mut self, _: u64, _: &mut Outbox) {
+            unreachable!()
+        }
+    }
+    let mut conn = Connection::new(Broken, Instant::now());
+    conn.mark_ready(true, false);
+    conn.service(&mut [0u8; 16], &mut Never, &Tuning::default(), Instant::now());
+    assert_eq!(conn.state, State::Closed);
+}

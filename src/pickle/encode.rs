@@ -71,6 +71,9 @@ const EMPTY_TUPLE: u8 = b')';
 const NEWOBJ: u8 = 0x81;
 const BUILD: u8 = b'b';
 
+/// Items per APPENDS/SETITEMS (CPython uses the same number).
+const BATCH: usize = 1000;
+
 fn put_str(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
     if b.len() < 256 {
@@ -124,11 +127,13 @@ pub fn put_data(out: &mut Vec<u8>, d: &Data) {
             put_bytes_header(out, b.len() as u64);
             out.extend_from_slice(b);
         }
+        // Items go in batches, as CPython writes them, so no reader ever holds more than
+        // a batch on its stack at once (our own pre-scan caps that).
         Data::List(items) => {
             out.push(EMPTY_LIST);
-            if !items.is_empty() {
+            for batch in items.chunks(BATCH) {
                 out.push(MARK);
-                for item in items {
+                for item in batch {
                     put_data(out, item);
                 }
                 out.push(APPENDS);
@@ -136,9 +141,9 @@ pub fn put_data(out: &mut Vec<u8>, d: &Data) {
         }
         Data::Dict(pairs) => {
             out.push(EMPTY_DICT);
-            if !pairs.is_empty() {
+            for batch in pairs.chunks(BATCH) {
                 out.push(MARK);
-                for (k, v) in pairs {
+                for (k, v) in batch {
                     put_str(out, k);
                     put_data(out, v);
                 }
@@ -168,21 +173,12 @@ pub fn put_message_head(out: &mut Vec<u8>, env: &Envelope, operacion: &str) {
 }
 
 /// Everything of a message after the `data` value: `estado`, and the closing opcodes.
-pub fn put_message_tail(out: &mut Vec<u8>, env: &Envelope, estado: &str) {
+pub fn put_message_tail(out: &mut Vec<u8>, env: &Envelope, estado: &Data) {
     put_str(out, "estado");
-    put_str(out, estado);
+    put_data(out, estado);
     out.push(SETITEMS);
     if matches!(env, Envelope::Instance { .. }) {
         out.push(BUILD);
     }
     out.push(STOP);
-}
-
-/// A whole message as a pickle (no length prefix).
-pub fn message(env: &Envelope, operacion: &str, data: &Data, estado: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64);
-    put_message_head(&mut out, env, operacion);
-    put_data(&mut out, data);
-    put_message_tail(&mut out, env, estado);
-    out
 }

@@ -50,7 +50,7 @@ class Cliente:
 
 def main():
     port, servida, descargas = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    cliente = Cliente(port)
+    cliente = Cliente(port, "127.0.0.1")
 
     respuesta = cliente.pedir("listar")
     assert isinstance(respuesta, Mensaje), type(respuesta)

@@ -1,1 +1,260 @@
+//! Pre-scan and decoder tests on byte slices: real CPython layouts pass, bombs are refused.
 
+use super::*;
+use crate::message;
+use crate::pickle::{decode, Envelope, Value};
+
+// Pickles made by CPython 3.11 (`pickle.dumps(..., protocol=N).hex()`).
+const COURSE_P0: &str =
+    "63636f70795f7265670a5f7265636f6e7374727563746f720a70300a28635f5f6d61696e5f5f0a4d656e73616a650a70310a635f5f6275696c74696e5f5f0a6f626a6563740a70320a4e7470330a5270340a286470350a566f7065726163696f6e0a70360a566465736361726761720a70370a7356646174610a70380a56706f656d612e7478740a70390a735665737461646f0a7031300a4e73622e";
+const COURSE_P1: &str =
+    "63636f70795f7265670a5f7265636f6e7374727563746f720a710028635f5f6d61696e5f5f0a4d656e73616a650a7101635f5f6275696c74696e5f5f0a6f626a6563740a71024e7471035271047d71052858090000006f7065726163696f6e71065809000000646573636172676172710758040000006461746171085809000000706f656d612e7478747109580600000065737461646f710a4e75622e";
+const COURSE_P2: &str =
+    "8002635f5f6d61696e5f5f0a4d656e73616a650a7100298171017d71022858090000006f7065726163696f6e71035809000000646573636172676172710458040000006461746171055809000000706f656d612e7478747106580600000065737461646f71074e75622e";
+const COURSE_P3: &str =
+    "8003635f5f6d61696e5f5f0a4d656e73616a650a7100298171017d71022858090000006f7065726163696f6e71035809000000646573636172676172710458040000006461746171055809000000706f656d612e7478747106580600000065737461646f71074e75622e";
+const COURSE_P4: &str =
+    "80049555000000000000008c085f5f6d61696e5f5f948c074d656e73616a659493942981947d94288c096f7065726163696f6e948c09646573636172676172948c0464617461948c09706f656d612e747874948c0665737461646f944e75622e";
+const COURSE_P5: &str =
+    "80059555000000000000008c085f5f6d61696e5f5f948c074d656e73616a659493942981947d94288c096f7065726163696f6e948c09646573636172676172948c0464617461948c09706f656d612e747874948c0665737461646f944e75622e";
+const DICT_P0: &str =
+    "286470300a566f7065726163696f6e0a70310a566c69737461720a70320a7356646174610a70330a4e735665737461646f0a70340a4e732e";
+const DICT_P2: &str =
+    "80027d71002858090000006f7065726163696f6e710158060000006c6973746172710258040000006461746171034e580600000065737461646f71044e752e";
+const DICT_P4: &str =
+    "8004952c000000000000007d94288c096f7065726163696f6e948c066c6973746172948c0464617461944e8c0665737461646f944e752e";
+const NESTED_P2: &str =
+    "8002635f5f6d61696e5f5f0a4d656e73616a650a7100298171017d71022858090000006f7065726163696f6e710358050000007375626972710458040000006461746171057d71062858060000006e6f6d62726571075805000000612e74787471085809000000636f6e74656e69646f7109635f636f646563730a656e636f64650a710a5805000000686f6c6100710b58060000006c6174696e31710c86710d52710e58050000006465736465710f4b03580300000066696e71108875580600000065737461646f71114e75622e";
+const NESTED_P3: &str =
+    "8003635f5f6d61696e5f5f0a4d656e73616a650a7100298171017d71022858090000006f7065726163696f6e710358050000007375626972710458040000006461746171057d71062858060000006e6f6d62726571075805000000612e74787471085809000000636f6e74656e69646f71094305686f6c6100710a58050000006465736465710b4b03580300000066696e710c8875580600000065737461646f710d4e75622e";
+const NESTED_P4: &str =
+    "8004957f000000000000008c085f5f6d61696e5f5f948c074d656e73616a659493942981947d94288c096f7065726163696f6e948c057375626972948c0464617461947d94288c066e6f6d627265948c05612e747874948c09636f6e74656e69646f944305686f6c6100948c056465736465944b038c0366696e9488758c0665737461646f944e75622e";
+const MODULE_CLIENTE: &str =
+    "80049546000000000000008c07636c69656e7465948c074d656e73616a659493942981947d94288c096f7065726163696f6e948c066c6973746172948c0464617461944e8c0665737461646f944e75622e";
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn limits() -> Limits {
+    Limits::default()
+}
+
+/// The course's `Mensaje("descargar", "poema.txt")` decodes in every protocol, 0 to 5.
+#[test]
+fn course_layouts_decode_in_every_protocol() {
+    for (p, hex) in [COURSE_P0, COURSE_P1, COURSE_P2, COURSE_P3, COURSE_P4, COURSE_P5]
+        .iter()
+        .enumerate()
+    {
+        let req = message::parse(&unhex(hex), limits()).unwrap_or_else(|e| panic!("protocol {p}: {e:?}"));
+        assert_eq!(req.operacion, "descargar", "protocol {p}");
+        assert_eq!(req.data, Value::String("poema.txt".into()), "protocol {p}");
+        assert_eq!(req.envelope, Envelope::course(), "protocol {p}");
+    }
+}
+
+/// The hex in the issue (CPython 3.11, protocol 4) is byte for byte what we test with.
+#[test]
+fn the_documented_layout_is_the_protocol_4_fixture() {
+    let documented = "80049555000000000000008c085f5f6d61696e5f5f948c074d656e73616a659493942981947d94288c096f7065726163696f6e948c09646573636172676172948c0464617461948c09706f656d612e747874948c0665737461646f944e75622e";
+    assert_eq!(COURSE_P4, documented);
+    assert_eq!(scan(&unhex(documented), limits()).unwrap().protocol, 4);
+}
+
+/// A plain dict is a request too, and its reply envelope is a dict.
+#[test]
+fn plain_dict_requests_decode_with_a_dict_envelope() {
+    for hex in [DICT_P0, DICT_P2, DICT_P4] {
+        let req = message::parse(&unhex(hex), limits()).unwrap();
+        assert_eq!(req.operacion, "listar");
+        assert_eq!(req.envelope, Envelope::Dict);
+    }
+}
+
+/// Nested data (a dict with bytes, ints and bools) survives protocols 2 to 4.
+#[test]
+fn nested_data_with_bytes_decodes() {
+    for hex in [NESTED_P2, NESTED_P3, NESTED_P4] {
+        let req = message::parse(&unhex(hex), limits()).unwrap();
+        assert_eq!(req.operacion, "subir");
+        let contenido = decode::get(&req.data, "contenido").unwrap();
+        assert_eq!(contenido, &Value::Bytes(b"hola\0".to_vec()));
+        assert_eq!(decode::get(&req.data, "desde"), Some(&Value::I64(3)));
+        assert_eq!(decode::get(&req.data, "fin"), Some(&Value::Bool(true)));
+    }
+}
+
+/// A client imported as a module names its class `cliente.Mensaje`; the reply must too.
+#[test]
+fn the_class_module_is_remembered_for_the_reply() {
+    let req = message::parse(&unhex(MODULE_CLIENTE), limits()).unwrap();
+    assert_eq!(
+        req.envelope,
+        Envelope::Instance {
+            module: "cliente".into(),
+            name: "Mensaje".into()
+        }
+    );
+}
+
+/// What we encode, we (and serde-pickle) read back, with the same class.
+#[test]
+fn our_replies_decode_back() {
+    use crate::pickle::Data;
+    let data = Data::dict([
+        (
+            "nombres",
+            Data::List(vec![Data::str("a"), Data::str("ñ".repeat(300))]),
+        ),
+        ("bytes", Data::Bytes(vec![7; 70_000])),
+        ("grande", Data::Int(1 << 40)),
+        ("negativo", Data::Int(-5)),
+        ("si", Data::Bool(true)),
+        ("nada", Data::None),
+    ]);
+    for env in [Envelope::course(), Envelope::Dict] {
+        let frame = message::ok(&env, "x", &data);
+        let req = message::parse(&frame[4..], limits()).unwrap();
+        assert_eq!(req.envelope, env);
+        assert_eq!(decode::get(&req.data, "grande"), Some(&Value::I64(1 << 40)));
+        assert_eq!(decode::get(&req.data, "negativo"), Some(&Value::I64(-5)));
+        assert_eq!(
+            decode::get(&req.data, "bytes"),
+            Some(&Value::Bytes(vec![7; 70_000]))
+        );
+    }
+}
+
+/// Bytes of 64 KiB or more sit outside any FRAME; FRAME is only a hint.
+#[test]
+fn bytes_outside_a_frame_are_fine() {
+    let mut p = vec![0x80, 4, 0x95];
+    p.extend_from_slice(&3u64.to_le_bytes());
+    p.extend_from_slice(&[b'}', b'(', 0x8c, 1, b'd']); // EMPTY_DICT MARK 'd'
+    p.push(0x8e); // BINBYTES8
+    p.extend_from_slice(&70_000u64.to_le_bytes());
+    p.extend(std::iter::repeat_n(9u8, 70_000));
+    p.extend_from_slice(b"u.");
+    scan(&p, limits()).unwrap();
+}
+
+fn refused(p: &[u8]) -> ScanError {
+    scan(p, limits()).expect_err("should be refused")
+}
+
+/// One megabyte of MARK opcodes is refused at the depth limit, right away.
+#[test]
+fn mark_flood_is_refused() {
+    let mut p = vec![0x80, 4];
+    p.extend(std::iter::repeat_n(b'(', 1 << 20));
+    assert!(matches!(refused(&p), ScanError::TooDeep { .. }));
+}
+
+/// Deeply nested lists (7,000 and 200,000 levels) are refused before any decoding.
+#[test]
+fn deep_nesting_is_refused() {
+    for levels in [7_000, 200_000] {
+        let mut p = vec![0x80, 4];
+        for _ in 0..levels {
+            p.extend_from_slice(b"](");
+        }
+        assert!(matches!(refused(&p), ScanError::TooDeep { .. }), "{levels}");
+        // Nesting by APPEND (no marks left open) is caught too.
+        let mut q = vec![0x80, 4];
+        q.extend(std::iter::repeat_n(b']', 100));
+        q.extend(std::iter::repeat_n(b'a', 99));
+        q.push(b'.');
+        assert!(matches!(refused(&q), ScanError::TooDeep { .. }));
+    }
+}
+
+/// DUP is refused outright, and memo gets of containers (the exponential copy) too.
+#[test]
+fn dup_and_shared_containers_are_refused() {
+    assert!(matches!(
+        refused(b"\x80\x04]2."),
+        ScanError::Opcode { op: b'2', .. }
+    ));
+    // a = []; memo; b = [a, a] via BINGET
+    let p = b"\x80\x04]\x94](h\x00h\x00e.";
+    assert!(matches!(refused(p), ScanError::Memo { .. }));
+}
+
+/// Thousands of memo gets of a big string are capped (each get would copy it).
+#[test]
+fn memo_get_chains_are_capped() {
+    let mut p = vec![0x80, 4, b']', b'(', b'X'];
+    p.extend_from_slice(&1000u32.to_le_bytes());
+    p.extend(std::iter::repeat_n(b'x', 1000));
+    p.push(0x94);
+    for _ in 0..2000 {
+        p.extend_from_slice(&[b'h', 0]);
+    }
+    p.extend_from_slice(b"e.");
+    assert!(matches!(refused(&p), ScanError::Memo { .. }));
+}
+
+/// Length fields that point past the end are refused without allocating.
+#[test]
+fn lying_lengths_are_refused() {
+    let mut p = vec![0x80, 4, 0x8e];
+    p.extend_from_slice(&u64::MAX.to_le_bytes());
+    assert!(matches!(refused(&p), ScanError::BadArgument { .. }));
+    let mut q = vec![0x80, 3, b'B'];
+    q.extend_from_slice(&0xffff_fff0u32.to_le_bytes());
+    q.extend_from_slice(b"short.");
+    assert!(matches!(refused(&q), ScanError::BadArgument { .. }));
+}
+
+/// A pickle that would run `os.system` when unpickled names a global we refuse.
+#[test]
+fn code_execution_globals_are_refused() {
+    let p = b"\x80\x04\x8c\x05posix\x8c\x06system\x93\x8c\x02id\x85R.";
+    assert!(matches!(refused(p), ScanError::Global { .. }));
+    let q = b"cos\nsystem\n(S'id'\ntR.";
+    assert!(matches!(refused(q), ScanError::Global { .. }));
+    let r = b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.";
+    assert!(matches!(refused(r), ScanError::Global { .. }));
+}
+
+/// Persistent ids, extensions, INST/OBJ and out-of-band buffers are not allowed.
+#[test]
+fn exotic_opcodes_are_refused() {
+    for p in [
+        &b"Pfoo\n."[..],
+        b"\x80\x02\x82\x01.",
+        b"\x80\x05\x97.",
+        b"(i__main__\nX\n.",
+    ] {
+        assert!(matches!(refused(p), ScanError::Opcode { .. }), "{p:?}");
+    }
+}
+
+/// Truncated pickles, bytes after STOP and empty payloads are refused.
+#[test]
+fn malformed_payloads_are_refused() {
+    let full = unhex(COURSE_P4);
+    for cut in 0..full.len() - 1 {
+        assert!(scan(&full[..cut], limits()).is_err(), "cut at {cut}");
+    }
+    let mut trailing = full.clone();
+    trailing.push(b'x');
+    assert!(matches!(refused(&trailing), ScanError::Trailing { .. }));
+    assert_eq!(refused(b""), ScanError::Empty);
+    assert!(refused(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .to_string()
+        .contains("not allowed"));
+}
+
+/// A pickle whose root is not a dict or an instance is a bad request, with a Spanish message.
+#[test]
+fn non_message_roots_are_bad_requests() {
+    let bad = message::parse(b"\x80\x04K\x05.", limits()).unwrap_err();
+    assert!(bad.mensaje.contains("Mensaje"));
+    let no_op = message::parse(b"\x80\x04}.", limits()).unwrap_err();
+    assert!(no_op.mensaje.contains("operacion"));
+}

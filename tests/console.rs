@@ -1,0 +1,157 @@
+//! The console and the process's life: Enter, signals, stdin that cannot be watched, and
+//! start-up errors.
+
+mod common;
+
+use almacen::pickle::Data;
+use common::{Server, Stdin, TempDir};
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+fn folder() -> TempDir {
+    let dir = TempDir::new("console");
+    dir.write("a.txt", b"a");
+    dir
+}
+
+/// Pressing Enter closes the server with exit code 0.
+#[test]
+fn enter_on_stdin_closes_the_server() {
+    let dir = folder();
+    let mut server = Server::start(dir.path(), &[]);
+    assert_eq!(server.connect().ask("listar", Data::None).estado, "ok");
+    server.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    let status = server
+        .wait_exit(Duration::from_secs(5))
+        .expect("exits after Enter");
+    assert!(status.success());
+}
+
+/// Text without a newline does not close it; the newline does.
+#[test]
+fn only_a_full_line_closes_the_server() {
+    let dir = folder();
+    let mut server = Server::start(dir.path(), &[]);
+    server.stdin.as_mut().unwrap().write_all(b"abc").unwrap();
+    assert!(server.wait_exit(Duration::from_millis(300)).is_none());
+    server.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    assert!(server.wait_exit(Duration::from_secs(5)).unwrap().success());
+}
+
+/// SIGTERM and SIGINT close it cleanly with exit code 0.
+#[test]
+fn sigterm_and_sigint_close_cleanly() {
+    for sig in ["TERM", "INT"] {
+        let dir = folder();
+        let mut server = Server::start(dir.path(), &[]);
+        assert_eq!(server.connect().ask("listar", Data::None).estado, "ok");
+        server.signal(sig);
+        let status = server.wait_exit(Duration::from_secs(5)).expect("exits on signal");
+        assert!(status.success(), "SIG{sig}: {status:?}");
+    }
+}
+
+/// Checks that an idle server is not spinning: it uses (almost) no CPU over a second.
+fn assert_idle(server: &Server) {
+    let before = server.cpu_ticks();
+    std::thread::sleep(Duration::from_millis(1000));
+    let used = server.cpu_ticks() - before;
+    assert!(used <= 5, "an idle server used {used} ticks in one second");
+}
+
+/// stdin at /dev/null (epoll refuses it) does not stop the server, nor make it spin.
+#[test]
+fn stdin_at_dev_null_keeps_serving() {
+    let dir = folder();
+    let server = Server::start_with(dir.path(), &[], Stdin::Null, &[("RUST_LOG", "info")]);
+    assert_eq!(server.connect().ask("listar", Data::None).estado, "ok");
+    assert_idle(&server);
+    assert_eq!(server.connect().ask("listar", Data::None).estado, "ok");
+    assert!(
+        server.stderr().contains("without a console"),
+        "{}",
+        server.stderr()
+    );
+}
+
+/// stdin as a regular file also leaves the server running.
+#[test]
+fn stdin_as_a_regular_file_keeps_serving() {
+    let dir = folder();
+    let input = dir.path().join("entrada");
+    std::fs::write(&input, b"\n\n").unwrap();
+    let server = Server::start_with(dir.path(), &[], Stdin::File(input), &[]);
+    assert_idle(&server);
+    assert_eq!(server.connect().ask("listar", Data::None).estado, "ok");
+}
+
+/// A pipe that reaches end of file turns the console off, and the server keeps serving.
+#[test]
+fn stdin_pipe_at_eof_keeps_serving_without_spinning() {
+    let dir = folder();
+    let mut server = Server::start_with(dir.path(), &[], Stdin::Pipe, &[("RUST_LOG", "info")]);
+    drop(server.stdin.take());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(server.child.try_wait().unwrap().is_none(), "still running");
+    assert_idle(&server);
+    assert_eq!(server.connect().ask("listar", Data::None).estado, "ok");
+    assert!(server.stderr().contains("end of file"), "{}", server.stderr());
+}
+
+fn run_servidor(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_servidor"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// A port already in use is one clear line on stderr and a non-zero exit.
+#[test]
+fn port_in_use_is_a_clear_error() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let port = server.port.to_string();
+    let out = run_servidor(&[&port, "127.0.0.1", "--dir", dir.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("already in use"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// A missing folder and a bad port are clear errors too, never a panic.
+#[test]
+fn bad_start_arguments_are_clear_errors() {
+    for args in [
+        &["0", "127.0.0.1", "--dir", "/no/such/folder"][..],
+        &["70000"],
+        &["puerto"],
+        &["0", "no.such.host.invalid"],
+    ] {
+        let out = run_servidor(args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("servidor: "), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+/// --help describes the arguments and exits 0.
+#[test]
+fn help_lists_the_options() {
+    let out = run_servidor(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for word in [
+        "PORT",
+        "HOST",
+        "--dir",
+        "--max-frame",
+        "--max-clients",
+        "--frame-timeout",
+    ] {
+        assert!(text.contains(word), "{word}");
+    }
+}

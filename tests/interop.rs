@@ -1,0 +1,40 @@
+//! The course-style Python client against the real server: the compatibility promise.
+
+mod common;
+
+use common::{Server, TempDir};
+use std::process::Command;
+
+/// python3 lists, downloads every file (empty, with a space, non-ASCII), asks for missing
+/// and bad names, and checks each byte on disk.
+#[test]
+fn python_course_client_lists_and_downloads() {
+    let dir = TempDir::new("interop");
+    dir.write("poema.txt", "Llueve sobre San Joaquín.\n".as_bytes());
+    dir.write("vacío.txt", b"");
+    dir.write("mi foto.png", &common::pattern(200_000));
+    dir.write("canción_ñandú.txt", "ñ".repeat(5000).as_bytes());
+    let server = Server::start(dir.path(), &[]);
+    let downloads = TempDir::new("interop-dl");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/cliente_curso.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(server.port.to_string())
+        .arg(dir.path())
+        .arg(downloads.path())
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("todo ok"), "{stdout}");
+    for name in ["poema.txt", "vacío.txt", "mi foto.png", "canción_ñandú.txt"] {
+        assert_eq!(
+            std::fs::read(downloads.path().join(name)).unwrap(),
+            std::fs::read(dir.path().join(name)).unwrap()
+        );
+    }
+}
