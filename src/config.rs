@@ -14,6 +14,8 @@ pub struct Config {
     pub max_frame: usize,
     pub max_clients: usize,
     pub frame_timeout: Duration,
+    /// Refuse every operation that writes to the folder.
+    pub read_only: bool,
 }
 
 impl Default for Config {
@@ -25,6 +27,7 @@ impl Default for Config {
             max_frame: 16 * 1024 * 1024,
             max_clients: 10_000,
             frame_timeout: Duration::from_secs(60),
+            read_only: false,
         }
     }
 }
@@ -44,6 +47,7 @@ Options:
                          open-file limit)
       --frame-timeout S  close a connection whose unfinished request has not
                          advanced for S seconds (default 60)
+      --read-only        refuse uploads, copies, deletes and renames
   -h, --help             show this help
   -V, --version          show the version
 
@@ -70,6 +74,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
             "-h" | "--help" => return Ok(Parsed::Help),
             "-V" | "--version" => return Ok(Parsed::Version),
             "-d" | "--dir" => cfg.dir = PathBuf::from(value(&arg)?),
+            "--read-only" => cfg.read_only = true,
             "--max-frame" => cfg.max_frame = number(&arg, &value(&arg)?, 1, u32::MAX as u64)? as usize,
             "--max-clients" => cfg.max_clients = number(&arg, &value(&arg)?, 1, 1 << 24)? as usize,
             "--frame-timeout" => {
@@ -128,6 +133,11 @@ mod tests {
         };
         assert_eq!((c.port, c.host.as_str()), (8000, "0.0.0.0"));
         assert_eq!(c.dir, PathBuf::from("x"));
+        assert!(!c.read_only);
+        let Parsed::Run(c) = args(&["--read-only"]).unwrap() else {
+            panic!()
+        };
+        assert!(c.read_only);
     }
 
     /// A bad port or an unknown flag is a one-line error, not a panic.

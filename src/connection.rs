@@ -16,10 +16,21 @@ use std::time::{Duration, Instant};
 /// What a connection does with the frames it reads. The server's implementation runs the
 /// operations; tests and fuzzers plug in their own.
 pub trait Handler {
-    /// A complete frame's payload arrived: queue exactly one reply for it.
-    fn request(&mut self, payload: &[u8], out: &mut Outbox);
+    /// A complete frame's payload arrived: queue exactly one reply for it now, or say
+    /// [`Flow::Wait`] when the reply will come later (from work the loop finishes between
+    /// events). Replies keep the order of requests, so no other frame is handled meanwhile.
+    fn request(&mut self, payload: &[u8], out: &mut Outbox) -> Flow;
     /// A length prefix over the limit arrived: queue a last reply before we close.
     fn too_large(&mut self, len: u64, out: &mut Outbox);
+}
+
+/// What a handler did with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// The reply is queued.
+    Done,
+    /// The reply comes later; hold further requests until [`Connection::resume`].
+    Wait,
 }
 
 /// Per-wake-up budgets and limits.
@@ -73,6 +84,8 @@ pub struct Connection<S> {
     /// created when a partial frame has to wait, and freed when it is used up.
     inbuf: Vec<u8>,
     pub outbox: Outbox,
+    /// A request's reply is still being worked on; later requests wait their turn.
+    waiting: bool,
     /// We have not yet seen WouldBlock on read since the last readable event.
     readable: bool,
     /// Likewise for writes. A new socket starts writable.
@@ -88,6 +101,7 @@ impl<S: Transport> Connection<S> {
             state: State::Open,
             inbuf: Vec::new(),
             outbox: Outbox::default(),
+            waiting: false,
             readable: false,
             writable: true,
             last_read: now,
@@ -111,7 +125,11 @@ impl<S: Transport> Connection<S> {
             self.read_and_handle(scratch, h, t, now);
         }
         self.flush(&mut write_budget);
-        if self.state == State::Closing && self.outbox.is_empty() && !self.has_complete_frame(t) {
+        if self.state == State::Closing
+            && self.outbox.is_empty()
+            && !self.waiting
+            && !self.has_complete_frame(t)
+        {
             if !self.inbuf.is_empty() {
                 log::debug!("dropping {} bytes of an unfinished frame", self.inbuf.len());
             }
@@ -120,7 +138,7 @@ impl<S: Transport> Connection<S> {
         if self.state == State::Closed {
             return false;
         }
-        let can_take_more = !self.backpressured(t);
+        let can_take_more = !self.backpressured(t) && !self.waiting;
         (self.writable && !self.outbox.is_empty())
             || (can_take_more && (self.has_complete_frame(t) || (self.state == State::Open && self.readable)))
     }
@@ -131,6 +149,19 @@ impl<S: Transport> Connection<S> {
         over_high_water(&self.outbox, t)
     }
 
+    /// The reply a [`Flow::Wait`] promised is now queued: go back to handling requests
+    /// (the loop must then schedule this connection, as no event will announce it).
+    pub fn resume(&mut self, now: Instant) {
+        self.waiting = false;
+        // The time spent waiting on our own work is not the client's stall.
+        self.last_read = now;
+    }
+
+    /// True while a promised reply is being worked on.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting
+    }
+
     /// True when the connection wants to hear about writability (its queue is not empty).
     pub fn wants_write(&self) -> bool {
         !self.outbox.is_empty()
@@ -138,7 +169,7 @@ impl<S: Transport> Connection<S> {
 
     /// A partial frame that has made no progress for `limit` (slowloris).
     pub fn stalled(&self, now: Instant, limit: Duration) -> bool {
-        !self.inbuf.is_empty() && now.saturating_duration_since(self.last_read) >= limit
+        !self.waiting && !self.inbuf.is_empty() && now.saturating_duration_since(self.last_read) >= limit
     }
 
     /// Bytes held by this connection's own buffers (for logs and tests).
@@ -175,18 +206,18 @@ impl<S: Transport> Connection<S> {
         let mut frames = 0;
         loop {
             // First answer whatever complete frames are already buffered.
-            if !self.inbuf.is_empty() {
+            if !self.inbuf.is_empty() && !self.waiting {
                 let taken = take_frames(&self.inbuf, &mut self.outbox, h, t, &mut frames);
                 if taken.too_large {
                     self.stop_reading_after_bad_frame();
                     return;
                 }
+                self.waiting = taken.waiting;
                 self.inbuf.drain(..taken.consumed);
-                if self.inbuf.is_empty() {
-                    self.inbuf = Vec::new();
-                }
+                self.shrink_inbuf();
             }
             if self.state != State::Open
+                || self.waiting
                 || !self.readable
                 || read >= t.read_budget
                 || frames >= t.frames_budget
@@ -213,9 +244,10 @@ impl<S: Transport> Connection<S> {
                             self.stop_reading_after_bad_frame();
                             return;
                         }
-                        self.inbuf.extend_from_slice(&scratch[taken.consumed..n]);
+                        self.waiting = taken.waiting;
+                        self.keep(&scratch[taken.consumed..n], t);
                     } else {
-                        self.inbuf.extend_from_slice(&scratch[..n]);
+                        self.keep(&scratch[..n], t);
                     }
                 }
                 // Nothing more to read until the next readable event.
@@ -227,6 +259,26 @@ impl<S: Transport> Connection<S> {
                     return;
                 }
             }
+        }
+    }
+
+    /// Appends bytes of an unfinished frame. Once its length prefix is known, room for the
+    /// whole frame is reserved in one step, so a 4 MiB upload is not copied by repeated
+    /// doubling (and does not end up in an 8 MiB buffer).
+    fn keep(&mut self, bytes: &[u8], t: &Tuning) {
+        self.inbuf.extend_from_slice(bytes);
+        if let Check::Incomplete { need: Some(total) } = frame::check(&self.inbuf, t.max_frame) {
+            self.inbuf.reserve_exact(total - self.inbuf.len());
+        }
+    }
+
+    /// Returns memory once a large frame has been handled: an idle connection keeps no
+    /// buffer, and a small leftover does not pin a big one.
+    fn shrink_inbuf(&mut self) {
+        if self.inbuf.is_empty() {
+            self.inbuf = Vec::new();
+        } else if self.inbuf.capacity() > SHRINK_ABOVE && self.inbuf.len() < self.inbuf.capacity() / 4 {
+            self.inbuf.shrink_to_fit();
         }
     }
 
@@ -242,9 +294,14 @@ fn over_high_water(outbox: &Outbox, t: &Tuning) -> bool {
     outbox.memory() > t.high_water_bytes || outbox.len() > t.high_water_chunks
 }
 
+/// A read buffer bigger than this is trimmed when mostly empty.
+const SHRINK_ABOVE: usize = 64 * 1024;
+
 struct Taken {
     consumed: usize,
     too_large: bool,
+    /// The last frame handled asked us to wait for its reply.
+    waiting: bool,
 }
 
 /// Hands every complete frame at the front of `data` to the handler, within the budgets.
@@ -264,9 +321,16 @@ fn take_frames<H: Handler>(
             Check::Complete { len } => {
                 let start = consumed + frame::HEADER_LEN;
                 log::debug!("frame of {len} bytes");
-                h.request(&data[start..start + len], outbox);
+                let flow = h.request(&data[start..start + len], outbox);
                 consumed = start + len;
                 *frames += 1;
+                if flow == Flow::Wait {
+                    return Taken {
+                        consumed,
+                        too_large: false,
+                        waiting: true,
+                    };
+                }
             }
             Check::Incomplete { .. } => break,
             Check::TooLarge { len } => {
@@ -274,6 +338,7 @@ fn take_frames<H: Handler>(
                 return Taken {
                     consumed,
                     too_large: true,
+                    waiting: false,
                 };
             }
         }
@@ -281,6 +346,7 @@ fn take_frames<H: Handler>(
     Taken {
         consumed,
         too_large: false,
+        waiting: false,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod frame;
 pub mod message;
 pub mod ops;
 pub mod outbox;
+pub mod peers;
 pub mod pickle;
 pub mod server;
 pub mod signals;

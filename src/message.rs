@@ -125,10 +125,38 @@ pub fn error(env: &Envelope, operacion: &str, mensaje: &str) -> Vec<u8> {
 /// The body (`body_len` bytes of a file) travels between the two. `None` when the whole
 /// frame would not fit the 32-bit length prefix.
 pub fn stream_parts(env: &Envelope, operacion: &str, body_len: u64) -> Option<(Vec<u8>, Vec<u8>)> {
+    stream_parts_in(env, operacion, None, body_len)
+}
+
+/// Like [`stream_parts`], with `data` a dict: `fields` first, then `key` holding the
+/// streamed bytes (a pushed file: `{"nombre", "de", "contenido"}`).
+pub fn stream_parts_in_dict(
+    env: &Envelope,
+    operacion: &str,
+    fields: &[(String, Data)],
+    key: &str,
+    body_len: u64,
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    stream_parts_in(env, operacion, Some((fields, key)), body_len)
+}
+
+fn stream_parts_in(
+    env: &Envelope,
+    operacion: &str,
+    dict: Option<(&[(String, Data)], &str)>,
+    body_len: u64,
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    use pickle::encode::{put_dict_end, put_dict_head};
     let mut head = vec![0; frame::HEADER_LEN];
     pickle::encode::put_message_head(&mut head, env, operacion);
+    if let Some((fields, key)) = dict {
+        put_dict_head(&mut head, fields, key);
+    }
     pickle::encode::put_bytes_header(&mut head, body_len);
     let mut tail = Vec::with_capacity(24);
+    if dict.is_some() {
+        put_dict_end(&mut tail);
+    }
     pickle::encode::put_message_tail(&mut tail, env, &Data::str("ok"));
     let total = (head.len() - frame::HEADER_LEN) as u64 + body_len + tail.len() as u64;
     head[..frame::HEADER_LEN].copy_from_slice(&frame::header(total)?);

@@ -79,7 +79,7 @@ impl Chunk {
     }
 
     /// Bytes this chunk keeps in memory (shared bytes count for each holder: an upper bound).
-    fn memory(&self) -> usize {
+    pub fn memory(&self) -> usize {
         match self {
             Chunk::Bytes { data, pos } => data.len() - pos,
             Chunk::File { .. } => 0,

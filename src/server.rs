@@ -9,7 +9,8 @@ use crate::config::Config;
 use crate::connection::{Connection, State, Tuning};
 use crate::console::{Command, Console};
 use crate::message;
-use crate::ops::{Context, Dispatch};
+use crate::ops::{Caller, Context, Dispatch};
+use crate::outbox::Chunk;
 use crate::pickle::Envelope;
 use crate::signals::Signals;
 use crate::storage::Storage;
@@ -33,6 +34,8 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Bytes one read may bring in; shared by all connections (there is only one thread).
 const SCRATCH: usize = 64 * 1024;
+/// Staged leftovers older than this are removed at start.
+const STAGING_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Why the server could not start. Each is one line for stderr.
 #[derive(Debug)]
@@ -60,6 +63,8 @@ impl fmt::Display for StartError {
 /// One client: its connection state machine plus what the loop tracks about it.
 struct Client {
     conn: Connection<TcpStream>,
+    /// Its id in `ctx.peers` (ids are never reused; slab keys are).
+    id: u64,
     peer: SocketAddr,
     /// What we last told the poller we want to hear about.
     interest: Interest,
@@ -109,6 +114,18 @@ impl Server {
             max_frame: config.max_frame,
             ..Tuning::default()
         };
+        let mut ctx = Context::new(storage, config.max_frame);
+        ctx.read_only = config.read_only;
+        if !ctx.read_only {
+            match ctx.storage.prepare_staging(STAGING_MAX_AGE) {
+                Ok(0) => {}
+                Ok(n) => log::info!("removed {n} staged leftovers older than a day"),
+                Err(e) => {
+                    log::warn!("cannot prepare the staging folder ({e}); serving read-only");
+                    ctx.read_only = true;
+                }
+            }
+        }
         let max_clients = config.max_clients.min(client_ceiling());
         if max_clients < config.max_clients {
             log::warn!("the open-file limit allows {max_clients} clients at once");
@@ -118,7 +135,7 @@ impl Server {
             listener,
             local,
             clients: Slab::new(),
-            ctx: Context::new(storage, config.max_frame),
+            ctx,
             tuning,
             max_clients,
             frame_timeout: config.frame_timeout,
@@ -175,6 +192,11 @@ impl Server {
             for key in std::mem::take(&mut self.ready) {
                 self.service(key, now);
             }
+            if self.ctx.has_work() {
+                // Long jobs (copies) advance one slice per turn, between events.
+                self.ctx.work();
+                self.deliver(now);
+            }
             if self.accept_paused_until.is_some_and(|t| now >= t) {
                 self.accept(now);
             }
@@ -190,7 +212,7 @@ impl Server {
     }
 
     fn next_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.ready.is_empty() {
+        if !self.ready.is_empty() || self.ctx.has_work() {
             return Some(Duration::ZERO);
         }
         let mut timeout = None;
@@ -244,7 +266,8 @@ impl Server {
                 log::debug!("{peer}: TCP_NODELAY: {e}");
             }
             let entry = self.clients.vacant_entry();
-            let token = Token(entry.key() + FIRST_CLIENT);
+            let key = entry.key();
+            let token = Token(key + FIRST_CLIENT);
             if let Err(e) = self
                 .poll
                 .registry()
@@ -255,6 +278,7 @@ impl Server {
             }
             entry.insert(Client {
                 conn: Connection::new(stream, now),
+                id: self.ctx.peers.join(key, peer),
                 peer,
                 interest: Interest::READABLE,
                 scheduled: false,
@@ -271,13 +295,21 @@ impl Server {
         client.scheduled = false;
         let mut dispatch = Dispatch {
             ctx: &mut self.ctx,
-            peer: client.peer,
+            caller: Caller {
+                id: client.id,
+                key,
+                peer: client.peer,
+            },
         };
         let more = client
             .conn
             .service(&mut self.scratch, &mut dispatch, &self.tuning, now);
+        self.ctx
+            .peers
+            .note_queue(client.id, client.conn.outbox.len(), client.conn.outbox.memory());
         if client.conn.state == State::Closed {
             self.close(key);
+            self.deliver(now);
             return;
         }
         // Ask for WRITABLE only while something is queued: an idle socket is always
@@ -305,10 +337,34 @@ impl Server {
         if more {
             schedule(&mut self.ready, client, key);
         }
+        self.deliver(now);
+    }
+
+    /// Queues what operations left for other connections: pushes (a message, a file) and
+    /// promised replies that are now ready. Each goes in whole, after whatever the
+    /// recipient already has queued, so frames never interleave.
+    fn deliver(&mut self, now: Instant) {
+        for push in std::mem::take(&mut self.ctx.pushes) {
+            // The id check skips a recipient that left and whose slot was reused.
+            if let Some(client) = self.clients.get_mut(push.key).filter(|c| c.id == push.id) {
+                for chunk in push.chunks {
+                    client.conn.outbox.push(chunk);
+                }
+                schedule(&mut self.ready, client, push.key);
+            }
+        }
+        for done in std::mem::take(&mut self.ctx.finished) {
+            if let Some(client) = self.clients.get_mut(done.key).filter(|c| c.id == done.id) {
+                client.conn.outbox.push(Chunk::bytes(done.reply));
+                client.conn.resume(now);
+                schedule(&mut self.ready, client, done.key);
+            }
+        }
     }
 
     fn close(&mut self, key: usize) {
         let mut client = self.clients.remove(key);
+        self.ctx.forget(client.id);
         let _ = self.poll.registry().deregister(&mut client.conn.stream);
         log::info!("{} disconnected ({} clients)", client.peer, self.clients.len());
     }

@@ -3,12 +3,25 @@
 //! A name from a client is one plain path component: no separators, no NUL, not empty,
 //! no leading dot (that also rules out `.` and `..`, and hides our own staging files).
 //! A symlink is followed only when it lands on a regular file inside the folder.
+//!
+//! Writes never touch a visible name until they are whole. New bytes go to a hidden
+//! staging folder inside the served one (so it is on the same filesystem), and only a
+//! finished file is moved into place with one `rename` or `link`, which the kernel does
+//! atomically: a reader sees the old file or the new one, never half of one. A crash,
+//! a lost connection or a full disk leaves at most a hidden leftover in staging.
 
+use std::cell::Cell;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+/// The hidden staging folder inside the served one. Its leading dot keeps it out of
+/// listings and out of reach: no client name may start with a dot.
+pub const STAGING: &str = ".almacen-staging";
+/// Inside staging: resumable uploads, one file per name, kept across restarts.
+const PARTS: &str = "partes";
 
 /// Longest name we accept, in bytes (the usual filesystem limit).
 pub const MAX_NAME: usize = 255;
@@ -39,7 +52,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(mensaje: impl Into<String>) -> Refusal {
+    pub fn new(mensaje: impl Into<String>) -> Refusal {
         Refusal {
             mensaje: mensaje.into(),
         }
@@ -57,6 +70,8 @@ pub struct Entry {
 #[derive(Debug)]
 pub struct Storage {
     root: PathBuf,
+    /// Numbers the temporary files of this process.
+    temp_counter: Cell<u64>,
 }
 
 impl Storage {
@@ -66,7 +81,10 @@ impl Storage {
         if !fs::metadata(&root)?.is_dir() {
             return Err(io::Error::new(io::ErrorKind::NotADirectory, "not a directory"));
         }
-        Ok(Storage { root })
+        Ok(Storage {
+            root,
+            temp_counter: Cell::new(0),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -151,6 +169,133 @@ impl Storage {
         Ok((file, meta.len()))
     }
 
+    /// Whether `name` is something a client can use: a listed file (a regular file, or a
+    /// symlink that lands on one inside the folder).
+    pub fn is_served_file(&self, name: &str) -> bool {
+        if check_name(name).is_err() {
+            return false;
+        }
+        let path = self.root.join(name);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => self.follow_inside(&path).is_ok_and(|(_, m)| m.is_file()),
+            Ok(m) => m.is_file(),
+            Err(_) => false,
+        }
+    }
+
+    /// Whether anything at all (a file, a folder, a dangling link) holds `name`.
+    pub fn is_taken(&self, name: &str) -> bool {
+        fs::symlink_metadata(self.root.join(name)).is_ok()
+    }
+
+    fn staging(&self) -> PathBuf {
+        self.root.join(STAGING)
+    }
+
+    /// Creates the staging folders if needed and removes leftovers older than `max_age`
+    /// (from crashes, or uploads in parts that were abandoned). Returns how many went.
+    pub fn prepare_staging(&self, max_age: Duration) -> io::Result<usize> {
+        let parts = self.staging().join(PARTS);
+        // Private to the server's user: staged bytes are nobody else's business yet.
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(&parts)?;
+        let now = SystemTime::now();
+        let mut removed = 0;
+        for dir in [self.staging(), parts] {
+            for dirent in fs::read_dir(&dir)?.flatten() {
+                let Ok(meta) = dirent.metadata() else { continue };
+                let age = meta.modified().ok().and_then(|m| now.duration_since(m).ok());
+                if meta.is_file()
+                    && age.is_some_and(|a| a > max_age)
+                    && fs::remove_file(dirent.path()).is_ok()
+                {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// A new, empty, uniquely named file in staging.
+    pub fn temp_file(&self) -> Result<(File, PathBuf), Refusal> {
+        loop {
+            let n = self.temp_counter.get();
+            self.temp_counter.set(n + 1);
+            let path = self.staging().join(format!("tmp-{}-{n}", std::process::id()));
+            match OpenOptions::new()
+                .write(true)
+                .read(true)
+                .create_new(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&path)
+            {
+                Ok(f) => return Ok((f, path)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(write_refusal(&e)),
+            }
+        }
+    }
+
+    /// Where the bytes of an upload in parts for `name` are kept until it is published.
+    pub fn part_path(&self, name: &str) -> PathBuf {
+        self.staging().join(PARTS).join(name)
+    }
+
+    /// Bytes staged so far for `name` (0 when none).
+    pub fn part_len(&self, name: &str) -> u64 {
+        fs::metadata(self.part_path(name)).map_or(0, |m| m.len())
+    }
+
+    /// Moves a finished staged file to `name`. Without `replace`, an existing name is left
+    /// alone: `link` refuses atomically when the name exists, even if another program
+    /// created it a moment ago. With `replace`, `rename` swaps the file in one step.
+    pub fn publish(&self, staged: &Path, name: &str, replace: bool) -> Result<(), Refusal> {
+        check_name(name).map_err(Refusal::new)?;
+        let dest = self.root.join(name);
+        if replace {
+            if fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) {
+                return Err(Refusal::new(format!("no es un archivo: {name}")));
+            }
+            return fs::rename(staged, &dest).map_err(|e| write_refusal(&e));
+        }
+        match fs::hard_link(staged, &dest) {
+            Ok(()) => {
+                let _ = fs::remove_file(staged);
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(exists(name)),
+            Err(e) => Err(write_refusal(&e)),
+        }
+    }
+
+    /// Deletes a served file (a symlink: only the link).
+    pub fn remove(&self, name: &str) -> Result<(), Refusal> {
+        check_name(name).map_err(Refusal::new)?;
+        if !self.is_served_file(name) {
+            return Err(Refusal::new(format!("no existe el archivo: {name}")));
+        }
+        fs::remove_file(self.root.join(name)).map_err(|e| write_refusal(&e))
+    }
+
+    /// Renames a served file, never over an existing name.
+    pub fn rename(&self, from: &str, to: &str) -> Result<(), Refusal> {
+        check_name(from).map_err(Refusal::new)?;
+        check_name(to).map_err(Refusal::new)?;
+        if !self.is_served_file(from) {
+            return Err(Refusal::new(format!("no existe el archivo: {from}")));
+        }
+        if from == to {
+            return Ok(());
+        }
+        // link + unlink rather than rename: link fails if `to` exists, so nothing is ever
+        // overwritten, and no moment exists where the file has no name at all.
+        let (src, dst) = (self.root.join(from), self.root.join(to));
+        match fs::hard_link(&src, &dst) {
+            Ok(()) => fs::remove_file(&src).map_err(|e| write_refusal(&e)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(exists(to)),
+            Err(e) => Err(write_refusal(&e)),
+        }
+    }
+
     /// Resolves a symlink and accepts it only if it lands inside the folder.
     fn follow_inside(&self, link: &Path) -> io::Result<(PathBuf, Metadata)> {
         let real = fs::canonicalize(link)?;
@@ -173,6 +318,23 @@ impl Storage {
         let meta = fs::metadata(&real)?;
         Ok((real, meta))
     }
+}
+
+/// The error for a name that is already used.
+pub fn exists(name: &str) -> Refusal {
+    Refusal::new(format!("ya existe un archivo llamado {name}; use reemplazar"))
+}
+
+/// A failed write, explained to the client without leaking paths.
+pub fn write_refusal(e: &io::Error) -> Refusal {
+    Refusal::new(match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => "no hay espacio en el disco del servidor",
+        Some(libc::EROFS) => "el disco del servidor es de solo lectura",
+        Some(libc::EACCES) | Some(libc::EPERM) => "el servidor no tiene permiso para escribir ahí",
+        Some(libc::EMFILE) | Some(libc::ENFILE) => "servidor ocupado, intente de nuevo",
+        Some(libc::EISDIR) => "el nombre es una carpeta",
+        _ => "no se pudo escribir en el disco del servidor",
+    })
 }
 
 fn unix_seconds(t: Option<SystemTime>) -> i64 {

@@ -71,11 +71,16 @@ struct Echo {
 }
 
 impl Handler for Echo {
-    fn request(&mut self, payload: &[u8], out: &mut Outbox) {
+    fn request(&mut self, payload: &[u8], out: &mut Outbox) -> Flow {
         self.seen += 1;
+        // "later" stands for work whose reply the loop delivers afterwards.
+        if payload == b"later" {
+            return Flow::Wait;
+        }
         out.push(Chunk::bytes(
             frame::encode(&payload.to_ascii_uppercase()).unwrap(),
         ));
+        Flow::Done
     }
     fn too_large(&mut self, len: u64, out: &mut Outbox) {
         self.too_large.push(len);
@@ -239,7 +244,7 @@ fn read_errors_close_the_connection() {
     impl Transport for Broken {}
     struct Never;
     impl Handler for Never {
-        fn request(&mut self, _: &[u8], _: &mut Outbox) {
+        fn request(&mut self, _: &[u8], _: &mut Outbox) -> Flow {
             unreachable!()
         }
         fn too_large(&mut self, _: u64, _: &mut Outbox) {
@@ -250,4 +255,43 @@ fn read_errors_close_the_connection() {
     conn.mark_ready(true, false);
     conn.service(&mut [0u8; 16], &mut Never, &Tuning::default(), Instant::now());
     assert_eq!(conn.state, State::Closed);
+}
+
+/// A request whose reply comes later holds the requests behind it until `resume`, so
+/// replies keep their order, and a half-close meanwhile does not drop the promised reply.
+#[test]
+fn waiting_reply_holds_later_requests_in_order() {
+    let input = frames(&[b"a", b"later", b"b", b"c"]);
+    let mut conn = Connection::new(Mock::new(vec![Step::Data(input), Step::Eof]), Instant::now());
+    conn.mark_ready(true, false);
+    let mut h = Echo::default();
+    let t = Tuning::default();
+    let more = run(&mut conn, &mut h, &t);
+    assert_eq!(conn.stream.output, frames(&[b"A"]));
+    assert!(conn.is_waiting());
+    assert!(!more, "nothing to do until the promised reply arrives");
+    assert_eq!(h.seen, 2);
+    // The loop delivers the reply, then resumes the connection.
+    conn.outbox.push(Chunk::bytes(frame::encode(b"LATER").unwrap()));
+    conn.resume(Instant::now());
+    while run(&mut conn, &mut h, &t) {}
+    assert_eq!(conn.stream.output, frames(&[b"A", b"LATER", b"B", b"C"]));
+    assert_eq!(
+        conn.state,
+        State::Closed,
+        "the peer half-closed; all answered, so we close"
+    );
+}
+
+/// While a reply is being worked on, a partial frame behind it does not count as stalled.
+#[test]
+fn waiting_connection_is_not_stalled() {
+    let mut input = frames(&[b"later"]);
+    input.extend_from_slice(&[0, 0, 0, 9, b'x']);
+    let start = Instant::now();
+    let mut conn = Connection::new(Mock::new(vec![Step::Data(input)]), start);
+    conn.mark_ready(true, false);
+    run(&mut conn, &mut Echo::default(), &Tuning::default());
+    let later = start + Duration::from_secs(120);
+    assert!(!conn.stalled(later, Duration::from_secs(60)));
 }

@@ -13,6 +13,13 @@ pub struct Cache {
     entry: Option<(SystemTime, Envelope, Rc<Vec<u8>>)>,
 }
 
+impl Cache {
+    /// Forgets the reply (we just changed the folder ourselves).
+    pub fn clear(&mut self) {
+        self.entry = None;
+    }
+}
+
 /// A folder's timestamp can only be trusted as a version once the clock has moved past
 /// it: two changes within one tick of the filesystem's clock would share a timestamp.
 const SETTLE: Duration = Duration::from_secs(2);

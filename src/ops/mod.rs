@@ -1,17 +1,34 @@
 //! Operations: one file per `operacion`, and the dispatcher that picks one for a request.
 //!
-//! An operation gets the decoded request and queues exactly one reply. It never touches
-//! sockets or the event loop, so it can be tested with nothing but a folder.
+//! An operation gets the decoded request and queues exactly one reply (or, for work that
+//! takes longer than one turn of the loop, promises one). It never touches sockets or the
+//! event loop: what it does to other connections it leaves in `Context` for the loop to
+//! deliver, so each can be tested with nothing but a folder.
 
+mod args;
+mod borrar;
+mod clientes;
 mod descargar;
+mod difundir;
+mod duplicar;
 mod listar;
+mod listar_detalle;
+mod mensaje;
+mod renombrar;
+mod subir;
+mod subir_parte;
+mod suscribir;
 
-use crate::connection::Handler;
+use crate::connection::{Flow, Handler};
 use crate::message::{self, Request};
 use crate::outbox::{Chunk, Outbox};
-use crate::pickle::{Envelope, Limits};
-use crate::storage::Storage;
+use crate::peers::{Peers, Push};
+use crate::pickle::{Data, Envelope, Limits};
+use crate::storage::{Refusal, Storage};
+use std::collections::HashMap;
 use std::net::SocketAddr;
+
+pub use duplicar::Copy;
 
 /// Server-wide state the operations share.
 pub struct Context {
@@ -19,8 +36,27 @@ pub struct Context {
     pub pickle_limits: Limits,
     /// The largest frame a client may send (for the log line when one is refused).
     pub max_frame: usize,
+    /// Refuse every operation that writes.
+    pub read_only: bool,
     /// The last `listar` reply, reused until the folder changes.
     pub list_cache: listar::Cache,
+    /// Who is connected, and who subscribed.
+    pub peers: Peers,
+    /// Names being written by someone (an upload in parts, a copy), by the writer's id.
+    pub busy: HashMap<String, u64>,
+    /// Frames for other connections, for the loop to queue after this turn.
+    pub pushes: Vec<Push>,
+    /// Copies in progress, advanced a slice at a time between events.
+    pub copies: Vec<Copy>,
+    /// Replies promised with `Flow::Wait` that are now ready, for the loop to deliver.
+    pub finished: Vec<Finished>,
+}
+
+/// A promised reply, ready: the loop queues it and resumes the connection.
+pub struct Finished {
+    pub key: usize,
+    pub id: u64,
+    pub reply: Vec<u8>,
 }
 
 impl Context {
@@ -29,29 +65,94 @@ impl Context {
             storage,
             pickle_limits: Limits::default(),
             max_frame,
+            read_only: false,
             list_cache: listar::Cache::default(),
+            peers: Peers::default(),
+            busy: HashMap::new(),
+            pushes: Vec::new(),
+            copies: Vec::new(),
+            finished: Vec::new(),
         }
     }
+
+    /// A connection left: release what it held (its id, the names it was writing, its
+    /// copies in progress). Staged parts of an upload stay, so it can be resumed.
+    pub fn forget(&mut self, id: u64) {
+        self.peers.leave(id);
+        self.busy.retain(|_, owner| *owner != id);
+        for copy in self.copies.iter_mut().filter(|c| c.owner() == id) {
+            copy.cancel();
+        }
+        self.copies.retain(|c| c.owner() != id);
+    }
+
+    /// True while copies are running: the loop must not sleep.
+    pub fn has_work(&self) -> bool {
+        !self.copies.is_empty()
+    }
+
+    /// Advances each copy by one bounded slice; finished ones leave their reply in
+    /// `finished`.
+    pub fn work(&mut self) {
+        let mut i = 0;
+        while i < self.copies.len() {
+            match self.copies[i].step(&self.storage) {
+                None => i += 1,
+                Some(result) => {
+                    let copy = self.copies.swap_remove(i);
+                    self.busy.remove(copy.target());
+                    self.list_cache.clear();
+                    self.finished.push(copy.finish(result));
+                }
+            }
+        }
+    }
+
+    /// Marks the folder as changed: a cached listing is no longer true.
+    fn changed(&mut self) {
+        self.list_cache.clear();
+    }
+
+    /// Refuses `name` when someone else is writing it.
+    fn check_free(&self, name: &str, me: u64) -> Result<(), Refusal> {
+        match self.busy.get(name) {
+            Some(owner) if *owner != me => Err(Refusal::new(format!(
+                "{name} se está escribiendo desde otra conexión; intente más tarde"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Who sent the request being handled.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    /// The connection's id (never reused).
+    pub id: u64,
+    /// Its slab key (for replies delivered later).
+    pub key: usize,
+    pub peer: SocketAddr,
 }
 
 /// The `Handler` the server gives each connection: it decodes, dispatches and logs.
 pub struct Dispatch<'a> {
     pub ctx: &'a mut Context,
-    pub peer: SocketAddr,
+    pub caller: Caller,
 }
 
 impl Handler for Dispatch<'_> {
-    fn request(&mut self, payload: &[u8], out: &mut Outbox) {
+    fn request(&mut self, payload: &[u8], out: &mut Outbox) -> Flow {
         match message::parse(payload, self.ctx.pickle_limits) {
-            Ok(req) => run(&req, self.ctx, self.peer, out),
+            Ok(req) => run(&req, self.ctx, &self.caller, out),
             Err(bad) => {
                 log::warn!(
                     "{}: bad request ({} bytes): {}",
-                    self.peer,
+                    self.caller.peer,
                     payload.len(),
                     bad.detail
                 );
                 reply_error(out, &bad.envelope, &bad.operacion, &bad.mensaje);
+                Flow::Done
             }
         }
     }
@@ -59,24 +160,65 @@ impl Handler for Dispatch<'_> {
     fn too_large(&mut self, len: u64, out: &mut Outbox) {
         log::warn!(
             "{}: frame of {len} bytes is over the {} byte limit; closing",
-            self.peer,
+            self.caller.peer,
             self.ctx.max_frame
         );
-        let msg = format!("mensaje demasiado grande ({len} bytes)");
+        let msg = format!(
+            "mensaje demasiado grande ({len} bytes; el máximo es {}); use subir_parte",
+            self.ctx.max_frame
+        );
         reply_error(out, &Envelope::course(), "", &msg);
     }
 }
 
+/// Operations that change the folder: refused with `--read-only`.
+const WRITES: [&str; 5] = ["subir", "subir_parte", "duplicar", "borrar", "renombrar"];
+
 /// Runs one request.
-pub fn run(req: &Request, ctx: &mut Context, peer: SocketAddr, out: &mut Outbox) {
-    log::info!("{peer}: {}", describe(req));
-    match req.operacion.as_str() {
-        "listar" => listar::run(req, ctx, out),
-        "descargar" => descargar::run(req, ctx, out),
-        other => {
-            let msg = format!("operación desconocida: {}", truncate(other, 64));
-            reply_error(out, &req.envelope, &req.operacion, &msg);
+pub fn run(req: &Request, ctx: &mut Context, caller: &Caller, out: &mut Outbox) -> Flow {
+    log::info!("{}: {}", caller.peer, describe(req));
+    let op = req.operacion.as_str();
+    if ctx.read_only && WRITES.contains(&op) {
+        reply_error(out, &req.envelope, op, "el servidor está en modo solo lectura");
+        return Flow::Done;
+    }
+    let result = match op {
+        "listar" => {
+            listar::run(req, ctx, out);
+            return Flow::Done;
         }
+        "descargar" => {
+            descargar::run(req, ctx, out);
+            return Flow::Done;
+        }
+        "duplicar" => return duplicar::run(req, ctx, caller, out),
+        "listar_detalle" => listar_detalle::run(ctx),
+        "subir" => subir::run(req, ctx, caller),
+        "subir_parte" => subir_parte::run(req, ctx, caller),
+        "borrar" => borrar::run(req, ctx, caller),
+        "renombrar" => renombrar::run(req, ctx, caller),
+        "suscribir" => suscribir::run(req, ctx, caller),
+        "clientes" => clientes::run(ctx),
+        "difundir" => difundir::run(req, ctx, caller),
+        "mensaje" => mensaje::run(req, ctx, caller),
+        other => Err(format!("operación desconocida: {}", truncate(other, 64))),
+    };
+    match result {
+        Ok(data) => out.push(Chunk::bytes(message::ok(&req.envelope, op, &data))),
+        Err(msg) => {
+            log::debug!("{}: {op} refused: {msg}", caller.peer);
+            reply_error(out, &req.envelope, op, &msg)
+        }
+    }
+    Flow::Done
+}
+
+/// What most operations return: the reply's `data`, or a Spanish error message.
+type Reply = Result<Data, String>;
+
+impl From<Refusal> for String {
+    fn from(r: Refusal) -> String {
+        r.mensaje
     }
 }
 

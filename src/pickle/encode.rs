@@ -153,6 +153,23 @@ pub fn put_data(out: &mut Vec<u8>, d: &Data) {
     }
 }
 
+/// Opens a dict, writes `fields`, and ends with the key `last` so that the caller's value
+/// for it comes next (a streamed bytes body, say). Close with [`put_dict_end`].
+pub fn put_dict_head(out: &mut Vec<u8>, fields: &[(String, Data)], last: &str) {
+    out.push(EMPTY_DICT);
+    out.push(MARK);
+    for (k, v) in fields {
+        put_str(out, k);
+        put_data(out, v);
+    }
+    put_str(out, last);
+}
+
+/// Closes a dict opened with [`put_dict_head`], once its last value is written.
+pub fn put_dict_end(out: &mut Vec<u8>) {
+    out.push(SETITEMS);
+}
+
 /// Everything of a message up to (and including) the key `data`: protocol, class,
 /// the attribute dict, `operacion`.
 pub fn put_message_head(out: &mut Vec<u8>, env: &Envelope, operacion: &str) {

@@ -1,0 +1,82 @@
+//! `subir_parte`: an upload in pieces, resumable across connections and restarts.
+//!
+//! The pieces are appended to a hidden file in staging named after the upload; `fin`
+//! publishes it atomically. `desde` must equal what is staged, so a piece can never be
+//! applied twice or leave a gap. While one connection uploads a name, others are refused
+//! that name; if it disconnects, the staged bytes wait for whoever resumes.
+
+use super::{args, Caller, Context, Reply};
+use crate::message::Request;
+use crate::pickle::Data;
+use crate::storage;
+use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+
+pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
+    args::dict(&req.data, "nombre, contenido, desde y fin")?;
+    let name = args::name(&req.data, "nombre")?;
+    let content = match args::field(&req.data, "contenido") {
+        None => None,
+        Some(_) => Some(args::bytes(&req.data, "contenido")?),
+    };
+    let from = args::count(&req.data, "desde")?;
+    let last = args::flag(&req.data, "fin", false)?;
+    let replace = args::flag(&req.data, "reemplazar", false)?;
+    ctx.check_free(name, caller.id)?;
+    let staged = ctx.storage.part_len(name);
+    let reply = |received: u64| {
+        Ok(Data::dict([
+            ("nombre", Data::str(name)),
+            ("recibidos", Data::Int(received as i64)),
+        ]))
+    };
+    if content.is_none() && !last {
+        // Only asking how far an earlier upload got.
+        return reply(staged);
+    }
+    if !replace && ctx.storage.is_taken(name) {
+        return Err(storage::exists(name).into());
+    }
+    // `desde` 0 always starts over; otherwise it must continue exactly where we are.
+    // `fin` alone, without `desde`, publishes what is staged.
+    let from = match (from, content.is_some()) {
+        (Some(n), _) if n == staged || n == 0 => n,
+        (None, false) => staged,
+        _ => {
+            return Err(format!(
+                "desde debe ser {staged}: son los bytes de {name} que el servidor ya tiene"
+            ))
+        }
+    };
+    ctx.busy.insert(name.to_string(), caller.id);
+    let path = ctx.storage.part_path(name);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(|e| storage::write_refusal(&e))?;
+    let bytes = content.unwrap_or_default();
+    let appended = file
+        .set_len(from)
+        .and_then(|()| file.seek(SeekFrom::Start(from)))
+        .and_then(|_| file.write_all(bytes));
+    if let Err(e) = appended {
+        // Leave exactly what was staged before, so `desde` stays true for a retry.
+        let _ = file.set_len(from);
+        return Err(storage::write_refusal(&e).into());
+    }
+    let total = from + bytes.len() as u64;
+    drop(file);
+    if last {
+        ctx.storage.publish(&path, name, replace)?;
+        ctx.busy.remove(name);
+        ctx.changed();
+        log::info!("{}: stored {name:?} ({total} bytes, in parts)", caller.peer);
+    } else {
+        log::debug!("{}: staged {total} bytes of {name:?}", caller.peer);
+    }
+    reply(total)
+}
