@@ -38,3 +38,26 @@ fn python_course_client_lists_and_downloads() {
         );
     }
 }
+
+/// python3 uploads whole and in parts, duplicates, and a subscribed Python client receives
+/// a broadcast file and a message, while the course-style client sees only its replies.
+#[test]
+fn python_clients_use_the_challenge_operations() {
+    let dir = TempDir::new("interop-desafios");
+    dir.write("poema.txt", "Llueve sobre San Joaquín.\n".as_bytes());
+    let server = Server::start(dir.path(), &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/desafios.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(server.port.to_string())
+        .arg(dir.path())
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("todo ok"), "{stdout}");
+}

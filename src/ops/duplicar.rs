@@ -263,4 +263,42 @@ mod tests {
         assert_eq!(free_copy_name("a.tar.gz", |_| false).unwrap(), "a.tar (copia).gz");
         assert!(free_copy_name(&"x".repeat(250), |_| false).is_err());
     }
+
+    /// A copy bigger than a slice takes several steps, and its name appears only at the end.
+    #[test]
+    fn big_copy_advances_in_slices_and_publishes_at_the_end() {
+        let root = std::env::temp_dir().join(format!("almacen-dup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let len = 2 * SLICE + 5;
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        std::fs::write(root.join("a.bin"), &data).unwrap();
+        let storage = Storage::open(&root).unwrap();
+        storage
+            .prepare_staging(std::time::Duration::from_secs(60))
+            .unwrap();
+        let (src, len) = storage.open_file("a.bin").unwrap();
+        let (dst, tmp) = storage.temp_file().unwrap();
+        let mut copy = Copy {
+            owner: 1,
+            key: 0,
+            envelope: Envelope::course(),
+            op: "duplicar".into(),
+            src,
+            dst,
+            tmp: Some(tmp),
+            target: "b.bin".into(),
+            done: 0,
+            len,
+            kernel: true,
+        };
+        let mut steps = 1;
+        while copy.step(&storage).is_none() {
+            assert!(!root.join("b.bin").exists(), "not visible before the last slice");
+            steps += 1;
+        }
+        assert_eq!(steps, 3);
+        assert!(std::fs::read(root.join("b.bin")).unwrap() == data);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
