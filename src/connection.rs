@@ -157,6 +157,27 @@ impl<S: Transport> Connection<S> {
         self.last_read = now;
     }
 
+    /// Reads no more requests (the server is shutting down); what is queued still goes out.
+    pub fn stop_reading(&mut self) {
+        if self.state == State::Open {
+            self.state = State::Closing;
+        }
+        self.inbuf = Vec::new();
+    }
+
+    /// Writes what is queued, within `budget`. True once there is nothing left to send
+    /// (or the peer is gone).
+    pub fn drain(&mut self, budget: usize) -> bool {
+        let mut budget = budget;
+        self.flush(&mut budget);
+        self.state == State::Closed || self.outbox.is_empty()
+    }
+
+    /// True when bytes are queued and the socket has not said WouldBlock since.
+    pub fn can_write(&self) -> bool {
+        self.writable && !self.outbox.is_empty()
+    }
+
     /// True while a promised reply is being worked on.
     pub fn is_waiting(&self) -> bool {
         self.waiting

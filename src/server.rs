@@ -11,7 +11,7 @@ use crate::console::{Command, Console};
 use crate::message;
 use crate::ops::{Caller, Context, Dispatch};
 use crate::outbox::Chunk;
-use crate::pickle::Envelope;
+use crate::pickle::{Data, Envelope};
 use crate::signals::Signals;
 use crate::storage::Storage;
 use mio::net::{TcpListener, TcpStream};
@@ -34,6 +34,8 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Bytes one read may bring in; shared by all connections (there is only one thread).
 const SCRATCH: usize = 64 * 1024;
+/// How long a shutdown waits for goodbyes and queued replies to reach their clients.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Staged leftovers older than this are removed at start.
 const STAGING_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -205,7 +207,7 @@ impl Server {
                 last_sweep = now;
             }
             if shutdown {
-                log::info!("shutting down with {} clients connected", self.clients.len());
+                self.shut_down(&mut events);
                 return Ok(());
             }
         }
@@ -338,6 +340,80 @@ impl Server {
             schedule(&mut self.ready, client, key);
         }
         self.deliver(now);
+    }
+
+    /// Closes cleanly: no new connections, copies abandoned (their staged bytes removed, their
+    /// requesters told), a goodbye pushed to every subscriber, then a short grace period in
+    /// which queues drain before every connection is closed. Uploads in parts stay staged,
+    /// to be resumed after a restart.
+    fn shut_down(&mut self, events: &mut Events) {
+        log::info!("shutting down with {} clients connected", self.clients.len());
+        let _ = self.poll.registry().deregister(&mut self.listener);
+        let now = Instant::now();
+        for mut copy in std::mem::take(&mut self.ctx.copies) {
+            copy.cancel();
+            let refusal = crate::storage::Refusal::new("el servidor se está cerrando");
+            self.ctx.finished.push(copy.finish(Err(refusal)));
+        }
+        self.deliver(now);
+        for (_, client) in self.clients.iter_mut() {
+            if let Some(env) = self.ctx.peers.get(client.id).and_then(|p| p.subscribed.as_ref()) {
+                let bye = message::ok(env, "cierre", &Data::str("el servidor se está cerrando"));
+                client.conn.outbox.push(Chunk::bytes(bye));
+            }
+            client.conn.stop_reading();
+        }
+        let deadline = now + SHUTDOWN_GRACE;
+        loop {
+            let now = Instant::now();
+            let keys: Vec<usize> = self.clients.iter().map(|(k, _)| k).collect();
+            // A connection that used its whole budget while still writable gets no new
+            // event: come straight back to it.
+            let mut more = false;
+            for key in keys {
+                let client = &mut self.clients[key];
+                if client.conn.drain(self.tuning.write_budget) {
+                    self.close(key);
+                } else if client.conn.can_write() {
+                    more = true;
+                } else if !client.interest.is_writable() {
+                    let token = Token(key + FIRST_CLIENT);
+                    let wanted = Interest::READABLE | Interest::WRITABLE;
+                    if self
+                        .poll
+                        .registry()
+                        .reregister(&mut client.conn.stream, token, wanted)
+                        .is_ok()
+                    {
+                        client.interest = wanted;
+                    }
+                }
+            }
+            if self.clients.is_empty() || now >= deadline {
+                break;
+            }
+            let wait = if more { Duration::ZERO } else { deadline - now };
+            let _ = self.poll.poll(events, Some(wait));
+            for event in events.iter() {
+                if let Some(client) = event
+                    .token()
+                    .0
+                    .checked_sub(FIRST_CLIENT)
+                    .and_then(|k| self.clients.get_mut(k))
+                {
+                    client.conn.mark_ready(false, true);
+                }
+            }
+        }
+        if !self.clients.is_empty() {
+            log::info!(
+                "closing {} clients whose queues did not drain in time",
+                self.clients.len()
+            );
+        }
+        for key in self.clients.iter().map(|(k, _)| k).collect::<Vec<_>>() {
+            self.close(key);
+        }
     }
 
     /// Queues what operations left for other connections: pushes (a message, a file) and

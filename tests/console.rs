@@ -52,6 +52,52 @@ fn sigterm_and_sigint_close_cleanly() {
     }
 }
 
+/// On Enter, subscribers get a goodbye frame, every client is closed, and new ones are refused.
+#[test]
+fn shutdown_says_goodbye_to_subscribers_and_closes_everyone() {
+    let dir = folder();
+    let mut server = Server::start(dir.path(), &[]);
+    let mut sub = server.connect();
+    assert_eq!(sub.ask("suscribir", Data::None).estado, "ok");
+    let mut plain = server.connect();
+    assert_eq!(plain.ask("listar", Data::None).estado, "ok");
+    server.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    let bye = sub.recv();
+    assert_eq!((bye.operacion.as_str(), bye.estado.as_str()), ("cierre", "ok"));
+    assert!(sub.closed_by_server());
+    assert!(plain.closed_by_server());
+    assert!(server.wait_exit(Duration::from_secs(5)).unwrap().success());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err());
+}
+
+/// A copy cut short by SIGTERM is either finished whole or not visible at all, and its
+/// requester gets a reply either way.
+#[test]
+fn shutdown_during_a_copy_leaves_nothing_half_written() {
+    let dir = folder();
+    let big = common::pattern(96 * 1024 * 1024);
+    dir.write("grande.bin", &big);
+    let mut server = Server::start(dir.path(), &[]);
+    let mut c = server.connect();
+    c.send("duplicar", Data::str("grande.bin"));
+    server.signal("TERM");
+    let reply = c.recv();
+    assert!(server.wait_exit(Duration::from_secs(10)).unwrap().success());
+    let copy = dir.path().join("grande (copia).bin");
+    if reply.estado == "ok" {
+        assert!(std::fs::read(&copy).unwrap() == big, "a published copy is whole");
+    } else {
+        assert!(reply.text().contains("cerrando"), "{}", reply.text());
+        assert!(!copy.exists(), "an unfinished copy is not visible");
+    }
+    let staged: Vec<_> = std::fs::read_dir(dir.path().join(".almacen-staging"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "partes")
+        .collect();
+    assert!(staged.is_empty(), "no temporary files left: {staged:?}");
+}
+
 /// Checks that an idle server is not spinning: it uses (almost) no CPU over a second.
 fn assert_idle(server: &Server) {
     let before = server.cpu_ticks();
