@@ -60,9 +60,34 @@ impl Server {
     }
 
     pub fn start_with(dir: &Path, extra: &[&str], stdin: Stdin, env: &[(&str, &str)]) -> Server {
+        Server::spawn(dir, extra, stdin, env, None)
+    }
+
+    /// Starts the server with its open-file limit set to `nofile` (like `ulimit -n`).
+    pub fn start_with_fd_limit(dir: &Path, extra: &[&str], nofile: u64) -> Server {
+        Server::spawn(dir, extra, Stdin::Pipe, &[], Some(nofile))
+    }
+
+    fn spawn(dir: &Path, extra: &[&str], stdin: Stdin, env: &[(&str, &str)], nofile: Option<u64>) -> Server {
         let logs = TempDir::new("logs");
         let stderr_path = logs.path().join("stderr");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_servidor"));
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe, as required between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         cmd.args(["0", "127.0.0.1", "--dir"]).arg(dir).args(extra);
         cmd.stdout(Stdio::piped());
         cmd.stderr(std::fs::File::create(&stderr_path).unwrap());
@@ -275,6 +300,28 @@ pub fn decode_reply(payload: &[u8]) -> Reply {
         estado,
         envelope: msg.envelope,
     }
+}
+
+/// Raises this process's open-file limit as far as allowed; returns the new soft limit.
+pub fn raise_fd_limit(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        let target = want.min(lim.rlim_max);
+        if lim.rlim_cur < target {
+            let raised = libc::rlimit {
+                rlim_cur: target,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = target;
+            }
+        }
+    }
+    lim.rlim_cur
 }
 
 /// Deterministic, non-repeating-looking bytes for test files.

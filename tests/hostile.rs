@@ -1,0 +1,462 @@
+//! Hostile input: each case ends in a clear error reply or a clean close, the server stays
+//! up with bounded memory, and a bystander client connected all along is unaffected.
+//!
+//! Each test prints the server's peak RSS (`VmHWM`) on stderr; `cargo test --test hostile
+//! -- --nocapture` shows them all.
+
+mod common;
+
+use almacen::pickle::{Data, Value};
+use common::{pattern, Client, Server, TempDir};
+use std::fs;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+fn folder() -> TempDir {
+    let dir = TempDir::new("hostile");
+    dir.write("poema.txt", "Llueve sobre el campus.\n".as_bytes());
+    dir.write("mega.bin", &pattern(1024 * 1024));
+    dir
+}
+
+/// The bystander still gets exact answers.
+fn still_serves(c: &mut Client) {
+    assert_eq!(
+        c.ask("descargar", Data::str("poema.txt")).bytes(),
+        "Llueve sobre el campus.\n".as_bytes()
+    );
+}
+
+/// Peak RSS so far, printed for the record and checked against a generous bound.
+fn peak_rss(server: &Server, case: &str, bound_kb: u64) -> u64 {
+    let kb = server.status_kb("VmHWM");
+    eprintln!("peak RSS after {case}: {kb} kB");
+    assert!(kb < bound_kb, "{case}: peak RSS {kb} kB over {bound_kb} kB");
+    kb
+}
+
+fn framed(payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(payload);
+    f
+}
+
+/// Waits until the server holds at most `fds` descriptors (it notices closes on its next turn).
+fn settle_fds(server: &Server, fds: usize) -> usize {
+    let mut now = server.fd_count();
+    for _ in 0..200 {
+        if now <= fds {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+        now = server.fd_count();
+    }
+    now
+}
+
+/// Length prefixes of 0xFFFFFFFF (refused, then closed) and 0 (an error, then business as usual).
+#[test]
+fn absurd_length_prefixes() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let mut bystander = server.connect();
+    let mut c = server.connect();
+    c.send_raw(&[0xff, 0xff, 0xff, 0xff]);
+    let reply = c.recv();
+    assert_eq!(reply.estado, "error");
+    assert!(reply.text().contains("demasiado grande"), "{}", reply.text());
+    assert!(c.closed_by_server());
+    let mut z = server.connect();
+    z.send_raw(&[0, 0, 0, 0]);
+    assert_eq!(z.recv().estado, "error");
+    assert_eq!(z.ask("listar", Data::None).estado, "ok");
+    still_serves(&mut bystander);
+    peak_rss(&server, "length prefixes", 16 * 1024);
+}
+
+/// An HTTP request sent to the port: its first four bytes read as a huge length, so it is
+/// refused with an error reply and closed.
+#[test]
+fn an_http_request_is_refused_and_closed() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let mut bystander = server.connect();
+    let mut c = server.connect();
+    c.send_raw(b"GET /poema.txt HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_eq!(c.recv().estado, "error");
+    assert!(c.closed_by_server());
+    still_serves(&mut bystander);
+}
+
+/// MARK floods, deep nesting, DUP and memo-get blow-ups, and lying byte lengths are each
+/// refused with an error reply, fast and without memory growth.
+#[test]
+fn pickle_bombs_are_refused_with_flat_memory() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let mut bystander = server.connect();
+    let before = server.status_kb("VmRSS");
+    let mut bombs: Vec<(&str, Vec<u8>)> = Vec::new();
+    let mut marks = vec![0x80, 4];
+    marks.extend(std::iter::repeat_n(b'(', 1 << 20));
+    bombs.push(("1 MB of MARK", marks));
+    for levels in [7_000usize, 200_000] {
+        let mut p = vec![0x80, 4];
+        for _ in 0..levels {
+            p.extend_from_slice(b"](");
+        }
+        bombs.push(("deep nesting", p));
+    }
+    let mut dup = b"\x80\x04]".to_vec();
+    dup.extend(std::iter::repeat_n(b'2', 100_000));
+    bombs.push(("DUP", dup));
+    let mut gets = vec![0x80, 4, b']', 0x94, b'('];
+    for _ in 0..100_000 {
+        gets.extend_from_slice(&[b'h', 0]);
+    }
+    gets.extend_from_slice(b"e.");
+    bombs.push(("BINGET of a container", gets));
+    let mut big_str = vec![0x80, 4, b']', b'(', b'X'];
+    big_str.extend_from_slice(&100_000u32.to_le_bytes());
+    big_str.extend(std::iter::repeat_n(b'x', 100_000));
+    big_str.push(0x94);
+    for _ in 0..50_000 {
+        big_str.extend_from_slice(&[b'h', 0]);
+    }
+    big_str.extend_from_slice(b"e.");
+    bombs.push(("BINGET of a big str", big_str));
+    let mut lying = vec![0x80, 4, b'B'];
+    lying.extend_from_slice(&0xffff_fff0u32.to_le_bytes());
+    lying.extend_from_slice(b"short.");
+    bombs.push(("BINBYTES that lies", lying));
+    let mut lying8 = vec![0x80, 4, 0x8e];
+    lying8.extend_from_slice(&u64::MAX.to_le_bytes());
+    bombs.push(("BINBYTES8 that lies", lying8));
+
+    let mut c = server.connect();
+    for (what, payload) in &bombs {
+        let started = Instant::now();
+        c.send_raw(&framed(payload));
+        let reply = c.recv();
+        assert_eq!(reply.estado, "error", "{what}");
+        eprintln!("{what}: refused in {:?}", started.elapsed());
+    }
+    // The same connection goes on working: each bomb was a whole frame.
+    assert_eq!(c.ask("listar", Data::None).estado, "ok");
+    still_serves(&mut bystander);
+    let peak = peak_rss(&server, "pickle bombs", 32 * 1024);
+    assert!(
+        peak < before + 16 * 1024,
+        "memory grew from {before} to {peak} kB"
+    );
+}
+
+/// A pickle that would run `os.system` when loaded is refused; nothing runs and nothing of
+/// it reaches a subscriber.
+#[test]
+fn a_code_running_pickle_is_refused_and_never_relayed() {
+    let dir = folder();
+    let marker = dir.path().join("pwned");
+    let server = Server::start(dir.path(), &[]);
+    let mut sub = server.connect();
+    assert_eq!(sub.ask("suscribir", Data::None).estado, "ok");
+    let cmd = format!("touch {}", marker.display());
+    // Protocol 4: posix.system(cmd) via STACK_GLOBAL + REDUCE, as the attack would be.
+    let mut p = vec![0x80, 4, 0x8c, 5];
+    p.extend_from_slice(b"posix");
+    p.extend_from_slice(&[0x8c, 6]);
+    p.extend_from_slice(b"system");
+    p.push(0x93);
+    p.push(0x8c);
+    p.push(cmd.len() as u8);
+    p.extend_from_slice(cmd.as_bytes());
+    p.extend_from_slice(&[0x85, b'R', b'.']);
+    // And the classic protocol 0 form, wrapped as the `texto` of a message to everyone.
+    let classic = format!("cos\nsystem\n(S'{cmd}'\ntR.");
+    let mut attacker = server.connect();
+    attacker.send_raw(&framed(&p));
+    assert_eq!(attacker.recv().estado, "error");
+    attacker.send_raw(&framed(classic.as_bytes()));
+    assert_eq!(attacker.recv().estado, "error");
+    let texto = Data::dict([("para", Data::str("todos")), ("texto", Data::Bytes(p.clone()))]);
+    assert_eq!(
+        attacker.ask("mensaje", texto).estado,
+        "error",
+        "texto must be a str"
+    );
+    // The subscriber's next frame is the reply to its own request: nothing was relayed.
+    assert_eq!(sub.ask("listar", Data::None).operacion, "listar");
+    assert!(!marker.exists());
+}
+
+/// A symlink pointing out of the folder is not listed, not served, and never written through.
+#[test]
+fn a_symlink_out_of_the_folder_is_never_followed() {
+    let dir = folder();
+    let outside = TempDir::new("outside");
+    outside.write("secreto.txt", b"no tocar");
+    std::os::unix::fs::symlink(outside.path().join("secreto.txt"), dir.path().join("fuera")).unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut c = server.connect();
+    assert!(!c.ask("listar", Data::None).names().contains(&"fuera".to_string()));
+    assert_eq!(c.ask("descargar", Data::str("fuera")).estado, "error");
+    assert_eq!(c.ask("borrar", Data::str("fuera")).estado, "error");
+    assert_eq!(c.ask("difundir", Data::str("fuera")).estado, "error");
+    assert_eq!(c.ask("duplicar", Data::str("fuera")).estado, "error");
+    let to_fuera = Data::dict([("nombre", Data::str("poema.txt")), ("nuevo", Data::str("fuera"))]);
+    assert_eq!(c.ask("renombrar", to_fuera.clone()).estado, "error");
+    assert_eq!(c.ask("duplicar", to_fuera).estado, "error");
+    let up = |replace| {
+        Data::dict([
+            ("nombre", Data::str("fuera")),
+            ("contenido", Data::Bytes(b"escrito".to_vec())),
+            ("reemplazar", Data::Bool(replace)),
+        ])
+    };
+    assert_eq!(c.ask("subir", up(false)).estado, "error");
+    // Replacing swaps the link itself for a file inside the folder; the target is untouched.
+    assert_eq!(c.ask("subir", up(true)).estado, "ok");
+    assert_eq!(fs::read(outside.path().join("secreto.txt")).unwrap(), b"no tocar");
+    assert_eq!(fs::read(dir.path().join("fuera")).unwrap(), b"escrito");
+    assert!(!fs::symlink_metadata(dir.path().join("fuera"))
+        .unwrap()
+        .is_symlink());
+}
+
+/// Slowloris: a thousand connections each holding half a frame. Others are served, and the
+/// stalled ones are closed after --frame-timeout, giving back every descriptor.
+#[test]
+fn a_thousand_half_frames_are_timed_out() {
+    let want = 1000;
+    let limit = common::raise_fd_limit(want as u64 + 200);
+    let count = want.min(limit.saturating_sub(100) as usize);
+    if count < want {
+        eprintln!("open-file limit {limit}: using {count} connections instead of {want}");
+    }
+    let dir = folder();
+    let server = Server::start(dir.path(), &["--frame-timeout", "2"]);
+    let mut bystander = server.connect();
+    still_serves(&mut bystander);
+    let baseline = server.fd_count();
+    let mut slow: Vec<Client> = (0..count).map(|_| server.connect()).collect();
+    for c in slow.iter_mut() {
+        c.send_raw(&[0, 0, 0, 100, 0x80, 4]);
+    }
+    still_serves(&mut bystander);
+    for c in slow.iter_mut() {
+        assert!(c.closed_by_server());
+    }
+    drop(slow);
+    let fds = settle_fds(&server, baseline);
+    assert!(fds <= baseline, "fds {fds} > baseline {baseline}");
+    still_serves(&mut bystander);
+    peak_rss(&server, "slowloris", 32 * 1024);
+}
+
+/// A client that pipelines thousands of downloads and never reads: its queue stays bounded,
+/// others are served, and everything is released when it leaves.
+#[test]
+fn pipelined_downloads_never_read_stay_bounded() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let mut bystander = server.connect();
+    still_serves(&mut bystander);
+    let baseline = server.fd_count();
+    let greedy = server.connect();
+    let mut burst = Vec::new();
+    for _ in 0..5000 {
+        burst.extend(Client::frame("descargar", Data::str("mega.bin")));
+    }
+    // Written from a thread: the server stops reading once this client's queue is full,
+    // so the whole burst never fits in the socket buffers.
+    let mut writer = greedy.stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let _ = writer.write_all(&burst);
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    still_serves(&mut bystander);
+    assert!(
+        server.fd_count() < baseline + 64,
+        "queued downloads hold open files"
+    );
+    peak_rss(&server, "pipelined downloads", 16 * 1024);
+    greedy.stream.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(greedy);
+    sender.join().unwrap();
+    let fds = settle_fds(&server, baseline);
+    assert!(fds <= baseline, "fds {fds} > baseline {baseline}");
+    still_serves(&mut bystander);
+}
+
+/// A frame trickled one byte at a time is answered like any other.
+#[test]
+fn a_frame_trickled_byte_by_byte_is_answered() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let mut c = server.connect();
+    c.stream.set_nodelay(true).unwrap();
+    for b in Client::frame("descargar", Data::str("poema.txt")) {
+        c.send_raw(&[b]);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(c.recv().bytes(), "Llueve sobre el campus.\n".as_bytes());
+}
+
+/// Twenty clients vanishing mid-download leave no descriptor behind.
+#[test]
+fn twenty_vanishing_downloaders_leak_no_fds() {
+    let dir = folder();
+    dir.write("enorme.bin", &pattern(32 * 1024 * 1024));
+    let server = Server::start(dir.path(), &[]);
+    let mut bystander = server.connect();
+    still_serves(&mut bystander);
+    let baseline = server.fd_count();
+    let mut leaving: Vec<Client> = (0..20).map(|_| server.connect()).collect();
+    for c in leaving.iter_mut() {
+        c.send("descargar", Data::str("enorme.bin"));
+        let mut some = [0u8; 4096];
+        c.stream.read_exact(&mut some).unwrap();
+    }
+    drop(leaving);
+    let fds = settle_fds(&server, baseline);
+    assert!(fds <= baseline, "fds {fds} > baseline {baseline}");
+    still_serves(&mut bystander);
+}
+
+/// 150 connections under `ulimit -n 64`: each is served or refused with an error, the
+/// server does not spin, and it serves again once they close.
+#[test]
+fn more_connections_than_descriptors() {
+    let dir = folder();
+    let server = Server::start_with_fd_limit(dir.path(), &[], 64);
+    let mut clients: Vec<Client> = (0..150).map(|_| server.connect()).collect();
+    let (mut served, mut refused) = (0, 0);
+    for c in clients.iter_mut() {
+        c.send("listar", Data::None);
+        let reply = c.recv();
+        match reply.estado.as_str() {
+            "ok" => served += 1,
+            _ => {
+                assert!(reply.text().contains("lleno"), "{}", reply.text());
+                refused += 1;
+            }
+        }
+    }
+    assert!(served > 0 && refused > 0, "served {served}, refused {refused}");
+    let before = server.cpu_ticks();
+    std::thread::sleep(Duration::from_millis(1000));
+    let used = server.cpu_ticks() - before;
+    assert!(used <= 5, "the server used {used} ticks in one idle second");
+    drop(clients);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut again = server.connect();
+    still_serves(&mut again);
+}
+
+/// An upload bigger than --max-frame is refused with an error and a close; nothing appears.
+#[test]
+fn an_upload_over_the_size_limit_is_refused() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &["--max-frame", "1048576"]);
+    let mut c = server.connect();
+    let up = Data::dict([
+        ("nombre", Data::str("enorme.bin")),
+        ("contenido", Data::Bytes(pattern(2 * 1024 * 1024))),
+    ]);
+    let frame = Client::frame("subir", up);
+    // The server answers as soon as it has read the length; the rest may never be read.
+    let _ = c.stream.write_all(&frame[..64 * 1024]);
+    let reply = c.recv();
+    assert_eq!(reply.estado, "error");
+    assert!(reply.text().contains("subir_parte"), "{}", reply.text());
+    assert!(c.closed_by_server());
+    assert!(!dir.path().join("enorme.bin").exists());
+}
+
+/// On a full disk (a 1 MiB tmpfs) uploads fail with a clear error, nothing half-written is
+/// visible, other files are intact, and the space comes back.
+#[test]
+fn a_full_disk_loses_nothing() {
+    let mount = TempDir::new("tmpfs");
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(mount.path())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mount.path().to_path_buf());
+    fs::write(mount.path().join("poema.txt"), "Llueve sobre el campus.\n").unwrap();
+    let server = Server::start(mount.path(), &[]);
+    let mut c = server.connect();
+    let up = Data::dict([
+        ("nombre", Data::str("grande.bin")),
+        ("contenido", Data::Bytes(pattern(2 * 1024 * 1024))),
+    ]);
+    let reply = c.ask("subir", up);
+    assert_eq!(reply.estado, "error");
+    assert!(reply.text().contains("espacio"), "{}", reply.text());
+
+    // In parts: the part that does not fit is refused and `recibidos` stays true.
+    let mut staged = 0u64;
+    let mut refused = false;
+    for i in 0..8u64 {
+        let part = Data::dict([
+            ("nombre", Data::str("partes.bin")),
+            ("contenido", Data::Bytes(pattern(256 * 1024))),
+            ("desde", Data::Int(staged as i64)),
+        ]);
+        let reply = c.ask("subir_parte", part);
+        if reply.estado == "error" {
+            assert!(reply.text().contains("espacio"), "{}", reply.text());
+            refused = true;
+            break;
+        }
+        staged = (i + 1) * 256 * 1024;
+    }
+    assert!(refused, "a 1 MiB disk cannot hold 2 MiB of parts");
+    let ask = Data::dict([("nombre", Data::str("partes.bin"))]);
+    let reply = c.ask("subir_parte", ask);
+    let Some(Value::I64(n)) = almacen::pickle::decode::get(&reply.data, "recibidos") else {
+        panic!("{:?}", reply.data)
+    };
+    assert_eq!(
+        *n as u64, staged,
+        "what is staged is exactly what was acknowledged"
+    );
+
+    let mut names: Vec<String> = fs::read_dir(mount.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["poema.txt"]);
+    assert_eq!(
+        fs::read(mount.path().join("poema.txt")).unwrap(),
+        "Llueve sobre el campus.\n".as_bytes()
+    );
+    // Starting the parts over frees their space, and a small upload then fits.
+    let restart = Data::dict([
+        ("nombre", Data::str("partes.bin")),
+        ("contenido", Data::Bytes(b"corto".to_vec())),
+        ("desde", Data::Int(0)),
+        ("fin", Data::Bool(true)),
+    ]);
+    assert_eq!(c.ask("subir_parte", restart).estado, "ok");
+    let small = Data::dict([
+        ("nombre", Data::str("chico.txt")),
+        ("contenido", Data::Bytes(b"hola".to_vec())),
+    ]);
+    assert_eq!(c.ask("subir", small).estado, "ok");
+    still_serves(&mut c);
+}
