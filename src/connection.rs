@@ -92,6 +92,9 @@ pub struct Connection<S> {
     writable: bool,
     /// When bytes last arrived (for stalled partial frames).
     last_read: Instant,
+    /// We are the ones holding input back (a complete frame waits for its turn, the queue
+    /// is over its high-water mark, or a reply is being worked on): not the client's stall.
+    held: bool,
 }
 
 impl<S: Transport> Connection<S> {
@@ -105,6 +108,7 @@ impl<S: Transport> Connection<S> {
             readable: false,
             writable: true,
             last_read: now,
+            held: false,
         }
     }
 
@@ -137,6 +141,11 @@ impl<S: Transport> Connection<S> {
         }
         if self.state == State::Closed {
             return false;
+        }
+        self.held = self.waiting || self.backpressured(t) || self.has_complete_frame(t);
+        if self.held {
+            // The stall clock measures the client, so it restarts while we hold input.
+            self.last_read = now;
         }
         let can_take_more = !self.backpressured(t) && !self.waiting;
         (self.writable && !self.outbox.is_empty())
@@ -190,7 +199,7 @@ impl<S: Transport> Connection<S> {
 
     /// A partial frame that has made no progress for `limit` (slowloris).
     pub fn stalled(&self, now: Instant, limit: Duration) -> bool {
-        !self.waiting && !self.inbuf.is_empty() && now.saturating_duration_since(self.last_read) >= limit
+        !self.held && !self.inbuf.is_empty() && now.saturating_duration_since(self.last_read) >= limit
     }
 
     /// Bytes held by this connection's own buffers (for logs and tests).

@@ -18,7 +18,8 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BadRequest {
     pub envelope: Envelope,
-    /// The `operacion` to echo, when we could read one.
+    /// The `operacion` to echo. Empty today: a payload that fails to decode has none we
+    /// can trust, and one that decodes without a str `operacion` has none at all.
     pub operacion: String,
     /// Short Spanish text for the client.
     pub mensaje: String,

@@ -460,3 +460,22 @@ fn a_full_disk_loses_nothing() {
     assert_eq!(c.ask("subir", small).estado, "ok");
     still_serves(&mut c);
 }
+
+/// Requests held back while a client is slow to read its replies are ours to hold: the
+/// client is not closed as stalled, and gets every reply once it reads.
+#[test]
+fn pipelined_requests_held_by_backpressure_are_not_a_stall() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &["--frame-timeout", "1"]);
+    let mut c = server.connect();
+    let mut burst = Vec::new();
+    for _ in 0..60 {
+        burst.extend(Client::frame("descargar", Data::str("mega.bin")));
+    }
+    c.send_raw(&burst);
+    std::thread::sleep(Duration::from_millis(2500));
+    let expected = pattern(1024 * 1024);
+    for i in 0..60 {
+        assert!(c.recv().bytes() == &expected[..], "reply {i}");
+    }
+}

@@ -86,7 +86,7 @@ impl fmt::Display for ScanError {
 pub struct Scan {
     /// The protocol from a PROTO opcode (0 or 1 when there is none).
     pub protocol: u8,
-    /// `(module, name)` of the first `Mensaje` class the pickle names.
+    /// `(module, name)` of the root object's class, when it is a `Mensaje` instance.
     pub class: Option<(String, String)>,
 }
 
@@ -101,6 +101,9 @@ struct Item {
     text: Option<Range<usize>>,
     /// A class or function named by GLOBAL/STACK_GLOBAL.
     global: bool,
+    /// A `Mensaje` class, an instance made from one, or a tuple holding one (protocol 0
+    /// builds instances from `(class, object, None)`): an index into `Walker::classes`.
+    class: Option<u8>,
 }
 
 impl Item {
@@ -110,6 +113,7 @@ impl Item {
             weight,
             text: None,
             global: false,
+            class: None,
         }
     }
     fn container(depth: usize) -> Item {
@@ -118,6 +122,13 @@ impl Item {
             weight: 0,
             text: None,
             global: false,
+            class: None,
+        }
+    }
+    fn instance(depth: usize, class: Option<u8>) -> Item {
+        Item {
+            class,
+            ..Item::container(depth)
         }
     }
 }
@@ -185,6 +196,8 @@ mod op {
 
 /// Longest text line (protocol 0 arguments) we accept.
 const MAX_LINE: usize = 256;
+/// How many `Mensaje` classes one pickle may name and still have its root's class known.
+const MAX_CLASSES: usize = 8;
 /// Longest LONG1/LONG4 integer, in bytes.
 const MAX_LONG_BYTES: usize = 64;
 
@@ -219,6 +232,11 @@ struct Walker<'a> {
     /// Stack lengths at each open MARK.
     marks: Vec<usize>,
     memo: Vec<Option<Item>>,
+    /// Filled memo slots. MEMOIZE stores at this index, as CPython and serde-pickle do
+    /// (not at the highest slot + 1, which differs once a PUT leaves a gap).
+    memo_filled: usize,
+    /// `(module, name)` of each `Mensaje` class named, in order (a few at most).
+    classes: Vec<(String, String)>,
     gets: usize,
     copied: usize,
     result: Scan,
@@ -236,6 +254,8 @@ pub fn scan(payload: &[u8], limits: Limits) -> Result<Scan, ScanError> {
         stack: Vec::new(),
         marks: Vec::new(),
         memo: Vec::new(),
+        memo_filled: 0,
+        classes: Vec::new(),
         gets: 0,
         copied: 0,
         result: Scan::default(),
@@ -322,10 +342,16 @@ impl<'a> Walker<'a> {
 
     /// Pops everything down to the top MARK; returns the deepest item among them.
     fn pop_mark(&mut self, at: usize) -> Result<usize, ScanError> {
+        Ok(self.pop_mark_with_class(at)?.0)
+    }
+
+    /// Like [`Walker::pop_mark`], also returning the first class among the items.
+    fn pop_mark_with_class(&mut self, at: usize) -> Result<(usize, Option<u8>), ScanError> {
         let floor = self.marks.pop().ok_or(ScanError::StackUnderflow { at })?;
         let depth = self.stack[floor..].iter().map(|i| i.depth).max().unwrap_or(0);
+        let class = self.stack[floor..].iter().find_map(|i| i.class);
         self.stack.truncate(floor);
-        Ok(depth)
+        Ok((depth, class))
     }
 
     /// Puts `depth` worth of items into the container on top of the stack.
@@ -352,6 +378,9 @@ impl<'a> Walker<'a> {
         };
         if self.memo.len() <= index {
             self.memo.resize(index + 1, None);
+        }
+        if self.memo[index].is_none() {
+            self.memo_filled += 1;
         }
         self.memo[index] = Some(top);
         Ok(())
@@ -382,12 +411,15 @@ impl<'a> Walker<'a> {
                 name: name.chars().take(64).collect(),
             });
         }
-        if name == "Mensaje" && self.result.class.is_none() {
-            self.result.class = Some((module.to_string(), name.to_string()));
+        let mut class = None;
+        if name == "Mensaje" && self.classes.len() < MAX_CLASSES {
+            class = Some(self.classes.len() as u8);
+            self.classes.push((module.to_string(), name.to_string()));
         }
         self.push(
             Item {
                 global: true,
+                class,
                 ..Item::scalar(0)
             },
             at,
@@ -430,6 +462,10 @@ impl<'a> Walker<'a> {
                     if self.pos != self.buf.len() {
                         return Err(ScanError::Trailing { at: self.pos });
                     }
+                    // The reply names the class of the root object, not of something
+                    // nested in it.
+                    let root = self.stack[0].class;
+                    self.result.class = root.map(|i| self.classes[i as usize].clone());
                     return Ok(());
                 }
                 op::MARK => {
@@ -531,17 +567,24 @@ impl<'a> Walker<'a> {
                 op::EMPTY_LIST | op::EMPTY_DICT | op::EMPTY_TUPLE | op::EMPTY_SET => {
                     self.push(Item::container(1), at)?
                 }
-                op::LIST | op::DICT | op::TUPLE | op::FROZENSET => {
+                op::LIST | op::DICT | op::FROZENSET => {
                     let inner = self.pop_mark(at)?;
                     self.push(Item::container(inner + 1), at)?;
+                }
+                op::TUPLE => {
+                    let (inner, class) = self.pop_mark_with_class(at)?;
+                    self.push(Item::instance(inner + 1, class), at)?;
                 }
                 op::TUPLE1 | op::TUPLE2 | op::TUPLE3 => {
                     let n = (code - op::TUPLE1 + 1) as usize;
                     let mut inner = 0;
+                    let mut class = None;
                     for _ in 0..n {
-                        inner = inner.max(self.pop(at)?.depth);
+                        let item = self.pop(at)?;
+                        inner = inner.max(item.depth);
+                        class = item.class.or(class);
                     }
-                    self.push(Item::container(inner + 1), at)?;
+                    self.push(Item::instance(inner + 1, class), at)?;
                 }
                 op::APPEND => {
                     let item = self.pop(at)?;
@@ -583,7 +626,8 @@ impl<'a> Walker<'a> {
                     if !callable.global {
                         return Err(ScanError::BadArgument { at });
                     }
-                    self.push(Item::container(args.depth.max(1)), at)?;
+                    let class = callable.class.or(args.class);
+                    self.push(Item::instance(args.depth.max(1), class), at)?;
                 }
                 op::NEWOBJ => {
                     let args = self.pop(at)?;
@@ -591,7 +635,7 @@ impl<'a> Walker<'a> {
                     if !class.global {
                         return Err(ScanError::BadArgument { at });
                     }
-                    self.push(Item::container(args.depth.max(1)), at)?;
+                    self.push(Item::instance(args.depth.max(1), class.class), at)?;
                 }
                 op::PUT => {
                     let line = self.take_line()?;
@@ -610,7 +654,7 @@ impl<'a> Walker<'a> {
                     self.memo_put(index, at)?;
                 }
                 op::MEMOIZE => {
-                    let index = self.memo.len();
+                    let index = self.memo_filled;
                     self.memo_put(index, at)?;
                 }
                 op::GET => {

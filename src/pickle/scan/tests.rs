@@ -258,3 +258,37 @@ fn non_message_roots_are_bad_requests() {
     let no_op = message::parse(b"\x80\x04}.", limits()).unwrap_err();
     assert!(no_op.mensaje.contains("operacion"));
 }
+
+/// MEMOIZE after a PUT that left a gap stores where CPython would (at the count of filled
+/// slots), so gets of a big value behind the gap are counted and capped.
+#[test]
+fn memoize_after_a_gap_is_tracked_like_cpython() {
+    let mut p = b"\x80\x04Nq\x010B".to_vec();
+    p.extend_from_slice(&(1u32 << 20).to_le_bytes());
+    p.extend(std::iter::repeat_n(b'x', 1 << 20));
+    p.extend_from_slice(b"\x940](");
+    for _ in 0..200 {
+        p.extend_from_slice(b"h\x01");
+    }
+    p.extend_from_slice(b"e.");
+    assert!(matches!(refused(&p), ScanError::Memo { .. }));
+}
+
+/// The reply's class is the root object's: a dict request that carries a `Mensaje` inside
+/// its data still gets a dict reply.
+#[test]
+fn the_envelope_follows_the_root_not_a_nested_class() {
+    // {"operacion": "listar", "data": __main__.Mensaje(), "estado": None}, protocol 4
+    let p = b"\x80\x04}(\x8c\toperacion\x8c\x06listar\x8c\x04data\x8c\x08__main__\x8c\x07Mensaje\x93)\x81\x8c\x06estadoNu.";
+    let req = message::parse(p, limits()).unwrap();
+    assert_eq!(req.envelope, Envelope::Dict);
+    // And an instance root keeps its class in every protocol (see the layouts above).
+    let req = message::parse(&unhex(MODULE_CLIENTE), limits()).unwrap();
+    assert_eq!(
+        req.envelope,
+        Envelope::Instance {
+            module: "cliente".into(),
+            name: "Mensaje".into()
+        }
+    );
+}
