@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::connection::{Connection, State, Tuning};
 use crate::console::{Command, Console};
 use crate::message;
-use crate::ops::{Caller, Context, Dispatch};
+use crate::ops::{Caller, Context, Dispatch, Farewell, CLOSING};
 use crate::outbox::Chunk;
 use crate::pickle::{Data, Envelope};
 use crate::signals::Signals;
@@ -352,13 +352,23 @@ impl Server {
         let now = Instant::now();
         for mut copy in std::mem::take(&mut self.ctx.copies) {
             copy.cancel();
-            let refusal = crate::storage::Refusal::new("el servidor se está cerrando");
+            let refusal = crate::storage::Refusal::new(CLOSING);
             self.ctx.finished.push(copy.finish(Err(refusal)));
         }
         self.deliver(now);
+        let mut farewell = Farewell {
+            limits: self.ctx.pickle_limits,
+        };
         for (_, client) in self.clients.iter_mut() {
+            // Requests that already arrived get an error reply rather than silence.
+            if !client.conn.is_waiting() {
+                client.conn.mark_ready(true, false);
+                client
+                    .conn
+                    .service(&mut self.scratch, &mut farewell, &self.tuning, now);
+            }
             if let Some(env) = self.ctx.peers.get(client.id).and_then(|p| p.subscribed.as_ref()) {
-                let bye = message::ok(env, "cierre", &Data::str("el servidor se está cerrando"));
+                let bye = message::ok(env, "cierre", &Data::str(CLOSING));
                 client.conn.outbox.push(Chunk::bytes(bye));
             }
             client.conn.stop_reading();

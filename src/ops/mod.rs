@@ -171,6 +171,31 @@ impl Handler for Dispatch<'_> {
     }
 }
 
+/// The handler for the last turn before shutdown: requests that already arrived are
+/// answered with an error instead of being dropped, so no client waits for a reply that
+/// will never come.
+pub struct Farewell {
+    pub limits: Limits,
+}
+
+/// What a client is told when its request arrives as the server closes.
+pub const CLOSING: &str = "el servidor se está cerrando";
+
+impl Handler for Farewell {
+    fn request(&mut self, payload: &[u8], out: &mut Outbox) -> Flow {
+        let (env, op) = match message::parse(payload, self.limits) {
+            Ok(req) => (req.envelope, req.operacion),
+            Err(bad) => (bad.envelope, bad.operacion),
+        };
+        reply_error(out, &env, &op, CLOSING);
+        Flow::Done
+    }
+
+    fn too_large(&mut self, _len: u64, out: &mut Outbox) {
+        reply_error(out, &Envelope::course(), "", CLOSING);
+    }
+}
+
 /// Operations that change the folder: refused with `--read-only`.
 const WRITES: [&str; 5] = ["subir", "subir_parte", "duplicar", "borrar", "renombrar"];
 
