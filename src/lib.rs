@@ -16,3 +16,5 @@ pub mod pickle;
 pub mod server;
 pub mod signals;
 pub mod storage;
+#[doc(hidden)]
+pub mod testkit;
