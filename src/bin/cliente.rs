@@ -1,0 +1,55 @@
+//! `cliente`: a client for almacen servers, as an interactive menu or as subcommands.
+//!
+//! `args` reads the command line, `conn` speaks the framed protocol (with `spill` for
+//! large pushed files), `ops` and `transfer` are the operations, `commands` and `menu`
+//! are the two ways of using them, `pushes` handles what the server sends unasked.
+
+// The modules live in cliente/, next to this file.
+mod cliente {
+    pub mod args;
+    pub mod commands;
+    pub mod conn;
+    pub mod menu;
+    pub mod ops;
+    pub mod progress;
+    pub mod pushes;
+    pub mod spill;
+    pub mod transfer;
+}
+
+use cliente::args::{self, Command, Parsed};
+use cliente::{commands, menu};
+use std::process::ExitCode;
+
+/// Where downloads and pushed files go, relative to the current directory, as with the
+/// course's client.
+pub const DOWNLOADS: &str = "descargas";
+
+fn main() -> ExitCode {
+    let inv = match args::parse(std::env::args().skip(1)) {
+        Ok(Parsed::Run(inv)) => inv,
+        Ok(Parsed::Help) => {
+            print!("{}", args::HELP);
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            println!("cliente {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("cliente: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match inv.command {
+        Command::Menu => menu::run(&inv),
+        _ => commands::run(&inv),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("cliente: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}

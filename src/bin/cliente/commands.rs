@@ -1,0 +1,153 @@
+//! The subcommands: connect, do one operation, print its result, exit with a code that
+//! says how it went.
+
+use super::args::{Command, Invocation};
+use super::conn::{self, Direct, Failure};
+use super::pushes::{self, Pushes};
+use super::{ops, transfer};
+use crate::DOWNLOADS;
+use almacen::storage::check_name;
+use std::path::{Path, PathBuf};
+
+/// Runs one subcommand (anything but the menu).
+pub fn run(inv: &Invocation) -> Result<(), Failure> {
+    // Check what can be checked before connecting: a usage mistake is not worth a
+    // round trip, and must not depend on whether a server is up.
+    let plan = Plan::check(&inv.command)?;
+    let downloads = Path::new(DOWNLOADS);
+    let (reader, writer) = conn::connect(&inv.target, downloads)?;
+    let mut link = Direct {
+        reader,
+        writer,
+        pushes: Pushes::new(downloads),
+    };
+    match &inv.command {
+        Command::Menu => unreachable!("the menu is not a subcommand"),
+        Command::Listar => {
+            for name in ops::listar(&mut link)? {
+                println!("{name}");
+            }
+        }
+        Command::ListarDetalle => print!("{}", ops::render_entries(&ops::listar_detalle(&mut link)?)),
+        Command::Clientes => print!("{}", ops::render_peers(&ops::clientes(&mut link)?)),
+        Command::Descargar { name, resume, .. } => {
+            let dest = plan.dest.as_deref().expect("checked");
+            let done = transfer::download(&mut link, name, dest, *resume)?;
+            if done.from > 0 {
+                println!(
+                    "Descargado {name} en {} ({} bytes; se continuó desde {})",
+                    dest.display(),
+                    done.bytes,
+                    done.from
+                );
+            } else {
+                println!("Descargado {name} en {} ({} bytes)", dest.display(), done.bytes);
+            }
+        }
+        Command::Subir { path, replace, .. } => {
+            let name = plan.name.as_deref().expect("checked");
+            let done = transfer::upload(&mut link, path, name, *replace)?;
+            println!("Subido {name} ({} bytes)", done.bytes);
+        }
+        Command::Duplicar { name, new } => {
+            let copy = ops::duplicar(&mut link, name, new.as_deref())?;
+            println!("Copiado {name} como {copy}");
+        }
+        Command::Borrar { name } => {
+            ops::borrar(&mut link, name)?;
+            println!("Borrado {name}");
+        }
+        Command::Renombrar { name, new } => {
+            let new = ops::renombrar(&mut link, name, new)?;
+            println!("Renombrado {name} a {new}");
+        }
+        Command::Difundir { name } => {
+            let n = ops::difundir(&mut link, name)?;
+            println!("{name} enviado a {n} {}", plural(n, "cliente", "clientes"));
+        }
+        Command::Mensaje { to, text } => {
+            let n = ops::mensaje(&mut link, ops::recipient(to)?, text)?;
+            println!("Mensaje entregado a {n} {}", plural(n, "cliente", "clientes"));
+        }
+        Command::Escuchar => listen(&mut link, inv.alias.as_deref())?,
+    }
+    Ok(())
+}
+
+/// What a subcommand needs that comes from the command line alone.
+struct Plan {
+    /// Where a download goes.
+    dest: Option<PathBuf>,
+    /// The name an upload takes on the server.
+    name: Option<String>,
+}
+
+impl Plan {
+    fn check(command: &Command) -> Result<Plan, Failure> {
+        let usage = |what: &str, why: &str| Failure::Local(format!("{what}: {why}"));
+        let mut plan = Plan {
+            dest: None,
+            name: None,
+        };
+        match command {
+            Command::Descargar { name, out, .. } => {
+                plan.dest = Some(match out {
+                    // Into an existing folder, under the file's own name.
+                    Some(path) if path.is_dir() => {
+                        check_name(name).map_err(|why| usage(&pushes::printable(name), why))?;
+                        path.join(name)
+                    }
+                    Some(path) => path.clone(),
+                    // The name becomes a path under descargas/: it must be one plain
+                    // component, exactly what the server accepts.
+                    None => {
+                        check_name(name).map_err(|why| usage(&pushes::printable(name), why))?;
+                        Path::new(DOWNLOADS).join(name)
+                    }
+                });
+            }
+            Command::Subir { path, name, .. } => {
+                let name = match name {
+                    Some(n) => n.clone(),
+                    None => path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .map(str::to_string)
+                        .ok_or_else(|| usage(&path.display().to_string(), "no tiene un nombre de archivo"))?,
+                };
+                check_name(&name).map_err(|why| usage(&pushes::printable(&name), why))?;
+                plan.name = Some(name);
+            }
+            Command::Mensaje { to, .. } => {
+                ops::recipient(to)?;
+            }
+            _ => {}
+        }
+        Ok(plan)
+    }
+}
+
+/// `escuchar`: subscribe, then print and save pushes until the server closes.
+fn listen(link: &mut Direct, alias: Option<&str>) -> Result<(), Failure> {
+    let id = ops::suscribir(link, alias)?;
+    println!("Suscrito como cliente {id}; esperando mensajes y archivos (Ctrl-C para salir)");
+    loop {
+        match link.reader.next()? {
+            None => {
+                eprintln!("El servidor cerró la conexión");
+                return Ok(());
+            }
+            Some(msg) if pushes::is_push(&msg) => link.pushes.handle(msg),
+            // Nothing else is expected: we asked nothing more.
+            Some(msg) => eprintln!("mensaje inesperado del servidor: {}", msg.operacion),
+        }
+    }
+}
+
+pub fn plural<'a>(n: i64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}

@@ -1,0 +1,335 @@
+//! The interactive menu: a person types choices, pushes show up as they arrive.
+//!
+//! Two small threads feed one channel: one reads frames from the socket, the other
+//! reads lines from stdin. The main thread owns everything else (the writer, the
+//! prompts, the downloads folder) and takes events in arrival order. While it waits for
+//! a reply, pushes are shown and lines typed ahead are kept for the next prompts; while
+//! it waits for a line, pushes are shown and the prompt is drawn again. Blocking reads
+//! on plain threads work for any stdin (a terminal, a pipe, a regular file), which
+//! readiness polling does not: epoll refuses regular files.
+
+use super::args::Invocation;
+use super::commands::plural;
+use super::conn::{self, Call, Failure, Msg, Writer};
+use super::pushes::{self, Pushes};
+use super::{ops, transfer};
+use crate::DOWNLOADS;
+use almacen::pickle::Data;
+use almacen::storage::check_name;
+use std::collections::VecDeque;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+
+enum Event {
+    Line(String),
+    Eof,
+    Frame(Msg),
+    /// The socket ended: cleanly (None) or with an error.
+    Closed(Option<Failure>),
+}
+
+const MENU: &str = "
+Menú
+  1. listar      ver los archivos del servidor
+  2. descargar   bajar un archivo a descargas/
+  3. subir       enviar un archivo de este computador
+  4. duplicar    copiar un archivo en el servidor
+  5. borrar      borrar un archivo del servidor
+  6. renombrar   cambiar el nombre de un archivo
+  7. difundir    enviar un archivo a todos los clientes suscritos
+  8. clientes    ver quién está conectado
+  9. mensaje     escribir a un cliente o a todos
+  0. salir";
+
+struct Menu {
+    writer: Writer,
+    events: Receiver<Event>,
+    /// Lines that arrived while we waited for a reply, oldest first.
+    pending: VecDeque<String>,
+    eof: bool,
+    pushes: Pushes,
+}
+
+/// Runs the menu until `salir`, the end of stdin, or the server closing.
+pub fn run(inv: &Invocation) -> Result<(), Failure> {
+    let downloads = Path::new(DOWNLOADS);
+    let (mut reader, writer) = conn::connect(&inv.target, downloads)?;
+    let (tx, events) = mpsc::channel();
+    let frames = tx.clone();
+    thread::spawn(move || loop {
+        let (event, last) = match reader.next() {
+            Ok(Some(msg)) => (Event::Frame(msg), false),
+            Ok(None) => (Event::Closed(None), true),
+            Err(e) => (Event::Closed(Some(e)), true),
+        };
+        if frames.send(event).is_err() || last {
+            break;
+        }
+    });
+    thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match stdin.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => {
+                    let _ = tx.send(Event::Eof);
+                    break;
+                }
+                Ok(_) => {
+                    // A stray invalid byte should not end the session.
+                    let line = String::from_utf8_lossy(&buf);
+                    let line = line.trim_end_matches(['\n', '\r']).to_string();
+                    if tx.send(Event::Line(line)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let mut menu = Menu {
+        writer,
+        events,
+        pending: VecDeque::new(),
+        eof: false,
+        pushes: Pushes::new(downloads),
+    };
+    let id = ops::suscribir(&mut menu, inv.alias.as_deref())?;
+    println!(
+        "Conectado a {}:{} como cliente {id}. Lo que otros le envíen se guarda en {DOWNLOADS}/.",
+        inv.target.host, inv.target.port
+    );
+    // The whole menu once, then a short prompt: results stay on screen instead of
+    // scrolling away under a dozen lines after every choice.
+    println!("{MENU}");
+    loop {
+        let Some(choice) = menu.line("\nOpción (? para ver el menú): ")? else {
+            return Ok(());
+        };
+        let result = match choice.trim().to_lowercase().as_str() {
+            "" => continue,
+            "?" | "menu" | "menú" | "ayuda" => {
+                println!("{MENU}");
+                continue;
+            }
+            "0" | "salir" => {
+                println!("Hasta luego.");
+                return Ok(());
+            }
+            "1" | "listar" => listar(&mut menu),
+            "2" | "descargar" => descargar(&mut menu),
+            "3" | "subir" => subir(&mut menu),
+            "4" | "duplicar" => duplicar(&mut menu),
+            "5" | "borrar" => borrar(&mut menu),
+            "6" | "renombrar" => renombrar(&mut menu),
+            "7" | "difundir" => difundir(&mut menu),
+            "8" | "clientes" => clientes(&mut menu),
+            "9" | "mensaje" => mensaje(&mut menu),
+            other => {
+                println!("Opción no válida: {}", pushes::printable(other));
+                println!("{MENU}");
+                continue;
+            }
+        };
+        match result {
+            Ok(()) => {}
+            // The server refused, or a local file or an answer was wrong: say so and
+            // show the menu again. A lost connection ends the session.
+            Err(Stop::Failed(Failure::Server(m) | Failure::Local(m))) => println!("Error: {m}"),
+            Err(Stop::Failed(failure)) => return Err(failure),
+            Err(Stop::Eof) => return Ok(()),
+        }
+    }
+}
+
+/// Why an action ended early.
+enum Stop {
+    /// Stdin ended in the middle of its questions: the session ends quietly.
+    Eof,
+    Failed(Failure),
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Stop {
+        Stop::Failed(f)
+    }
+}
+
+impl Menu {
+    /// Shows `prompt` and returns the next line; None at the end of stdin.
+    fn line(&mut self, prompt: &str) -> Result<Option<String>, Failure> {
+        print!("{prompt}");
+        let _ = std::io::stdout().flush();
+        if let Some(line) = self.pending.pop_front() {
+            return Ok(Some(line));
+        }
+        while !self.eof {
+            match self.events.recv() {
+                Ok(Event::Line(line)) => return Ok(Some(line)),
+                Ok(Event::Eof) => self.eof = true,
+                Ok(Event::Frame(msg)) if pushes::is_push(&msg) => {
+                    // Put the push on its own line, then the prompt again under it.
+                    println!();
+                    self.pushes.handle(msg);
+                    print!("{prompt}");
+                    let _ = std::io::stdout().flush();
+                }
+                Ok(Event::Frame(msg)) => eprintln!("mensaje inesperado del servidor: {}", msg.operacion),
+                Ok(Event::Closed(e)) => return Err(closed(e)),
+                Err(_) => return Err(closed(None)),
+            }
+        }
+        // End the prompt's line, so the shell's prompt starts clean.
+        println!();
+        Ok(None)
+    }
+
+    /// Asks for a line; stdin ending turns into `Stop::Eof`.
+    fn ask(&mut self, prompt: &str) -> Result<String, Stop> {
+        match self.line(prompt)? {
+            Some(line) => Ok(line.trim().to_string()),
+            None => Err(Stop::Eof),
+        }
+    }
+
+    /// Asks for a file name on the server; empty means "never mind".
+    fn ask_name(&mut self, prompt: &str) -> Result<Option<String>, Stop> {
+        let name = self.ask(prompt)?;
+        if name.is_empty() {
+            println!("Cancelado.");
+            return Ok(None);
+        }
+        Ok(Some(name))
+    }
+}
+
+fn closed(e: Option<Failure>) -> Failure {
+    e.unwrap_or_else(|| Failure::Link("el servidor cerró la conexión".into()))
+}
+
+impl Call for Menu {
+    fn call(&mut self, operacion: &str, data: Data) -> Result<Msg, Failure> {
+        self.writer.send(operacion, &data)?;
+        loop {
+            match self.events.recv() {
+                Ok(Event::Frame(msg)) if pushes::is_push(&msg) => self.pushes.handle(msg),
+                Ok(Event::Frame(msg)) => return Ok(msg),
+                Ok(Event::Line(line)) => self.pending.push_back(line),
+                Ok(Event::Eof) => self.eof = true,
+                Ok(Event::Closed(e)) => return Err(closed(e)),
+                Err(_) => return Err(closed(None)),
+            }
+        }
+    }
+}
+
+fn listar(menu: &mut Menu) -> Result<(), Stop> {
+    let entries = ops::listar_detalle(menu)?;
+    if entries.is_empty() {
+        println!("No hay archivos en el servidor.");
+    } else {
+        println!("Archivos en el servidor:");
+        print!("{}", ops::render_entries(&entries));
+    }
+    Ok(())
+}
+
+fn descargar(menu: &mut Menu) -> Result<(), Stop> {
+    let Some(name) = menu.ask_name("Nombre del archivo: ")? else {
+        return Ok(());
+    };
+    check_name(&name).map_err(|why| Failure::Local(format!("{}: {why}", pushes::printable(&name))))?;
+    let dest = Path::new(DOWNLOADS).join(&name);
+    let done = transfer::download(menu, &name, &dest, false)?;
+    println!("Descargado {name} en {} ({} bytes)", dest.display(), done.bytes);
+    Ok(())
+}
+
+fn subir(menu: &mut Menu) -> Result<(), Stop> {
+    let path = menu.ask("Ruta del archivo local: ")?;
+    if path.is_empty() {
+        println!("Cancelado.");
+        return Ok(());
+    }
+    let path = PathBuf::from(path);
+    let default = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_string();
+    let name = menu.ask(&format!("Nombre en el servidor [{default}]: "))?;
+    let name = if name.is_empty() { default } else { name };
+    check_name(&name).map_err(|why| Failure::Local(format!("{}: {why}", pushes::printable(&name))))?;
+    let replace = yes(&menu.ask("¿Reemplazar si ya existe? (s/N): ")?);
+    let done = transfer::upload(menu, &path, &name, replace)?;
+    println!("Subido {name} ({} bytes)", done.bytes);
+    Ok(())
+}
+
+fn duplicar(menu: &mut Menu) -> Result<(), Stop> {
+    let Some(name) = menu.ask_name("Nombre del archivo: ")? else {
+        return Ok(());
+    };
+    let new = menu.ask("Nombre de la copia (Enter para uno automático): ")?;
+    let copy = ops::duplicar(menu, &name, Some(new.as_str()).filter(|n| !n.is_empty()))?;
+    println!("Copiado {name} como {copy}");
+    Ok(())
+}
+
+fn borrar(menu: &mut Menu) -> Result<(), Stop> {
+    let Some(name) = menu.ask_name("Nombre del archivo: ")? else {
+        return Ok(());
+    };
+    ops::borrar(menu, &name)?;
+    println!("Borrado {name}");
+    Ok(())
+}
+
+fn renombrar(menu: &mut Menu) -> Result<(), Stop> {
+    let Some(name) = menu.ask_name("Nombre del archivo: ")? else {
+        return Ok(());
+    };
+    let Some(new) = menu.ask_name("Nombre nuevo: ")? else {
+        return Ok(());
+    };
+    let new = ops::renombrar(menu, &name, &new)?;
+    println!("Renombrado {name} a {new}");
+    Ok(())
+}
+
+fn difundir(menu: &mut Menu) -> Result<(), Stop> {
+    let Some(name) = menu.ask_name("Nombre del archivo: ")? else {
+        return Ok(());
+    };
+    let n = ops::difundir(menu, &name)?;
+    println!("{name} enviado a {n} {}", plural(n, "cliente", "clientes"));
+    Ok(())
+}
+
+fn clientes(menu: &mut Menu) -> Result<(), Stop> {
+    print!("{}", ops::render_peers(&ops::clientes(menu)?));
+    Ok(())
+}
+
+fn mensaje(menu: &mut Menu) -> Result<(), Stop> {
+    let to = menu.ask("Para (id de un cliente, o todos): ")?;
+    let to = ops::recipient(&to)?;
+    let text = menu.ask("Texto: ")?;
+    if text.is_empty() {
+        println!("Cancelado.");
+        return Ok(());
+    }
+    let n = ops::mensaje(menu, to, &text)?;
+    println!("Mensaje entregado a {n} {}", plural(n, "cliente", "clientes"));
+    Ok(())
+}
+
+/// `s`, `si`, `sí`, `y`, `yes` (any case) mean yes; anything else, no.
+fn yes(answer: &str) -> bool {
+    matches!(
+        answer.trim().to_lowercase().as_str(),
+        "s" | "si" | "sí" | "y" | "yes"
+    )
+}

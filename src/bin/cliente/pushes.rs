@@ -1,0 +1,254 @@
+//! Pushes: frames the server sends without being asked, once we subscribed.
+//!
+//! A pushed file comes from another client, so nothing in it is trusted: its name must
+//! pass the same check the server applies to names before it is used as a path, it is
+//! written under a hidden name and moved into place whole, and it never replaces a file
+//! already in the downloads folder. Texts are printed with control characters escaped,
+//! so a message cannot move the cursor or recolour the terminal.
+
+use super::conn::{local_io, Failure, Msg};
+use almacen::pickle::decode::get;
+use almacen::pickle::Value;
+use almacen::storage::check_name;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Whether a frame is a push rather than the reply to our request. Files always are;
+/// a `mensaje` is a push when it carries a text (our own request's reply carries
+/// `entregado_a`, and an error reply carries a plain str).
+pub fn is_push(msg: &Msg) -> bool {
+    match msg.operacion.as_str() {
+        "archivo" => true,
+        "mensaje" => get(&msg.data, "texto").is_some(),
+        _ => false,
+    }
+}
+
+/// Handles pushes: prints messages on stdout and saves files into `dir`.
+pub struct Pushes {
+    dir: PathBuf,
+    /// Numbers the hidden files used while saving a small pushed file.
+    saved: u64,
+}
+
+impl Pushes {
+    pub fn new(dir: &Path) -> Pushes {
+        Pushes {
+            dir: dir.to_path_buf(),
+            saved: 0,
+        }
+    }
+
+    /// Routes one push. Problems are reported on stderr: a bad push must not end the
+    /// session that received it.
+    pub fn handle(&mut self, msg: Msg) {
+        let line = match msg.operacion.as_str() {
+            "mensaje" => Ok(describe_message(&msg.data)),
+            _ => self.save_file(msg),
+        };
+        match line {
+            Ok(text) => println!("{text}"),
+            Err(text) => eprintln!("{text}"),
+        }
+    }
+
+    fn save_file(&mut self, msg: Msg) -> Result<String, String> {
+        let from = sender(&msg.data);
+        let name = match get(&msg.data, "nombre") {
+            Some(Value::String(n)) => n.clone(),
+            _ => return Err(format!("[archivo de {from}] rechazado: no trae nombre")),
+        };
+        if let Err(why) = check_name(&name) {
+            return Err(format!(
+                "[archivo de {from}] rechazado: {} ({why})",
+                printable(&name)
+            ));
+        }
+        let staged = match (msg.spill, get(&msg.data, "contenido")) {
+            (Some(spill), _) => spill.keep(),
+            (None, Some(Value::Bytes(bytes))) => self.stage(bytes).map_err(|e| e.to_string())?,
+            _ => return Err(format!("[archivo de {from}] rechazado: {name} no trae contenido")),
+        };
+        let size = fs::metadata(&staged).map_or(0, |m| m.len());
+        let placed = place(&staged, &self.dir, &name);
+        let _ = fs::remove_file(&staged);
+        let path = placed.map_err(|e| e.to_string())?;
+        Ok(format!(
+            "[archivo de {from}] {name} guardado en {} ({size} bytes)",
+            path.display()
+        ))
+    }
+
+    /// Writes a small pushed file's bytes to a hidden file in the downloads folder.
+    fn stage(&mut self, bytes: &[u8]) -> Result<PathBuf, Failure> {
+        fs::create_dir_all(&self.dir).map_err(|e| local_io(&self.dir, &e))?;
+        loop {
+            self.saved += 1;
+            let path = self
+                .dir
+                .join(format!(".guardando-{}-{}", std::process::id(), self.saved));
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    return match f.write_all(bytes) {
+                        Ok(()) => Ok(path),
+                        Err(e) => {
+                            let _ = fs::remove_file(&path);
+                            Err(local_io(&path, &e))
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(local_io(&path, &e)),
+            }
+        }
+    }
+}
+
+/// Gives the staged file a visible name in `dir`: `name`, or `name (2)`, `name (3)`...
+/// when taken. A hard link claims a name only if nobody holds it, in one step, so two
+/// pushes of one name (or a file the user made meanwhile) are never overwritten.
+pub fn place(staged: &Path, dir: &Path, name: &str) -> Result<PathBuf, Failure> {
+    for n in 1..1000 {
+        let candidate = dir.join(numbered(name, n));
+        match fs::hard_link(staged, &candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(local_io(&candidate, &e)),
+        }
+    }
+    Err(Failure::Local(format!("hay demasiados archivos llamados {name}")))
+}
+
+/// `foto.png`, then `foto (2).png`, `foto (3).png`...
+fn numbered(name: &str, n: u32) -> String {
+    if n == 1 {
+        return name.to_string();
+    }
+    match name.rfind('.') {
+        Some(dot) if dot > 0 => format!("{} ({n}){}", &name[..dot], &name[dot..]),
+        _ => format!("{name} ({n})"),
+    }
+}
+
+/// `3` or `3 (ana)`: who sent a push.
+fn sender(data: &Value) -> String {
+    let id = match get(data, "de") {
+        Some(Value::I64(id)) => id.to_string(),
+        _ => "?".to_string(),
+    };
+    match get(data, "alias") {
+        Some(Value::String(alias)) => format!("{id} ({})", printable(alias)),
+        _ => id,
+    }
+}
+
+fn describe_message(data: &Value) -> String {
+    let text = match get(data, "texto") {
+        Some(Value::String(t)) => printable(t),
+        _ => String::new(),
+    };
+    format!("[mensaje de {}] {text}", sender(data))
+}
+
+/// `text` with control characters (escape sequences, carriage returns, newlines)
+/// shown as escapes instead of acted on by the terminal.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use almacen::pickle::decode::HashableValue;
+
+    fn msg(operacion: &str, pairs: Vec<(&str, Value)>) -> Msg {
+        Msg {
+            operacion: operacion.into(),
+            data: Value::Dict(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (HashableValue::String(k.into()), v))
+                    .collect(),
+            ),
+            estado: "ok".into(),
+            spill: None,
+        }
+    }
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cliente-pushes-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    /// A message with a text is a push; the reply to our own `mensaje` is not.
+    #[test]
+    fn pushes_are_told_from_replies() {
+        let push = msg("mensaje", vec![("texto", Value::String("hola".into()))]);
+        let reply = msg("mensaje", vec![("entregado_a", Value::I64(2))]);
+        assert!(is_push(&push));
+        assert!(!is_push(&reply));
+        assert!(is_push(&msg("archivo", vec![])));
+        assert!(!is_push(&msg("listar", vec![])));
+    }
+
+    /// Names that could escape the folder or hide are refused; nothing is written.
+    #[test]
+    fn pushed_files_with_unsafe_names_are_refused() {
+        let dir = scratch("bad");
+        let mut pushes = Pushes::new(&dir);
+        for bad in ["../fuera.txt", "/etc/passwd", ".bashrc", "a/b", ""] {
+            let m = msg(
+                "archivo",
+                vec![
+                    ("nombre", Value::String(bad.into())),
+                    ("de", Value::I64(4)),
+                    ("contenido", Value::Bytes(b"x".to_vec())),
+                ],
+            );
+            let err = pushes.save_file(m).unwrap_err();
+            assert!(err.contains("rechazado"), "{err}");
+        }
+        assert!(!dir.exists() || fs::read_dir(&dir).unwrap().next().is_none());
+    }
+
+    /// A second push of one name is kept beside the first, never over it.
+    #[test]
+    fn pushed_files_never_overwrite() {
+        let dir = scratch("twice");
+        let mut pushes = Pushes::new(&dir);
+        for body in [b"uno".to_vec(), b"dos".to_vec()] {
+            let m = msg(
+                "archivo",
+                vec![
+                    ("nombre", Value::String("nota.txt".into())),
+                    ("de", Value::I64(4)),
+                    ("contenido", Value::Bytes(body)),
+                ],
+            );
+            pushes.save_file(m).unwrap();
+        }
+        assert_eq!(fs::read(dir.join("nota.txt")).unwrap(), b"uno");
+        assert_eq!(fs::read(dir.join("nota (2).txt")).unwrap(), b"dos");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2, "no hidden leftovers");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Escape sequences in a text are shown, not obeyed.
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("hola\x1b[2J\n"), "hola\\u{1b}[2J\\n");
+        assert_eq!(printable("ñandú"), "ñandú");
+        assert_eq!(numbered("foto.png", 3), "foto (3).png");
+        assert_eq!(numbered("LEEME", 2), "LEEME (2)");
+    }
+}
