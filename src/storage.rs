@@ -322,7 +322,7 @@ impl Storage {
 
 /// The error for a name that is already used.
 pub fn exists(name: &str) -> Refusal {
-    Refusal::new(format!("ya existe un archivo llamado {name}; use reemplazar"))
+    Refusal::new(format!("ya existe un archivo llamado {name}"))
 }
 
 /// A failed write, explained to the client without leaking paths.

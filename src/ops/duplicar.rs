@@ -67,7 +67,11 @@ fn start(req: &Request, ctx: &mut Context, caller: &Caller) -> Result<Copy, Stri
         None => free_copy_name(name, |n| ctx.storage.is_taken(n) || ctx.busy.contains_key(n))?,
     };
     let (dst, tmp) = ctx.storage.temp_file()?;
-    ctx.busy.insert(target.clone(), caller.id);
+    let busy = super::Busy {
+        owner: caller.id,
+        touched: None,
+    };
+    ctx.busy.insert(target.clone(), busy);
     Ok(Copy {
         owner: caller.id,
         key: caller.key,

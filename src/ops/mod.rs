@@ -27,6 +27,7 @@ use crate::pickle::{Data, Envelope, Limits};
 use crate::storage::{Refusal, Storage};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 pub use duplicar::Copy;
 
@@ -42,8 +43,8 @@ pub struct Context {
     pub list_cache: listar::Cache,
     /// Who is connected, and who subscribed.
     pub peers: Peers,
-    /// Names being written by someone (an upload in parts, a copy), by the writer's id.
-    pub busy: HashMap<String, u64>,
+    /// Names being written by someone (an upload in parts, a copy).
+    pub busy: HashMap<String, Busy>,
     /// Frames for other connections, for the loop to queue after this turn.
     pub pushes: Vec<Push>,
     /// Copies in progress, advanced a slice at a time between events.
@@ -51,6 +52,20 @@ pub struct Context {
     /// Replies promised with `Flow::Wait` that are now ready, for the loop to deliver.
     pub finished: Vec<Finished>,
 }
+
+/// A name someone is writing.
+#[derive(Debug, Clone, Copy)]
+pub struct Busy {
+    /// The writer's connection id.
+    pub owner: u64,
+    /// When the writer last sent a part (`None` for a copy, which never goes quiet).
+    pub touched: Option<Instant>,
+}
+
+/// An upload in parts whose writer sent nothing for this long gives up its name: its
+/// connection may be dead without the server knowing (a cable pulled, a laptop closed),
+/// and someone else may then resume it from what is staged.
+pub const PARTS_IDLE: Duration = Duration::from_secs(120);
 
 /// A promised reply, ready: the loop queues it and resumes the connection.
 pub struct Finished {
@@ -79,7 +94,7 @@ impl Context {
     /// copies in progress). Staged parts of an upload stay, so it can be resumed.
     pub fn forget(&mut self, id: u64) {
         self.peers.leave(id);
-        self.busy.retain(|_, owner| *owner != id);
+        self.busy.retain(|_, b| b.owner != id);
         for copy in self.copies.iter_mut().filter(|c| c.owner() == id) {
             copy.cancel();
         }
@@ -116,9 +131,11 @@ impl Context {
     /// Refuses `name` when someone else is writing it.
     fn check_free(&self, name: &str, me: u64) -> Result<(), Refusal> {
         match self.busy.get(name) {
-            Some(owner) if *owner != me => Err(Refusal::new(format!(
-                "{name} se está escribiendo desde otra conexión; intente más tarde"
-            ))),
+            Some(b) if b.owner != me && b.touched.is_none_or(|t| t.elapsed() < PARTS_IDLE) => {
+                Err(Refusal::new(format!(
+                    "{name} se está escribiendo desde otra conexión; intente más tarde"
+                )))
+            }
             _ => Ok(()),
         }
     }
@@ -286,5 +303,36 @@ pub fn truncate(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name held by an upload in parts is freed for others once its writer goes quiet;
+    /// a copy's name is held until the copy ends.
+    #[test]
+    fn quiet_part_uploads_give_up_their_name_but_copies_do_not() {
+        let dir = std::env::temp_dir().join(format!("almacen-busy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut ctx = Context::new(Storage::open(&dir).unwrap(), 1024);
+        let now = Instant::now();
+        let mut hold = |name: &str, touched| {
+            ctx.busy.insert(name.into(), Busy { owner: 1, touched });
+        };
+        hold("activo", Some(now));
+        hold("callado", now.checked_sub(PARTS_IDLE + Duration::from_secs(1)));
+        hold("copia", None);
+        assert!(ctx.check_free("activo", 2).is_err());
+        assert!(ctx.check_free("activo", 1).is_ok(), "its own writer may go on");
+        assert!(ctx.check_free("callado", 2).is_ok());
+        assert!(ctx.check_free("copia", 2).is_err());
+        ctx.forget(1);
+        assert!(
+            ctx.check_free("activo", 2).is_ok(),
+            "released when the writer leaves"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -15,7 +15,7 @@ pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
     let replace = args::flag(&req.data, "reemplazar", false)?;
     ctx.check_free(name, caller.id)?;
     if !replace && ctx.storage.is_taken(name) {
-        return Err(storage::exists(name).into());
+        return Err(format!("{}; use reemplazar", storage::exists(name).mensaje));
     }
     write_new(&ctx.storage, name, content, replace)?;
     ctx.changed();

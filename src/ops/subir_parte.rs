@@ -3,7 +3,8 @@
 //! The pieces are appended to a hidden file in staging named after the upload; `fin`
 //! publishes it atomically. `desde` must equal what is staged, so a piece can never be
 //! applied twice or leave a gap. While one connection uploads a name, others are refused
-//! that name; if it disconnects, the staged bytes wait for whoever resumes.
+//! that name; if it disconnects, or sends nothing for two minutes, the staged bytes wait
+//! for whoever resumes.
 
 use super::{args, Caller, Context, Reply};
 use crate::message::Request;
@@ -36,7 +37,7 @@ pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
         return reply(staged);
     }
     if !replace && ctx.storage.is_taken(name) {
-        return Err(storage::exists(name).into());
+        return Err(format!("{}; use reemplazar", storage::exists(name).mensaje));
     }
     // `desde` 0 always starts over; otherwise it must continue exactly where we are.
     // `fin` alone, without `desde`, publishes what is staged.
@@ -49,7 +50,12 @@ pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
             ))
         }
     };
-    ctx.busy.insert(name.to_string(), caller.id);
+    // Claim the name (or take it over from a writer gone quiet), and note the activity.
+    let busy = super::Busy {
+        owner: caller.id,
+        touched: Some(std::time::Instant::now()),
+    };
+    ctx.busy.insert(name.to_string(), busy);
     let path = ctx.storage.part_path(name);
     let mut file = OpenOptions::new()
         .write(true)
