@@ -479,3 +479,23 @@ fn pipelined_requests_held_by_backpressure_are_not_a_stall() {
         assert!(c.recv().bytes() == &expected[..], "reply {i}");
     }
 }
+
+/// A set of NaN floats once made the decoder's sort panic (a fuzzing find): now it is an
+/// error reply, and the server lives on.
+#[test]
+fn a_set_of_nans_is_refused_without_a_crash() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let mut bystander = server.connect();
+    // {"operacion": "listar", "data": {nan, nan, nan}}, protocol 4
+    let mut p = b"\x80\x04}(\x8c\toperacion\x8c\x06listar\x8c\x04data\x8f(".to_vec();
+    for _ in 0..3 {
+        p.push(b'G');
+        p.extend_from_slice(&f64::NAN.to_be_bytes());
+    }
+    p.extend_from_slice(b"\x90u.");
+    let mut c = server.connect();
+    c.send_raw(&framed(&p));
+    assert_eq!(c.recv().estado, "error");
+    still_serves(&mut bystander);
+}

@@ -8,7 +8,8 @@
 //! opcode by opcode, keeping a *shadow* stack that records only how deep and how heavy each
 //! item is. It refuses:
 //!
-//! - opcodes outside an allow-list (persistent ids, extension registry, INST/OBJ, buffers);
+//! - opcodes outside an allow-list (persistent ids, extension registry, INST/OBJ, buffers,
+//!   floats: a NaN set member or dict key breaks the order serde-pickle sorts by);
 //! - globals other than the class `Mensaje` and the few helpers CPython itself uses to
 //!   spell plain data in old protocols (`copy_reg._reconstructor`, `object`, `_codecs.encode`);
 //! - DUP, and memo gets of containers (so the decoded value is a tree, never a DAG that
@@ -498,11 +499,11 @@ impl<'a> Walker<'a> {
                     self.take(4)?;
                     self.push(Item::scalar(0), at)?;
                 }
-                op::BINFLOAT => {
-                    self.take(8)?;
-                    self.push(Item::scalar(0), at)?;
-                }
-                op::INT | op::LONG | op::FLOAT => {
+                // Floats are refused: no request needs one, and a NaN among set members
+                // or dict keys breaks the total order serde-pickle sorts them by, which
+                // makes the sort panic (found by fuzzing).
+                op::BINFLOAT | op::FLOAT => return Err(ScanError::Opcode { op: code, at }),
+                op::INT | op::LONG => {
                     let line = self.take_line()?;
                     if line.len() > MAX_LONG_BYTES * 3 {
                         return Err(ScanError::BadArgument { at });

@@ -292,3 +292,17 @@ fn the_envelope_follows_the_root_not_a_nested_class() {
         }
     );
 }
+
+/// Floats are refused: a set of NaNs made serde-pickle's sort panic (a fuzzing find).
+#[test]
+fn floats_are_refused() {
+    // frozenset-style: EMPTY_SET, MARK, BINFLOAT NaN x3, ADDITEMS
+    let mut p = vec![0x80, 4, 0x8f, b'('];
+    for _ in 0..3 {
+        p.push(b'G');
+        p.extend_from_slice(&f64::NAN.to_be_bytes());
+    }
+    p.extend_from_slice(&[0x90, b'.']);
+    assert!(matches!(refused(&p), ScanError::Opcode { op: b'G', .. }));
+    assert!(matches!(refused(b"F1.5\n."), ScanError::Opcode { op: b'F', .. }));
+}
