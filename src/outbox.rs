@@ -128,6 +128,12 @@ impl Outbox {
         self.chunks.push_back(chunk);
     }
 
+    /// Moves every chunk of `other` to the back of this queue, in order.
+    pub fn append(&mut self, other: Outbox) {
+        self.memory += other.memory;
+        self.chunks.extend(other.chunks);
+    }
+
     /// Writes from the front of the queue, at most about `budget` bytes, in one system call.
     /// Returns the bytes written; `Ok(0)` means nothing was queued. A file that turns out
     /// shorter than announced is an error: the frame's length would be a lie.

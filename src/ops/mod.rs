@@ -157,8 +157,9 @@ pub struct Dispatch<'a> {
     pub caller: Caller,
 }
 
-impl Handler for Dispatch<'_> {
-    fn request(&mut self, payload: &[u8], out: &mut Outbox) -> Flow {
+impl Dispatch<'_> {
+    /// Decodes one request and runs it.
+    fn handle(&mut self, payload: &[u8], out: &mut Outbox) -> Flow {
         match message::parse(payload, self.ctx.pickle_limits) {
             Ok(req) => run(&req, self.ctx, &self.caller, out),
             Err(bad) => {
@@ -172,6 +173,38 @@ impl Handler for Dispatch<'_> {
                 Flow::Done
             }
         }
+    }
+}
+
+impl Handler for Dispatch<'_> {
+    fn request(&mut self, payload: &[u8], out: &mut Outbox) -> Flow {
+        // A bug in one request must not take every other client down with the process:
+        // a panic becomes an error reply. (Fuzzing builds let panics through, so the
+        // fuzzer still sees them.)
+        #[cfg(not(fuzzing))]
+        {
+            let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut scratch = Outbox::default();
+                let flow = self.handle(payload, &mut scratch);
+                (flow, scratch)
+            }));
+            match attempt {
+                Ok((flow, replies)) => {
+                    out.append(replies);
+                    flow
+                }
+                Err(_) => {
+                    log::error!(
+                        "{}: a request made the server panic; answered with an error",
+                        self.caller.peer
+                    );
+                    reply_error(out, &Envelope::course(), "", "error interno del servidor");
+                    Flow::Done
+                }
+            }
+        }
+        #[cfg(fuzzing)]
+        self.handle(payload, out)
     }
 
     fn too_large(&mut self, len: u64, out: &mut Outbox) {
