@@ -1,17 +1,55 @@
 //! Requests and replies: the `Mensaje(operacion, data, estado)` envelope on top of pickles.
 
 use crate::frame;
-use crate::pickle::{self, decode::get, Data, Envelope, Limits, Value};
+use crate::pickle::{self, Data, Envelope, Limits, Value};
 
-/// A request that decoded and has the expected shape.
+/// A request that decoded and has the expected shape. It may point into the payload it
+/// came from, for a large bytes value that was not copied.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Request {
+pub struct Request<'p> {
     /// How to wrap the reply: the request's own class, or a dict.
     pub envelope: Envelope,
     pub operacion: String,
     pub data: Value,
     /// Requests leave it as None; replies say "ok" or "error".
     pub estado: Value,
+    /// The large bytes value that `data` holds as [`pickle::decode::BLOB_MARK`].
+    pub blob: Option<&'p [u8]>,
+}
+
+impl Request<'_> {
+    /// The same request with the large bytes value copied back into `data`, for callers
+    /// that want plain values and no tie to the payload (clients, tests).
+    pub fn into_owned(self) -> Request<'static> {
+        fn put_back(v: &mut Value, blob: &[u8]) {
+            match v {
+                Value::Bytes(b) if b.as_slice() == pickle::decode::BLOB_MARK => *b = blob.to_vec(),
+                Value::List(items) | Value::Tuple(items) => items.iter_mut().for_each(|i| put_back(i, blob)),
+                Value::Dict(map) => map.values_mut().for_each(|i| put_back(i, blob)),
+                _ => {}
+            }
+        }
+        let mut data = self.data;
+        if let Some(blob) = self.blob {
+            put_back(&mut data, blob);
+        }
+        Request {
+            envelope: self.envelope,
+            operacion: self.operacion,
+            data,
+            estado: self.estado,
+            blob: None,
+        }
+    }
+
+    /// The bytes of a value in `data`: the payload's own bytes for the large one.
+    pub fn bytes_of<'a>(&'a self, value: &'a Value) -> Option<&'a [u8]> {
+        match value {
+            Value::Bytes(b) if b.as_slice() == pickle::decode::BLOB_MARK => self.blob.or(Some(b)),
+            Value::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
 }
 
 /// A payload that is not a usable request. It still gets a reply.
@@ -28,7 +66,7 @@ pub struct BadRequest {
 }
 
 /// Turns a frame's payload into a [`Request`].
-pub fn parse(payload: &[u8], limits: Limits) -> Result<Request, BadRequest> {
+pub fn parse(payload: &[u8], limits: Limits) -> Result<Request<'_>, BadRequest> {
     let bad = |envelope: Envelope, operacion: &str, mensaje: &str, detail: String| BadRequest {
         envelope,
         operacion: operacion.to_string(),
@@ -50,25 +88,22 @@ pub fn parse(payload: &[u8], limits: Limits) -> Result<Request, BadRequest> {
         Some((module, name)) => Envelope::Instance { module, name },
         None => Envelope::Dict,
     };
-    if !matches!(decoded.value, Value::Dict(_)) {
+    let Value::Dict(mut fields) = decoded.value else {
         return Err(bad(
             envelope,
             "",
             "mensaje inválido: se esperaba un Mensaje",
             "root is not an instance or a dict".into(),
         ));
-    }
-    let operacion = match get(&decoded.value, "operacion") {
-        Some(Value::String(s)) => s.clone(),
-        Some(_) => {
-            return Err(bad(
-                envelope,
-                "",
-                "mensaje inválido: operacion debe ser un str",
-                "operacion is not a str".into(),
-            ))
-        }
-        None => {
+    };
+    let mut take = |key: &str| {
+        fields
+            .remove(&pickle::decode::HashableValue::String(key.to_string()))
+            .unwrap_or(Value::None)
+    };
+    let operacion = match take("operacion") {
+        Value::String(s) => s,
+        Value::None => {
             return Err(bad(
                 envelope,
                 "",
@@ -76,13 +111,22 @@ pub fn parse(payload: &[u8], limits: Limits) -> Result<Request, BadRequest> {
                 "no operacion".into(),
             ))
         }
+        _ => {
+            return Err(bad(
+                envelope,
+                "",
+                "mensaje inválido: operacion debe ser un str",
+                "operacion is not a str".into(),
+            ))
+        }
     };
-    let field = |key| get(&decoded.value, key).cloned().unwrap_or(Value::None);
+    // The fields are moved out, not cloned: `data` may hold megabytes.
     Ok(Request {
         envelope,
         operacion,
-        data: field("data"),
-        estado: field("estado"),
+        data: take("data"),
+        estado: take("estado"),
+        blob: decoded.blob.map(|r| &payload[r]),
     })
 }
 

@@ -115,8 +115,8 @@ pub fn scripted(input: &[u8]) -> ScriptedStream {
 
 /// What a run produced.
 pub struct Outcome {
-    /// Complete reply frames written, in order.
-    pub replies: Vec<message::Request>,
+    /// `(operacion, estado)` of each complete reply frame written, in order.
+    pub replies: Vec<(String, String)>,
     pub final_state: State,
 }
 
@@ -171,7 +171,7 @@ pub fn drive(stream: ScriptedStream, ctx: &mut Context, tuning: &Tuning) -> Outc
 }
 
 /// Every complete frame the server wrote must decode as a reply with estado ok/error.
-fn check_replies(mut out: &[u8], limits: crate::pickle::Limits) -> Vec<message::Request> {
+fn check_replies(mut out: &[u8], limits: crate::pickle::Limits) -> Vec<(String, String)> {
     let mut replies = Vec::new();
     while out.len() >= 4 {
         let len = u32::from_be_bytes([out[0], out[1], out[2], out[3]]) as usize;
@@ -186,7 +186,7 @@ fn check_replies(mut out: &[u8], limits: crate::pickle::Limits) -> Vec<message::
             other => panic!("estado is {other:?}"),
         };
         assert!(estado == "ok" || estado == "error", "estado {estado:?}");
-        replies.push(reply);
+        replies.push((reply.operacion.clone(), estado.to_string()));
         out = &out[4 + len..];
     }
     replies

@@ -1,6 +1,7 @@
 //! Reading the fields of a request's `data`, with a Spanish error for each way it can be
 //! wrong. A Python `None` counts as "not given", so optional fields may be sent as None.
 
+use crate::message::Request;
 use crate::pickle::decode::get;
 use crate::pickle::Value;
 use crate::storage::check_name;
@@ -60,11 +61,11 @@ pub fn count(data: &Value, key: &str) -> Result<Option<u64>, String> {
     }
 }
 
-/// Required bytes under `key`.
-pub fn bytes<'v>(data: &'v Value, key: &str) -> Result<&'v [u8], String> {
-    match field(data, key) {
-        Some(Value::Bytes(b)) => Ok(b),
-        Some(_) => Err(format!("{key} debe ser bytes")),
+/// Required bytes under `key` of the request's `data` (the payload's own bytes, when the
+/// decoder left a large value where it was).
+pub fn bytes<'v>(req: &'v Request<'_>, key: &str) -> Result<&'v [u8], String> {
+    match field(&req.data, key) {
+        Some(v) => req.bytes_of(v).ok_or_else(|| format!("{key} debe ser bytes")),
         None => Err(format!("falta {key} (bytes)")),
     }
 }
@@ -98,7 +99,14 @@ mod tests {
         assert!(flag(&v, "fin", false).unwrap_err().contains("True o False"));
         assert!(name(&v, "malo").is_err());
         assert_eq!(name(&v, "nuevo").unwrap_err(), "falta nuevo (str)");
-        assert!(bytes(&v, "contenido").unwrap_err().contains("falta"));
+        let req = Request {
+            envelope: crate::pickle::Envelope::Dict,
+            operacion: "subir".into(),
+            data: v.clone(),
+            estado: Value::None,
+            blob: None,
+        };
+        assert!(bytes(&req, "contenido").unwrap_err().contains("falta"));
         assert!(name_or_dict(&Value::I64(3)).is_err());
         assert_eq!(name_or_dict(&Value::String("b".into())).unwrap(), "b");
     }

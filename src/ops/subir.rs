@@ -11,7 +11,7 @@ use std::path::Path;
 pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
     args::dict(&req.data, "nombre y contenido")?;
     let name = args::name(&req.data, "nombre")?;
-    let content = args::bytes(&req.data, "contenido")?;
+    let content = args::bytes(req, "contenido")?;
     let replace = args::flag(&req.data, "reemplazar", false)?;
     ctx.check_free(name, caller.id)?;
     if !replace && ctx.storage.is_taken(name) {

@@ -19,7 +19,7 @@ pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
     let name = args::name(&req.data, "nombre")?;
     let content = match args::field(&req.data, "contenido") {
         None => None,
-        Some(_) => Some(args::bytes(&req.data, "contenido")?),
+        Some(_) => Some(args::bytes(req, "contenido")?),
     };
     let from = args::count(&req.data, "desde")?;
     let last = args::flag(&req.data, "fin", false)?;

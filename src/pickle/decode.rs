@@ -9,6 +9,9 @@ pub use serde_pickle::{HashableValue, Value};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded {
     pub value: Value,
+    /// Where the large bytes value (if any) sits in the payload. In `value` it is
+    /// replaced by [`BLOB_MARK`], so the decoder never copies it.
+    pub blob: Option<std::ops::Range<usize>>,
     /// `(module, name)` when the root was built from a `Mensaje` class.
     pub class: Option<(String, String)>,
     pub protocol: u8,
@@ -36,14 +39,35 @@ impl fmt::Display for DecodeError {
 pub fn decode(payload: &[u8], limits: Limits) -> Result<Decoded, DecodeError> {
     let scan = scan::scan(payload, limits).map_err(DecodeError::Refused)?;
     let options = serde_pickle::DeOptions::new().replace_unresolved_globals();
-    let value = serde_pickle::value_from_slice(payload, options)
-        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    // A 4 MiB upload would otherwise be copied by the decoder and again into the value:
+    // decode a copy of the payload with the big bytes swapped for a short marker, and
+    // let the request point into the payload for them.
+    let spliced;
+    let input = match &scan.blob {
+        Some(blob) => {
+            let mut p = Vec::with_capacity(payload.len() - blob.opcode.len() + BLOB_MARK.len() + 2);
+            p.extend_from_slice(&payload[..blob.opcode.start]);
+            p.push(b'C'); // SHORT_BINBYTES
+            p.push(BLOB_MARK.len() as u8);
+            p.extend_from_slice(BLOB_MARK);
+            p.extend_from_slice(&payload[blob.opcode.end..]);
+            spliced = p;
+            &spliced[..]
+        }
+        None => payload,
+    };
+    let value =
+        serde_pickle::value_from_slice(input, options).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     Ok(Decoded {
         value,
+        blob: scan.blob.map(|b| b.data),
         class: scan.class,
         protocol: scan.protocol,
     })
 }
+
+/// Stands in for a large bytes value in a decoded request (see [`Decoded::blob`]).
+pub const BLOB_MARK: &[u8] = b"\0almacen:blob\0";
 
 /// Looks up a str key in a decoded dict.
 pub fn get<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {

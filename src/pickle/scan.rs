@@ -89,7 +89,22 @@ pub struct Scan {
     pub protocol: u8,
     /// `(module, name)` of the root object's class, when it is a `Mensaje` instance.
     pub class: Option<(String, String)>,
+    /// The largest bytes value, when it is big enough to be worth not copying (an
+    /// upload's `contenido`).
+    pub blob: Option<Blob>,
 }
+
+/// Where a large bytes value sits in the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    /// The whole opcode: its byte, its length field and the bytes.
+    pub opcode: Range<usize>,
+    /// Just the bytes.
+    pub data: Range<usize>,
+}
+
+/// Bytes values at least this long are reported as a [`Blob`].
+pub const BLOB_MIN: usize = 64 * 1024;
 
 /// What the shadow stack remembers about one item.
 #[derive(Debug, Clone)]
@@ -405,6 +420,21 @@ impl<'a> Walker<'a> {
         self.push(item, at)
     }
 
+    /// Remembers the largest bytes value seen, if it is big.
+    fn note_blob(&mut self, at: usize, data: Range<usize>) {
+        let bigger = self
+            .result
+            .blob
+            .as_ref()
+            .is_none_or(|b| b.data.len() < data.len());
+        if data.len() >= BLOB_MIN && bigger {
+            self.result.blob = Some(Blob {
+                opcode: at..data.end,
+                data,
+            });
+        }
+    }
+
     fn global(&mut self, module: &str, name: &str, at: usize) -> Result<(), ScanError> {
         if !allowed_global(module, name) {
             return Err(ScanError::Global {
@@ -540,12 +570,24 @@ impl<'a> Walker<'a> {
                     let r = self.take_counted(n as u64)?;
                     self.push(Item::scalar(r.len()), at)?;
                 }
-                op::BINSTRING | op::BINBYTES => {
+                op::BINSTRING => {
                     let n = self.take_u32()?;
                     let r = self.take_counted(n as u64)?;
                     self.push(Item::scalar(r.len()), at)?;
                 }
-                op::BINBYTES8 | op::BYTEARRAY8 => {
+                op::BINBYTES => {
+                    let n = self.take_u32()?;
+                    let r = self.take_counted(n as u64)?;
+                    self.note_blob(at, r.clone());
+                    self.push(Item::scalar(r.len()), at)?;
+                }
+                op::BINBYTES8 => {
+                    let n = self.take_u64()?;
+                    let r = self.take_counted(n)?;
+                    self.note_blob(at, r.clone());
+                    self.push(Item::scalar(r.len()), at)?;
+                }
+                op::BYTEARRAY8 => {
                     let n = self.take_u64()?;
                     let r = self.take_counted(n)?;
                     self.push(Item::scalar(r.len()), at)?;

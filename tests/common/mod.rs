@@ -289,7 +289,9 @@ impl Client {
 
 pub fn decode_reply(payload: &[u8]) -> Reply {
     let limits = Limits::default();
-    let msg: Request = message::parse(payload, limits).expect("the reply decodes");
+    let msg: Request = message::parse(payload, limits)
+        .expect("the reply decodes")
+        .into_owned();
     let estado = match msg.estado {
         Value::String(s) => s,
         other => panic!("estado should be a str, got {other:?}"),

@@ -256,7 +256,8 @@ fn read_full(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 fn decode(payload: &[u8], spill: Option<Spill>) -> Result<Option<Msg>, Failure> {
     let msg = message::parse(payload, Limits::default())
-        .map_err(|bad| Failure::Link(format!("respuesta ilegible del servidor: {}", bad.detail)))?;
+        .map_err(|bad| Failure::Link(format!("respuesta ilegible del servidor: {}", bad.detail)))?
+        .into_owned();
     let estado = match msg.estado {
         Value::String(s) => s,
         _ => String::new(),

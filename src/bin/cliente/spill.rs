@@ -107,7 +107,8 @@ mod tests {
         let found = find_large_bytes(payload, 1 << 20).unwrap();
         assert_eq!(found.len, len);
         assert_eq!(found.body_at, payload.len());
-        let msg = message::parse(&skeleton(payload, &found, &tail), Limits::default()).unwrap();
+        let skeleton = skeleton(payload, &found, &tail);
+        let msg = message::parse(&skeleton, Limits::default()).unwrap();
         assert_eq!(msg.operacion, "archivo");
         assert_eq!(get(&msg.data, "nombre"), Some(&Value::String("video.mp4".into())));
         assert_eq!(get(&msg.data, "contenido"), Some(&Value::Bytes(vec![])));

@@ -50,7 +50,9 @@ fn course_layouts_decode_in_every_protocol() {
         .iter()
         .enumerate()
     {
-        let req = message::parse(&unhex(hex), limits()).unwrap_or_else(|e| panic!("protocol {p}: {e:?}"));
+        let payload = unhex(hex);
+
+        let req = message::parse(&payload, limits()).unwrap_or_else(|e| panic!("protocol {p}: {e:?}"));
         assert_eq!(req.operacion, "descargar", "protocol {p}");
         assert_eq!(req.data, Value::String("poema.txt".into()), "protocol {p}");
         assert_eq!(req.envelope, Envelope::course(), "protocol {p}");
@@ -69,7 +71,9 @@ fn the_documented_layout_is_the_protocol_4_fixture() {
 #[test]
 fn plain_dict_requests_decode_with_a_dict_envelope() {
     for hex in [DICT_P0, DICT_P2, DICT_P4] {
-        let req = message::parse(&unhex(hex), limits()).unwrap();
+        let payload = unhex(hex);
+
+        let req = message::parse(&payload, limits()).unwrap();
         assert_eq!(req.operacion, "listar");
         assert_eq!(req.envelope, Envelope::Dict);
     }
@@ -79,7 +83,9 @@ fn plain_dict_requests_decode_with_a_dict_envelope() {
 #[test]
 fn nested_data_with_bytes_decodes() {
     for hex in [NESTED_P2, NESTED_P3, NESTED_P4] {
-        let req = message::parse(&unhex(hex), limits()).unwrap();
+        let payload = unhex(hex);
+
+        let req = message::parse(&payload, limits()).unwrap();
         assert_eq!(req.operacion, "subir");
         let contenido = decode::get(&req.data, "contenido").unwrap();
         assert_eq!(contenido, &Value::Bytes(b"hola\0".to_vec()));
@@ -91,7 +97,9 @@ fn nested_data_with_bytes_decodes() {
 /// A client imported as a module names its class `cliente.Mensaje`; the reply must too.
 #[test]
 fn the_class_module_is_remembered_for_the_reply() {
-    let req = message::parse(&unhex(MODULE_CLIENTE), limits()).unwrap();
+    let payload = unhex(MODULE_CLIENTE);
+
+    let req = message::parse(&payload, limits()).unwrap();
     assert_eq!(
         req.envelope,
         Envelope::Instance {
@@ -122,9 +130,15 @@ fn our_replies_decode_back() {
         assert_eq!(req.envelope, env);
         assert_eq!(decode::get(&req.data, "grande"), Some(&Value::I64(1 << 40)));
         assert_eq!(decode::get(&req.data, "negativo"), Some(&Value::I64(-5)));
-        assert_eq!(
-            decode::get(&req.data, "bytes"),
-            Some(&Value::Bytes(vec![7; 70_000]))
+        // The big bytes were not copied: the request points into the payload for them.
+        let big = decode::get(&req.data, "bytes").unwrap();
+        assert_eq!(big, &Value::Bytes(decode::BLOB_MARK.to_vec()));
+        assert_eq!(req.bytes_of(big), Some(&[7u8; 70_000][..]));
+        let (start, blob) = (frame.as_ptr() as usize, req.blob.unwrap());
+        let at = blob.as_ptr() as usize;
+        assert!(
+            at >= start && at + blob.len() <= start + frame.len(),
+            "inside the frame"
         );
     }
 }
@@ -283,7 +297,9 @@ fn the_envelope_follows_the_root_not_a_nested_class() {
     let req = message::parse(p, limits()).unwrap();
     assert_eq!(req.envelope, Envelope::Dict);
     // And an instance root keeps its class in every protocol (see the layouts above).
-    let req = message::parse(&unhex(MODULE_CLIENTE), limits()).unwrap();
+    let payload = unhex(MODULE_CLIENTE);
+
+    let req = message::parse(&payload, limits()).unwrap();
     assert_eq!(
         req.envelope,
         Envelope::Instance {
