@@ -244,10 +244,10 @@ impl<S: Transport> Connection<S> {
                 }
                 self.waiting = taken.waiting;
                 self.inbuf.drain(..taken.consumed);
-                self.shrink_inbuf();
+                self.shrink_inbuf(t);
             }
             if self.state != State::Open
-                || self.waiting
+                || (self.waiting && self.inbuf.len() >= WAITING_READ_MAX)
                 || !self.readable
                 || read >= t.read_budget
                 || frames >= t.frames_budget
@@ -266,7 +266,7 @@ impl<S: Transport> Connection<S> {
                 Ok(n) => {
                     read += n;
                     self.last_read = now;
-                    if self.inbuf.is_empty() {
+                    if self.inbuf.is_empty() && !self.waiting {
                         // The common case: handle frames straight from the shared scratch
                         // buffer and keep only the leftover partial frame.
                         let taken = take_frames(&scratch[..n], &mut self.outbox, h, t, &mut frames);
@@ -304,11 +304,18 @@ impl<S: Transport> Connection<S> {
 
     /// Returns memory once a large frame has been handled: an idle connection keeps no
     /// buffer, and a small leftover does not pin a big one.
-    fn shrink_inbuf(&mut self) {
+    fn shrink_inbuf(&mut self, t: &Tuning) {
         if self.inbuf.is_empty() {
             self.inbuf = Vec::new();
-        } else if self.inbuf.capacity() > SHRINK_ABOVE && self.inbuf.len() < self.inbuf.capacity() / 4 {
-            self.inbuf.shrink_to_fit();
+            return;
+        }
+        // Keep the room reserved for a frame that is still arriving.
+        let needed = match frame::check(&self.inbuf, t.max_frame) {
+            Check::Incomplete { need: Some(total) } => total,
+            _ => self.inbuf.len(),
+        };
+        if self.inbuf.capacity() > SHRINK_ABOVE && needed < self.inbuf.capacity() / 4 {
+            self.inbuf.shrink_to(needed);
         }
     }
 
@@ -326,6 +333,9 @@ fn over_high_water(outbox: &Outbox, t: &Tuning) -> bool {
 
 /// A read buffer bigger than this is trimmed when mostly empty.
 const SHRINK_ABOVE: usize = 64 * 1024;
+/// While a reply is being worked on, we still read (to notice a client that resets), but
+/// only this much.
+const WAITING_READ_MAX: usize = 64 * 1024;
 
 struct Taken {
     consumed: usize,

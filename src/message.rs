@@ -13,7 +13,7 @@ pub struct Request<'p> {
     pub data: Value,
     /// Requests leave it as None; replies say "ok" or "error".
     pub estado: Value,
-    /// The large bytes value that `data` holds as [`pickle::decode::BLOB_MARK`].
+    /// The large bytes value that `data` holds as [`pickle::decode::blob_mark`].
     pub blob: Option<&'p [u8]>,
 }
 
@@ -23,7 +23,7 @@ impl Request<'_> {
     pub fn into_owned(self) -> Request<'static> {
         fn put_back(v: &mut Value, blob: &[u8]) {
             match v {
-                Value::Bytes(b) if b.as_slice() == pickle::decode::BLOB_MARK => *b = blob.to_vec(),
+                Value::Bytes(b) if b.as_slice() == pickle::decode::blob_mark() => *b = blob.to_vec(),
                 Value::List(items) | Value::Tuple(items) => items.iter_mut().for_each(|i| put_back(i, blob)),
                 Value::Dict(map) => map.values_mut().for_each(|i| put_back(i, blob)),
                 _ => {}
@@ -45,7 +45,7 @@ impl Request<'_> {
     /// The bytes of a value in `data`: the payload's own bytes for the large one.
     pub fn bytes_of<'a>(&'a self, value: &'a Value) -> Option<&'a [u8]> {
         match value {
-            Value::Bytes(b) if b.as_slice() == pickle::decode::BLOB_MARK => self.blob.or(Some(b)),
+            Value::Bytes(b) if b.as_slice() == pickle::decode::blob_mark() => self.blob.or(Some(b)),
             Value::Bytes(b) => Some(b),
             _ => None,
         }

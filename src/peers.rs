@@ -15,7 +15,8 @@ pub const MAX_ALIAS: usize = 40;
 
 /// How much a subscriber may have queued before pushes to it are skipped. A subscriber
 /// that does not read must not make the server hold more and more for it; each pushed
-/// file costs three chunks and no copy of the file, each message one small chunk.
+/// file costs three chunks (one of them an open file, shared with the other recipients)
+/// and no copy of the file, each message one chunk shared by all its recipients.
 #[derive(Debug, Clone, Copy)]
 pub struct PushLimits {
     pub max_chunks: usize,
@@ -25,7 +26,7 @@ pub struct PushLimits {
 impl Default for PushLimits {
     fn default() -> Self {
         PushLimits {
-            max_chunks: 96,
+            max_chunks: 48,
             max_bytes: 1024 * 1024,
         }
     }
@@ -118,7 +119,7 @@ impl Peers {
         p.subscribed.as_ref()?;
         let bytes: usize = chunks.iter().map(Chunk::memory).sum();
         if p.queued_chunks + chunks.len() > limits.max_chunks || p.queued_bytes + bytes > limits.max_bytes {
-            log::warn!(
+            log::debug!(
                 "{}: not reading its pushes ({} chunks, {} bytes queued); skipping one",
                 p.addr,
                 p.queued_chunks,

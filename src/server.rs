@@ -359,13 +359,20 @@ impl Server {
         let mut farewell = Farewell {
             limits: self.ctx.pickle_limits,
         };
+        // Error replies are small: answer every request already buffered, not a budget's worth.
+        let last_turn = Tuning {
+            frames_budget: usize::MAX,
+            high_water_bytes: usize::MAX,
+            high_water_chunks: usize::MAX,
+            ..self.tuning
+        };
         for (_, client) in self.clients.iter_mut() {
             // Requests that already arrived get an error reply rather than silence.
             if !client.conn.is_waiting() {
                 client.conn.mark_ready(true, false);
                 client
                     .conn
-                    .service(&mut self.scratch, &mut farewell, &self.tuning, now);
+                    .service(&mut self.scratch, &mut farewell, &last_turn, now);
             }
             if let Some(env) = self.ctx.peers.get(client.id).and_then(|p| p.subscribed.as_ref()) {
                 let bye = message::ok(env, "cierre", &Data::str(CLOSING));
@@ -518,6 +525,8 @@ fn client_ceiling() -> usize {
         }
     }
     let fds = usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX);
-    let reserve = 32.min(fds / 2);
+    // Each client may hold a few open files besides its socket (queued downloads, pushed
+    // files), so an eighth of the descriptors stays free for them, at least 32.
+    let reserve = (fds / 8).max(32).min(fds / 2);
     fds.saturating_sub(reserve).max(1)
 }

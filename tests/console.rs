@@ -201,3 +201,29 @@ fn help_lists_the_options() {
         assert!(text.contains(word), "{word}");
     }
 }
+
+/// Requests buffered behind a long copy when the server shuts down are all answered.
+#[test]
+fn shutdown_answers_every_buffered_request() {
+    let dir = folder();
+    dir.write("grande.bin", &common::pattern(128 * 1024 * 1024));
+    let mut server = Server::start(dir.path(), &[]);
+    let mut c = server.connect();
+    let mut burst = common::Client::frame("duplicar", Data::str("grande.bin"));
+    for _ in 0..100 {
+        burst.extend(common::Client::frame("listar", Data::None));
+    }
+    c.send_raw(&burst);
+    std::thread::sleep(Duration::from_millis(50));
+    server.signal("TERM");
+    for i in 0..101 {
+        let reply = c.recv();
+        assert!(
+            reply.estado == "ok" || reply.text().contains("cerrando"),
+            "reply {i}: {:?}",
+            reply.data
+        );
+    }
+    assert!(c.closed_by_server());
+    assert!(server.wait_exit(Duration::from_secs(10)).unwrap().success());
+}

@@ -125,6 +125,22 @@ fn pickle_bombs_are_refused_with_flat_memory() {
     }
     big_str.extend_from_slice(b"e.");
     bombs.push(("BINGET of a big str", big_str));
+    // The same 1 MB string stored in the memo 3,000 times (each PUT after the first
+    // would clone it), and 1,000,000 items appended one by one.
+    let mut puts = vec![0x80, 4, b'X'];
+    puts.extend_from_slice(&(1u32 << 20).to_le_bytes());
+    puts.extend(std::iter::repeat_n(b'a', 1 << 20));
+    for _ in 0..3000 {
+        puts.extend_from_slice(b"q\x00");
+    }
+    puts.push(b'.');
+    bombs.push(("repeated memo PUTs", puts));
+    let mut items = vec![0x80, 4, b']'];
+    for _ in 0..1_000_000 {
+        items.extend_from_slice(b"Na");
+    }
+    items.push(b'.');
+    bombs.push(("a million appended items", items));
     let mut lying = vec![0x80, 4, b'B'];
     lying.extend_from_slice(&0xffff_fff0u32.to_le_bytes());
     lying.extend_from_slice(b"short.");

@@ -527,3 +527,93 @@ fn difundir_sends_file_to_other_subscribers_only() {
     );
     assert_eq!(sender.ask("difundir", Data::str("no-hay.bin")).estado, "error");
 }
+
+/// `fin` with nothing staged is an error, and never empties the file it names.
+#[test]
+fn fin_without_a_staged_upload_changes_nothing() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let mut c = server.connect();
+    let fin = Data::dict([
+        ("nombre", Data::str("poema.txt")),
+        ("fin", Data::Bool(true)),
+        ("reemplazar", Data::Bool(true)),
+    ]);
+    let reply = c.ask("subir_parte", fin);
+    assert_eq!(reply.estado, "error");
+    assert!(reply.text().contains("no hay una subida"), "{}", reply.text());
+    assert_eq!(
+        fs::read(dir.path().join("poema.txt")).unwrap(),
+        "Llueve sobre el campus.\n".as_bytes()
+    );
+}
+
+/// A requester that resets its connection during a long copy cancels it: nothing is
+/// published and nothing is left in staging.
+#[test]
+fn a_vanished_requester_cancels_its_copy() {
+    let dir = folder();
+    dir.write("enorme.bin", &pattern(256 * 1024 * 1024));
+    let server = Server::start(dir.path(), &[]);
+    let mut c = server.connect();
+    c.send("duplicar", Data::str("enorme.bin"));
+    // SO_LINGER 0: close() sends RST, as when a client's machine drops off.
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    use std::os::fd::AsRawFd;
+    let rc = unsafe {
+        libc::setsockopt(
+            c.stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    drop(c);
+    // Another client's reply proves the server has moved on; then look at the folder.
+    let mut other = server.connect();
+    for _ in 0..40 {
+        other.ask("listar", Data::None);
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(visible(dir.path()), ["enorme.bin", "poema.txt"]);
+    let staged: Vec<_> = fs::read_dir(dir.path().join(".almacen-staging"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "partes")
+        .collect();
+    assert!(staged.is_empty(), "{staged:?}");
+}
+
+/// `difundir` of a file whose frame fits one subscriber's class but not another's is an
+/// error for the sender, and nobody gets a partial broadcast.
+#[test]
+fn difundir_is_all_or_nothing() {
+    let dir = folder();
+    // A sparse file just under 4 GiB: the longer class name pushes its frame over.
+    let f = fs::File::create(dir.path().join("casi4g.bin")).unwrap();
+    f.set_len((1u64 << 32) - 1 - 150).unwrap();
+    drop(f);
+    let server = Server::start(dir.path(), &[]);
+    let mut short = server.connect();
+    assert_eq!(short.ask("suscribir", Data::None).estado, "ok");
+    let mut long = server.connect();
+    let env = almacen::pickle::Envelope::Instance {
+        module: "m".repeat(120),
+        name: "Mensaje".into(),
+    };
+    long.send_raw(&almacen::message::frame_request(&env, "suscribir", &Data::None));
+    assert_eq!(long.recv().estado, "ok");
+    let mut sender = server.connect();
+    let reply = sender.ask("difundir", Data::str("casi4g.bin"));
+    assert_eq!(reply.estado, "error", "{:?}", reply.data);
+    assert_eq!(
+        short.ask("listar", Data::None).operacion,
+        "listar",
+        "no push reached it"
+    );
+}

@@ -8,8 +8,11 @@
 use super::{args, Caller, Context, Reply};
 use crate::message::{self, Request};
 use crate::outbox::Chunk;
-use crate::pickle::Data;
+use crate::pickle::{Data, Envelope};
 use std::rc::Rc;
+
+/// Bytes of a frame shared by several queues.
+type Shared = Rc<Vec<u8>>;
 
 pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
     let name = args::name_or_dict(&req.data)?;
@@ -19,24 +22,48 @@ pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
         ("nombre".to_string(), Data::str(name)),
         ("de".to_string(), Data::Int(caller.id as i64)),
     ];
-    let mut sent = 0;
+    // Build every frame before queuing any, so an error means nobody got the file.
+    // Recipients that used the same class share one head and one tail.
+    let mut frames: Vec<(u64, Vec<Chunk>)> = Vec::new();
+    let mut parts: Vec<(Envelope, Shared, Shared)> = Vec::new();
     for id in ctx.peers.subscribers(caller.id) {
         let Some(env) = ctx.peers.get(id).and_then(|p| p.subscribed.clone()) else {
             continue;
         };
-        let Some((head, tail)) = message::stream_parts_in_dict(&env, "archivo", &fields, "contenido", len)
-        else {
-            return Err("archivo demasiado grande para enviarlo en un mensaje".into());
+        let (head, tail) = match parts.iter().find(|(e, _, _)| *e == env) {
+            Some((_, h, t)) => (Rc::clone(h), Rc::clone(t)),
+            None => {
+                let built = message::stream_parts_in_dict(&env, "archivo", &fields, "contenido", len);
+                let Some((h, t)) = built else {
+                    return Err("archivo demasiado grande para enviarlo en un mensaje".into());
+                };
+                let (h, t) = (Rc::new(h), Rc::new(t));
+                parts.push((env, Rc::clone(&h), Rc::clone(&t)));
+                (h, t)
+            }
         };
         let chunks = vec![
-            Chunk::bytes(head),
+            Chunk::shared(head),
             Chunk::file(Rc::clone(&file), 0, len),
-            Chunk::bytes(tail),
+            Chunk::shared(tail),
         ];
-        if let Some(push) = ctx.peers.push_to(id, chunks) {
-            ctx.pushes.push(push);
-            sent += 1;
+        frames.push((id, chunks));
+    }
+    let (mut sent, mut skipped) = (0, 0);
+    for (id, chunks) in frames {
+        match ctx.peers.push_to(id, chunks) {
+            Some(push) => {
+                ctx.pushes.push(push);
+                sent += 1;
+            }
+            None => skipped += 1,
         }
+    }
+    if skipped > 0 {
+        log::warn!(
+            "{}: {skipped} subscribers are not reading; the file was not queued for them",
+            caller.peer
+        );
     }
     log::info!("{}: {name:?} ({len} bytes) sent to {sent}", caller.peer);
     Ok(Data::dict([

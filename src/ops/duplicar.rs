@@ -21,6 +21,8 @@ use std::path::PathBuf;
 
 /// Bytes copied per turn of the loop: a few milliseconds of work.
 const SLICE: u64 = 8 * 1024 * 1024;
+/// Files up to this size are copied inside the request, and answered at once.
+const INLINE: u64 = 1024 * 1024;
 /// Buffer for the fallback copy.
 const BUFFER: usize = 256 * 1024;
 
@@ -31,20 +33,20 @@ pub fn run(req: &Request, ctx: &mut Context, caller: &Caller, out: &mut Outbox) 
             super::reply_error(out, env, op, &msg);
             Flow::Done
         }
-        Ok(mut copy) => match copy.step(&ctx.storage) {
-            // Small files are done in the first slice: reply at once.
-            Some(result) => {
-                ctx.busy.remove(&copy.target);
-                ctx.changed();
-                out.push(Chunk::bytes(copy.finish(result).reply));
-                Flow::Done
-            }
-            None => {
-                log::debug!("{}: copying {} bytes to {:?}", caller.peer, copy.len, copy.target);
-                ctx.copies.push(copy);
-                Flow::Wait
-            }
-        },
+        Ok(mut copy) if copy.len <= INLINE => {
+            // Small files: one slice does it, so reply at once.
+            let result = copy.step(&ctx.storage).unwrap_or(Ok(()));
+            ctx.busy.remove(&copy.target);
+            ctx.changed();
+            out.push(Chunk::bytes(copy.finish(result).reply));
+            Flow::Done
+        }
+        Ok(copy) => {
+            // Everything else waits its turn with the other copies (see Context::work).
+            log::debug!("{}: copying {} bytes to {:?}", caller.peer, copy.len, copy.target);
+            ctx.copies.push_back(copy);
+            Flow::Wait
+        }
     }
 }
 
@@ -131,6 +133,11 @@ impl Copy {
 
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    /// Bytes copied so far.
+    pub fn progress(&self) -> u64 {
+        self.done
     }
 
     /// Copies one slice. Returns None while there is more to do, or the outcome: the

@@ -25,7 +25,7 @@ use crate::outbox::{Chunk, Outbox};
 use crate::peers::{Peers, Push};
 use crate::pickle::{Data, Envelope, Limits};
 use crate::storage::{Refusal, Storage};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -47,8 +47,8 @@ pub struct Context {
     pub busy: HashMap<String, Busy>,
     /// Frames for other connections, for the loop to queue after this turn.
     pub pushes: Vec<Push>,
-    /// Copies in progress, advanced a slice at a time between events.
-    pub copies: Vec<Copy>,
+    /// Copies in progress, advanced a slice at a time between events, in turn.
+    pub copies: VecDeque<Copy>,
     /// Replies promised with `Flow::Wait` that are now ready, for the loop to deliver.
     pub finished: Vec<Finished>,
 }
@@ -85,7 +85,7 @@ impl Context {
             peers: Peers::default(),
             busy: HashMap::new(),
             pushes: Vec::new(),
-            copies: Vec::new(),
+            copies: VecDeque::new(),
             finished: Vec::new(),
         }
     }
@@ -106,19 +106,19 @@ impl Context {
         !self.copies.is_empty()
     }
 
-    /// Advances each copy by one bounded slice; finished ones leave their reply in
-    /// `finished`.
+    /// Advances the copy whose turn it is by one slice; a finished one leaves its reply
+    /// in `finished`. One slice per turn of the loop, whatever the number of copies, so
+    /// copying never costs other clients more than a few milliseconds at a time.
     pub fn work(&mut self) {
-        let mut i = 0;
-        while i < self.copies.len() {
-            match self.copies[i].step(&self.storage) {
-                None => i += 1,
-                Some(result) => {
-                    let copy = self.copies.swap_remove(i);
-                    self.busy.remove(copy.target());
-                    self.list_cache.clear();
-                    self.finished.push(copy.finish(result));
-                }
+        let Some(mut copy) = self.copies.pop_front() else {
+            return;
+        };
+        match copy.step(&self.storage) {
+            None => self.copies.push_back(copy),
+            Some(result) => {
+                self.busy.remove(copy.target());
+                self.list_cache.clear();
+                self.finished.push(copy.finish(result));
             }
         }
     }
@@ -366,6 +366,35 @@ mod tests {
             ctx.check_free("activo", 2).is_ok(),
             "released when the writer leaves"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Copies take turns: one slice per turn of the loop in all, however many are running.
+    #[test]
+    fn copies_take_turns_one_slice_per_turn() {
+        let dir = std::env::temp_dir().join(format!("almacen-turns-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.bin"), vec![1u8; 20 << 20]).unwrap();
+        let storage = Storage::open(&dir).unwrap();
+        storage.prepare_staging(Duration::from_secs(60)).unwrap();
+        let mut ctx = Context::new(storage, 1 << 20);
+        let peer = "127.0.0.1:9".parse().unwrap();
+        for id in [1, 2] {
+            let caller = Caller { id, key: 0, peer };
+            let frame = message::frame_request(&Envelope::course(), "duplicar", &Data::str("a.bin"));
+            let req = message::parse(&frame[4..], ctx.pickle_limits).unwrap();
+            let mut out = Outbox::default();
+            assert_eq!(run(&req, &mut ctx, &caller, &mut out), Flow::Wait);
+            assert!(out.is_empty(), "big copies are not started inside the request");
+        }
+        ctx.work();
+        let progress: Vec<u64> = ctx.copies.iter().map(|c| c.progress()).collect();
+        assert_eq!(progress.iter().filter(|p| **p > 0).count(), 1, "{progress:?}");
+        while ctx.has_work() {
+            ctx.work();
+        }
+        assert_eq!(ctx.finished.len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -36,6 +36,11 @@ pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
         // Only asking how far an earlier upload got.
         return reply(staged);
     }
+    if content.is_none() && !ctx.storage.part_path(name).exists() {
+        // `fin` alone publishes what is staged; with nothing staged (say, a retried `fin`
+        // whose reply was lost) it must not publish an empty file over a real one.
+        return Err(format!("no hay una subida en curso de {name}"));
+    }
     if !replace && ctx.storage.is_taken(name) {
         return Err(format!("{}; use reemplazar", storage::exists(name).mensaje));
     }

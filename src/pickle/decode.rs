@@ -10,7 +10,7 @@ pub use serde_pickle::{HashableValue, Value};
 pub struct Decoded {
     pub value: Value,
     /// Where the large bytes value (if any) sits in the payload. In `value` it is
-    /// replaced by [`BLOB_MARK`], so the decoder never copies it.
+    /// replaced by [`blob_mark`], so the decoder never copies it.
     pub blob: Option<std::ops::Range<usize>>,
     /// `(module, name)` when the root was built from a `Mensaje` class.
     pub class: Option<(String, String)>,
@@ -45,11 +45,12 @@ pub fn decode(payload: &[u8], limits: Limits) -> Result<Decoded, DecodeError> {
     let spliced;
     let input = match &scan.blob {
         Some(blob) => {
-            let mut p = Vec::with_capacity(payload.len() - blob.opcode.len() + BLOB_MARK.len() + 2);
+            let mark = blob_mark();
+            let mut p = Vec::with_capacity(payload.len() - blob.opcode.len() + mark.len() + 2);
             p.extend_from_slice(&payload[..blob.opcode.start]);
             p.push(b'C'); // SHORT_BINBYTES
-            p.push(BLOB_MARK.len() as u8);
-            p.extend_from_slice(BLOB_MARK);
+            p.push(mark.len() as u8);
+            p.extend_from_slice(mark);
             p.extend_from_slice(&payload[blob.opcode.end..]);
             spliced = p;
             &spliced[..]
@@ -66,8 +67,28 @@ pub fn decode(payload: &[u8], limits: Limits) -> Result<Decoded, DecodeError> {
     })
 }
 
-/// Stands in for a large bytes value in a decoded request (see [`Decoded::blob`]).
-pub const BLOB_MARK: &[u8] = b"\0almacen:blob\0";
+/// Stands in for a large bytes value in a decoded request (see [`Decoded::blob`]). It ends
+/// in 16 random bytes chosen when the process starts, so a client cannot send a value that
+/// would be mistaken for it.
+pub fn blob_mark() -> &'static [u8] {
+    static MARK: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    MARK.get_or_init(|| {
+        let mut mark = b"\0almacen:".to_vec();
+        let mut random = [0u8; 16];
+        let filled = std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random));
+        if filled.is_err() {
+            // No /dev/urandom (a very bare chroot): the clock and pid are still unknown
+            // to a client.
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            random = (t ^ ((std::process::id() as u128) << 64)).to_le_bytes();
+        }
+        mark.extend_from_slice(&random);
+        mark
+    })
+}
 
 /// Looks up a str key in a decoded dict.
 pub fn get<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {

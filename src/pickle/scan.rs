@@ -36,6 +36,8 @@ pub struct Limits {
     pub max_gets: usize,
     /// Bytes that memo gets may copy, in total.
     pub max_copied: usize,
+    /// Items pushed in one payload, in total (each becomes a decoded value).
+    pub max_items: usize,
 }
 
 impl Default for Limits {
@@ -46,6 +48,7 @@ impl Default for Limits {
             max_memo: 4096,
             max_gets: 1024,
             max_copied: 64 * 1024,
+            max_items: 100_000,
         }
     }
 }
@@ -120,6 +123,10 @@ struct Item {
     /// A `Mensaje` class, an instance made from one, or a tuple holding one (protocol 0
     /// builds instances from `(class, object, None)`): an index into `Walker::classes`.
     class: Option<u8>,
+    /// Already stored in the memo. serde-pickle moves a value into the memo on its first
+    /// PUT and clones it on every later one, so a second PUT of the same item is refused
+    /// (CPython never writes one).
+    memoized: bool,
 }
 
 impl Item {
@@ -130,6 +137,7 @@ impl Item {
             text: None,
             global: false,
             class: None,
+            memoized: false,
         }
     }
     fn container(depth: usize) -> Item {
@@ -139,6 +147,7 @@ impl Item {
             text: None,
             global: false,
             class: None,
+            memoized: false,
         }
     }
     fn instance(depth: usize, class: Option<u8>) -> Item {
@@ -255,6 +264,8 @@ struct Walker<'a> {
     classes: Vec<(String, String)>,
     gets: usize,
     copied: usize,
+    /// Items pushed so far.
+    items: usize,
     result: Scan,
 }
 
@@ -274,6 +285,7 @@ pub fn scan(payload: &[u8], limits: Limits) -> Result<Scan, ScanError> {
         classes: Vec::new(),
         gets: 0,
         copied: 0,
+        items: 0,
         result: Scan::default(),
     };
     w.run()?;
@@ -337,7 +349,8 @@ impl<'a> Walker<'a> {
     }
 
     fn push(&mut self, item: Item, at: usize) -> Result<(), ScanError> {
-        if self.stack.len() >= self.limits.max_stack {
+        self.items += 1;
+        if self.stack.len() >= self.limits.max_stack || self.items > self.limits.max_items {
             return Err(ScanError::TooManyItems { at });
         }
         if item.depth + self.marks.len() > self.limits.max_depth {
@@ -388,8 +401,13 @@ impl<'a> Walker<'a> {
             return Err(ScanError::Memo { at });
         }
         let floor = self.marks.last().copied().unwrap_or(0);
-        let top = match self.stack.last() {
-            Some(item) if self.stack.len() > floor => item.clone(),
+        let above_mark = self.stack.len() > floor;
+        let top = match self.stack.last_mut() {
+            Some(item) if above_mark && !item.memoized => {
+                item.memoized = true;
+                item.clone()
+            }
+            Some(_) if above_mark => return Err(ScanError::Memo { at }),
             _ => return Err(ScanError::StackUnderflow { at }),
         };
         if self.memo.len() <= index {

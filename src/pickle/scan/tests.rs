@@ -132,7 +132,7 @@ fn our_replies_decode_back() {
         assert_eq!(decode::get(&req.data, "negativo"), Some(&Value::I64(-5)));
         // The big bytes were not copied: the request points into the payload for them.
         let big = decode::get(&req.data, "bytes").unwrap();
-        assert_eq!(big, &Value::Bytes(decode::BLOB_MARK.to_vec()));
+        assert_eq!(big, &Value::Bytes(decode::blob_mark().to_vec()));
         assert_eq!(req.bytes_of(big), Some(&[7u8; 70_000][..]));
         let (start, blob) = (frame.as_ptr() as usize, req.blob.unwrap());
         let at = blob.as_ptr() as usize;
@@ -321,4 +321,60 @@ fn floats_are_refused() {
     p.extend_from_slice(&[0x90, b'.']);
     assert!(matches!(refused(&p), ScanError::Opcode { op: b'G', .. }));
     assert!(matches!(refused(b"F1.5\n."), ScanError::Opcode { op: b'F', .. }));
+}
+
+/// A second PUT of the same item is refused: serde-pickle clones the stored value on every
+/// PUT after the first, so a few KB of PUTs could copy a big string thousands of times.
+#[test]
+fn repeated_memo_puts_are_refused() {
+    let mut same_slot = vec![0x80, 4, b'X'];
+    same_slot.extend_from_slice(&100_000u32.to_le_bytes());
+    same_slot.extend(std::iter::repeat_n(b'a', 100_000));
+    let mut many_slots = same_slot.clone();
+    for _ in 0..3 {
+        same_slot.extend_from_slice(b"q\x00");
+    }
+    same_slot.push(b'.');
+    assert!(matches!(refused(&same_slot), ScanError::Memo { .. }));
+    for i in 0..3u32 {
+        many_slots.push(b'r');
+        many_slots.extend_from_slice(&i.to_le_bytes());
+    }
+    many_slots.push(b'.');
+    assert!(matches!(refused(&many_slots), ScanError::Memo { .. }));
+    // A value fetched from the memo cannot be stored again either.
+    assert!(matches!(
+        refused(b"\x80\x04K\x01\x94h\x00\x94."),
+        ScanError::Memo { .. }
+    ));
+}
+
+/// Millions of small items, added one at a time so the stack never grows, are refused:
+/// each would become a decoded value.
+#[test]
+fn item_floods_are_refused() {
+    let mut p = vec![0x80, 4, b']'];
+    for _ in 0..200_000 {
+        p.extend_from_slice(b"Na");
+    }
+    p.push(b'.');
+    assert!(matches!(refused(&p), ScanError::TooManyItems { .. }));
+}
+
+/// A client cannot forge the marker that stands for the big value: a literal value that
+/// looks like an old fixed marker stays itself.
+#[test]
+fn the_blob_marker_cannot_be_forged() {
+    use crate::pickle::Data;
+    let forged = b"\0almacen:blob\0".to_vec();
+    let data = Data::dict([
+        ("contenido", Data::Bytes(forged.clone())),
+        ("otro", Data::Bytes(vec![b'Z'; 70_000])),
+    ]);
+    let frame = message::frame_request(&Envelope::course(), "subir", &data);
+    let req = message::parse(&frame[4..], limits()).unwrap();
+    let contenido = decode::get(&req.data, "contenido").unwrap();
+    assert_eq!(req.bytes_of(contenido), Some(&forged[..]));
+    let otro = decode::get(&req.data, "otro").unwrap();
+    assert_eq!(req.bytes_of(otro), Some(&[b'Z'; 70_000][..]));
 }
