@@ -51,10 +51,14 @@ pub struct Outcome {
     pub bytes: u64,
     /// Replies whose request was sent and whose last byte arrived inside the window.
     pub replies: u64,
+    /// Every complete reply, warm-up included (to divide a server's CPU time by).
+    pub all_replies: u64,
     pub elapsed: Duration,
     /// One per counted reply, sorted ascending.
     pub latencies_ns: Vec<u64>,
     pub errors: Vec<String>,
+    /// CPU time the server spent during the run, when the caller measured it.
+    pub server_cpu: Duration,
 }
 
 impl Outcome {
@@ -64,6 +68,11 @@ impl Outcome {
 
     pub fn per_sec(&self) -> f64 {
         self.replies as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Server CPU time per reply (zero when the server's CPU was not measured).
+    pub fn cpu_per_reply(&self) -> Duration {
+        self.server_cpu / self.all_replies.max(1) as u32
     }
 
     /// The latency below which a fraction `p` (0..=1) of the replies arrived.
@@ -140,6 +149,7 @@ pub fn run(plan: &Plan) -> io::Result<Outcome> {
     for part in parts {
         out.bytes += part.bytes;
         out.replies += part.replies;
+        out.all_replies += part.all_replies;
         out.elapsed = out.elapsed.max(part.elapsed);
         out.latencies_ns.extend(part.latencies_ns);
         out.errors.extend(part.errors);
@@ -339,6 +349,7 @@ fn take(c: &mut Conn, data: &[u8], plan: &Plan, out: &mut Outcome, w: &mut Windo
         out.latencies_ns
             .push(now.duration_since(c.began).as_nanos() as u64);
     }
+    out.all_replies += 1;
     c.rounds += 1;
     let more = match plan.stop {
         Stop::Rounds(r) => c.rounds < r,

@@ -211,6 +211,24 @@ impl Drop for Servidor {
     }
 }
 
+/// CPU time (user + system) a process has used so far, from /proc/PID/stat.
+pub fn cpu_time(pid: u32) -> Duration {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / per_second)
+}
+
 /// A field of /proc/PID/status, in KiB.
 pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -304,6 +322,10 @@ impl Redis {
         Err(format!("redis-server did not answer PING on port {port}"))
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn ping(&self) -> io::Result<()> {
         let mut s = TcpStream::connect(self.addr)?;
         s.write_all(PING)?;
@@ -383,4 +405,13 @@ pub fn machine() -> String {
         "{cpus} CPUs ({model}), Linux {}, {mem_gib:.0} GiB RAM",
         kernel.trim()
     )
+}
+
+/// The 1-minute load average, to tell a quiet machine from a busy one: on a 2-core machine
+/// another job's compile moves round-trip figures by tens of percent.
+pub fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
