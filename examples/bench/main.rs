@@ -766,6 +766,7 @@ impl Bench {
                 files,
                 cold_ms: cold,
                 warm_ms: warm,
+                readdir_ms: floor,
             });
         }
         warn_if_logged(&srv);

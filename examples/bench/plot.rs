@@ -19,6 +19,8 @@ pub struct ListPoint {
     pub cold_ms: f64,
     /// A `listar` answered from the cached reply, median.
     pub warm_ms: f64,
+    /// The bench itself reading the folder's names, unsorted: the kernel's share.
+    pub readdir_ms: f64,
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -125,7 +127,7 @@ pub fn listar(path: &Path, points: &[ListPoint]) -> Result<()> {
     let max_files = points.iter().map(|p| p.files).max().unwrap_or(10).max(100) as f64;
     let lowest = points
         .iter()
-        .flat_map(|p| [p.cold_ms, p.warm_ms])
+        .flat_map(|p| [p.cold_ms, p.warm_ms, p.readdir_ms])
         .fold(f64::INFINITY, f64::min)
         .clamp(1e-4, 1.0);
     let mut chart = ChartBuilder::on(&root)
@@ -146,9 +148,12 @@ pub fn listar(path: &Path, points: &[ListPoint]) -> Result<()> {
         .y_label_formatter(&|y| format!("{y}"))
         .draw()
         .map_err(err)?;
-    let series: [(&str, RGBColor, Pick); 2] = [
+    let series: [(&str, RGBColor, Pick); 3] = [
         ("first listar after a change", BLUE, |p| p.cold_ms),
         ("cached reply", GREEN, |p| p.warm_ms),
+        ("readdir alone (kernel floor)", RGBColor(128, 128, 128), |p| {
+            p.readdir_ms
+        }),
     ];
     for (label, color, pick) in series {
         let data: Vec<(f64, f64)> = points.iter().map(|p| (p.files as f64, pick(p))).collect();
