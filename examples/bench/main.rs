@@ -128,7 +128,7 @@ impl Budget {
     fn new(quick: bool) -> Budget {
         if quick {
             Budget {
-                download_reps: 2,
+                download_reps: 3,
                 round_trip: Stop::Timed {
                     warmup: Duration::from_millis(100),
                     measure: Duration::from_millis(500),
@@ -141,7 +141,7 @@ impl Budget {
             }
         } else {
             Budget {
-                download_reps: 5,
+                download_reps: 15,
                 round_trip: Stop::Timed {
                     warmup: Duration::from_millis(200),
                     measure: Duration::from_millis(1500),
