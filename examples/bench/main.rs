@@ -466,7 +466,19 @@ impl Bench {
                     stop: self.budget.round_trip,
                     expect_len: None,
                 };
-                pairs.push((run_measuring_cpu(&plan, srv.pid())?, theirs));
+                let ours = run_measuring_cpu(&plan, srv.pid())?;
+                // Each pair on stderr, so a ratio that surprises can be traced to its runs.
+                eprintln!(
+                    "bench:   {conns} conn(s): listar {} (CPU {}), PING {}",
+                    rate(ours.per_sec()),
+                    duration_fine(ours.cpu_per_reply()),
+                    theirs.as_ref().map_or("skipped".into(), |t| format!(
+                        "{} (CPU {})",
+                        rate(t.per_sec()),
+                        duration_fine(t.cpu_per_reply())
+                    ))
+                );
+                pairs.push((ours, theirs));
             }
             let ratio = |f: &dyn Fn(&Outcome) -> f64| {
                 let each: Vec<f64> = pairs
