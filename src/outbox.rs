@@ -98,6 +98,9 @@ impl Chunk {
 /// small replies before it.
 const MAX_IOVECS: usize = 16;
 
+/// Ring slots an empty queue keeps (see `consume`).
+const KEEP_CHUNKS: usize = 4;
+
 /// The queue itself.
 #[derive(Debug, Default)]
 pub struct Outbox {
@@ -128,10 +131,14 @@ impl Outbox {
         self.chunks.push_back(chunk);
     }
 
-    /// Moves every chunk of `other` to the back of this queue, in order.
-    pub fn append(&mut self, other: Outbox) {
-        self.memory += other.memory;
-        self.chunks.extend(other.chunks);
+    /// Drops chunks from the back until `len` remain (chunks pushed since [`Outbox::len`]
+    /// said `len`, none of them started).
+    pub fn truncate(&mut self, len: usize) {
+        while self.chunks.len() > len {
+            if let Some(chunk) = self.chunks.pop_back() {
+                self.memory -= chunk.memory();
+            }
+        }
     }
 
     /// Writes from the front of the queue, at most about `budget` bytes, in one system call.
@@ -205,8 +212,10 @@ impl Outbox {
                 self.chunks.pop_front();
             }
         }
-        if self.chunks.is_empty() {
-            // Give the ring's memory back: an idle connection should cost next to nothing.
+        if self.chunks.is_empty() && self.chunks.capacity() > KEEP_CHUNKS {
+            // Give a grown ring's memory back: an idle connection should cost next to
+            // nothing. A small one (128 bytes) is kept, so a client asking in a loop does
+            // not pay an allocation and a free per reply.
             self.chunks = VecDeque::new();
         }
     }
@@ -298,5 +307,17 @@ mod tests {
         };
         outbox.write_to(&mut sink, 100).unwrap();
         assert_eq!(outbox.memory(), 6);
+    }
+
+    /// Taking back what a failed handler queued leaves the earlier chunks and memory count.
+    #[test]
+    fn truncate_takes_back_the_newest_chunks() {
+        let mut out = Outbox::default();
+        out.push(Chunk::bytes(vec![1; 10]));
+        let before = out.len();
+        out.push(Chunk::bytes(vec![2; 20]));
+        out.push(Chunk::bytes(vec![3; 30]));
+        out.truncate(before);
+        assert_eq!((out.len(), out.memory()), (1, 10));
     }
 }

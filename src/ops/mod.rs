@@ -160,8 +160,21 @@ pub struct Dispatch<'a> {
 impl Dispatch<'_> {
     /// Decodes one request and runs it.
     fn handle(&mut self, payload: &[u8], out: &mut Outbox) -> Flow {
+        // The course client asks `listar` with the same bytes every time: a repeat of a
+        // payload already answered from the cache gets the cached reply straight away.
+        if let Some(frame) = listar::replay(payload, self.ctx) {
+            log::info!("{}: listar (repeat)", self.caller.peer);
+            out.push(Chunk::shared(frame));
+            return Flow::Done;
+        }
         match message::parse(payload, self.ctx.pickle_limits) {
-            Ok(req) => run(&req, self.ctx, &self.caller, out),
+            Ok(req) => {
+                let flow = run(&req, self.ctx, &self.caller, out);
+                if req.operacion == "listar" {
+                    listar::learn(self.ctx, payload, &req.envelope);
+                }
+                flow
+            }
             Err(bad) => {
                 log::warn!(
                     "{}: bad request ({} bytes): {}",
@@ -183,17 +196,15 @@ impl Handler for Dispatch<'_> {
         // fuzzer still sees them.)
         #[cfg(not(fuzzing))]
         {
-            let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut scratch = Outbox::default();
-                let flow = self.handle(payload, &mut scratch);
-                (flow, scratch)
-            }));
+            // Handlers only ever push whole frames at the back; on a panic, whatever this
+            // request pushed is taken back off, so no half frame is left behind.
+            let before = out.len();
+            let attempt =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(payload, out)));
             match attempt {
-                Ok((flow, replies)) => {
-                    out.append(replies);
-                    flow
-                }
+                Ok(flow) => flow,
                 Err(_) => {
+                    out.truncate(before);
                     log::error!(
                         "{}: a request made the server panic; answered with an error",
                         self.caller.peer
@@ -342,6 +353,7 @@ pub fn truncate(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pickle::Value;
 
     /// A name held by an upload in parts is freed for others once its writer goes quiet;
     /// a copy's name is held until the copy ends.
@@ -395,6 +407,69 @@ mod tests {
             ctx.work();
         }
         assert_eq!(ctx.finished.len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A repeated `listar` payload is answered from the cache without decoding, and a
+    /// change to the folder made by another program still shows up.
+    #[test]
+    fn repeated_listar_payloads_are_replayed_until_the_folder_changes() {
+        use std::time::SystemTime;
+        let dir = std::env::temp_dir().join(format!("almacen-replay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.txt"), b"a").unwrap();
+        let age = |secs| {
+            let t = SystemTime::now() - Duration::from_secs(secs);
+            std::fs::File::open(&dir).unwrap().set_modified(t).unwrap();
+        };
+        age(3600); // settled, so the reply is cached
+        let mut ctx = Context::new(Storage::open(&dir).unwrap(), 1 << 20);
+        let caller = Caller {
+            id: 1,
+            key: 0,
+            peer: "127.0.0.1:9".parse().unwrap(),
+        };
+        let frame = message::frame_request(&Envelope::course(), "listar", &Data::None);
+        let ask = |ctx: &mut Context| {
+            let mut out = Outbox::default();
+            let mut d = Dispatch { ctx, caller };
+            d.request(&frame[4..], &mut out);
+            let mut bytes = Vec::new();
+            struct Sink<'a>(&'a mut Vec<u8>);
+            impl std::io::Read for Sink<'_> {
+                fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                    Ok(0)
+                }
+            }
+            impl std::io::Write for Sink<'_> {
+                fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                    self.0.extend_from_slice(b);
+                    Ok(b.len())
+                }
+                fn flush(&mut self) -> std::io::Result<()> {
+                    Ok(())
+                }
+            }
+            impl crate::outbox::Transport for Sink<'_> {}
+            while !out.is_empty() {
+                out.write_to(&mut Sink(&mut bytes), usize::MAX).unwrap();
+            }
+            let reply = message::parse(&bytes[4..], Limits::default())
+                .unwrap()
+                .into_owned();
+            reply.data
+        };
+        let first = ask(&mut ctx);
+        assert!(ctx.list_cache.remembers_a_request(), "the payload was learned");
+        assert_eq!(ask(&mut ctx), first, "the replay gives the same reply");
+        std::fs::write(dir.join("b.txt"), b"b").unwrap();
+        age(10);
+        std::thread::sleep(Duration::from_millis(5));
+        let Value::List(names) = ask(&mut ctx) else {
+            panic!()
+        };
+        assert_eq!(names.len(), 2, "the new file is listed: {names:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
