@@ -31,7 +31,9 @@ impl Console {
         match registry.register(&mut SourceFd(&STDIN), token, Interest::READABLE) {
             Ok(()) => Console { active: true },
             Err(e) => {
-                log::info!("stdin cannot be watched ({e}); running without a console");
+                log::warn!(
+                    "stdin cannot be watched ({e}); running without a console: stop with Ctrl-C or SIGTERM"
+                );
                 Console { active: false }
             }
         }
@@ -84,7 +86,7 @@ impl Console {
     }
 
     fn disable(&mut self, registry: &Registry, why: &str) {
-        log::info!("{why}; the console is off, the server keeps serving");
+        log::warn!("{why}; the console is off, the server keeps serving (stop it with Ctrl-C or SIGTERM)");
         let _ = registry.deregister(&mut SourceFd(&STDIN));
         self.active = false;
     }

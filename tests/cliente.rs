@@ -654,3 +654,36 @@ fn menu_shows_pushes_while_idle() {
     lines.until("Hasta luego.");
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// When the server shuts down, `escuchar` and the menu show its goodbye and end with exit 0.
+#[test]
+fn a_server_shutdown_ends_escuchar_and_the_menu_cleanly() {
+    let dir = served();
+    let mut server = Server::start(dir.path(), &[]);
+    let cwd = TempDir::new("cli-cierre");
+    let mut listener = cliente_cmd(server.port, cwd.path(), &["escuchar"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let listened = Lines::of(listener.stdout.take().unwrap());
+    listened.until("Suscrito como cliente");
+    let mut menu_child = Command::new(env!("CARGO_BIN_EXE_cliente"))
+        .args([&server.port.to_string(), "127.0.0.1"])
+        .current_dir(cwd.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let shown = Lines::of(menu_child.stdout.take().unwrap());
+    shown.until("Conectado a");
+    server.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    listened.until("[servidor] se está cerrando");
+    shown.until("[servidor] se está cerrando");
+    shown.until("Hasta luego.");
+    assert_eq!(listener.wait().unwrap().code(), Some(0));
+    assert_eq!(menu_child.wait().unwrap().code(), Some(0));
+    assert!(server.wait_exit(Duration::from_secs(5)).unwrap().success());
+}

@@ -177,6 +177,12 @@ impl Menu {
                     let _ = std::io::stdout().flush();
                 }
                 Ok(Event::Frame(msg)) => eprintln!("mensaje inesperado del servidor: {}", msg.operacion),
+                // After the server's goodbye, its close is the end of the session, not a
+                // failure.
+                Ok(Event::Closed(_)) if self.pushes.server_closing() => {
+                    println!("El servidor cerró la sesión. Hasta luego.");
+                    return Ok(None);
+                }
                 Ok(Event::Closed(e)) => return Err(closed(e)),
                 Err(_) => return Err(closed(None)),
             }
@@ -254,6 +260,12 @@ fn subir(menu: &mut Menu) -> Result<(), Stop> {
         return Ok(());
     }
     let path = PathBuf::from(path);
+    // Check the local file before asking anything else, so a typo costs one question and
+    // a script's next lines are not taken as answers to questions about a missing file.
+    if !path.is_file() {
+        println!("Error: {}: no existe o no es un archivo", path.display());
+        return Ok(());
+    }
     let default = path
         .file_name()
         .and_then(|n| n.to_str())

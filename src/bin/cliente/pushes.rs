@@ -14,12 +14,12 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// Whether a frame is a push rather than the reply to our request. Files always are;
-/// a `mensaje` is a push when it carries a text (our own request's reply carries
-/// `entregado_a`, and an error reply carries a plain str).
+/// Whether a frame is a push rather than the reply to our request. Files and the server's
+/// goodbye (`cierre`) always are; a `mensaje` is a push when it carries a text (our own
+/// request's reply carries `entregado_a`, and an error reply carries a plain str).
 pub fn is_push(msg: &Msg) -> bool {
     match msg.operacion.as_str() {
-        "archivo" => true,
+        "archivo" | "cierre" => true,
         "mensaje" => get(&msg.data, "texto").is_some(),
         _ => false,
     }
@@ -30,6 +30,8 @@ pub struct Pushes {
     dir: PathBuf,
     /// Numbers the hidden files used while saving a small pushed file.
     saved: u64,
+    /// The server said it is shutting down.
+    closing: bool,
 }
 
 impl Pushes {
@@ -37,6 +39,7 @@ impl Pushes {
         Pushes {
             dir: dir.to_path_buf(),
             saved: 0,
+            closing: false,
         }
     }
 
@@ -45,12 +48,21 @@ impl Pushes {
     pub fn handle(&mut self, msg: Msg) {
         let line = match msg.operacion.as_str() {
             "mensaje" => Ok(describe_message(&msg.data)),
+            "cierre" => {
+                self.closing = true;
+                Ok("[servidor] se está cerrando".to_string())
+            }
             _ => self.save_file(msg),
         };
         match line {
             Ok(text) => println!("{text}"),
             Err(text) => eprintln!("{text}"),
         }
+    }
+
+    /// True once the server has said it is shutting down.
+    pub fn server_closing(&self) -> bool {
+        self.closing
     }
 
     fn save_file(&mut self, msg: Msg) -> Result<String, String> {
