@@ -503,16 +503,18 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, StartError> {
         .ok_or_else(|| StartError::Resolve(host.to_string()))
 }
 
-/// How many clients the open-file limit leaves room for. The soft limit is raised to the
-/// hard one first, as most servers do; some descriptors stay free for files and the loop.
-fn client_ceiling() -> usize {
+/// Raises this process's soft open-file limit to the hard one, as most servers do (the
+/// common default of 1,024 is far below what a kernel allows). Returns the soft limit now
+/// in force, or None when it cannot be read. The bench and the tests use it too.
+pub fn raise_open_file_limit() -> Option<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
+    // SAFETY: plain system calls on a struct we own.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return usize::MAX;
+            return None;
         }
         if lim.rlim_cur < lim.rlim_max {
             let raised = libc::rlimit {
@@ -524,7 +526,16 @@ fn client_ceiling() -> usize {
             }
         }
     }
-    let fds = usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX);
+    Some(lim.rlim_cur)
+}
+
+/// How many clients the open-file limit leaves room for, once raised; some descriptors
+/// stay free for files and the loop.
+fn client_ceiling() -> usize {
+    let Some(limit) = raise_open_file_limit() else {
+        return usize::MAX;
+    };
+    let fds = usize::try_from(limit).unwrap_or(usize::MAX);
     // Each client may hold a few open files besides its socket (queued downloads, pushed
     // files), so an eighth of the descriptors stays free for them, at least 32.
     let reserve = (fds / 8).max(32).min(fds / 2);

@@ -104,14 +104,7 @@ impl Storage {
     /// files, that per-file stat was two thirds of a `listar` (docs/performance.md).
     pub fn list(&self) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
-        for dirent in fs::read_dir(&self.root)? {
-            let dirent = dirent?;
-            let Some(name) = listable_name(&dirent) else {
-                continue;
-            };
-            let Ok(kind) = dirent.file_type() else {
-                continue;
-            };
+        self.each_listable(|name, dirent, kind| {
             let served = kind.is_file()
                 || (kind.is_symlink()
                     && self
@@ -120,7 +113,7 @@ impl Storage {
             if served {
                 out.push(name);
             }
-        }
+        })?;
         // Names in a folder are unique, so an unstable sort gives the same order, faster.
         out.sort_unstable();
         Ok(out)
@@ -129,14 +122,7 @@ impl Storage {
     /// Like [`Storage::list`], with sizes and modification times.
     pub fn entries(&self) -> io::Result<Vec<Entry>> {
         let mut out = Vec::new();
-        for dirent in fs::read_dir(&self.root)? {
-            let dirent = dirent?;
-            let Some(name) = listable_name(&dirent) else {
-                continue;
-            };
-            let Ok(kind) = dirent.file_type() else {
-                continue;
-            };
+        self.each_listable(|name, dirent, kind| {
             let meta = if kind.is_file() {
                 dirent.metadata().ok()
             } else if kind.is_symlink() {
@@ -151,9 +137,27 @@ impl Storage {
                     modified: unix_seconds(meta.modified().ok()),
                 });
             }
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+        })?;
+        out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// Calls `each` with every entry of the folder a client could name (UTF-8, a valid
+    /// name), and the entry's type as the directory reports it (no stat).
+    fn each_listable(&self, mut each: impl FnMut(String, &fs::DirEntry, fs::FileType)) -> io::Result<()> {
+        for dirent in fs::read_dir(&self.root)? {
+            let dirent = dirent?;
+            let Ok(name) = dirent.file_name().into_string() else {
+                continue;
+            };
+            if check_name(&name).is_err() {
+                continue;
+            }
+            if let Ok(kind) = dirent.file_type() {
+                each(name, &dirent, kind);
+            }
+        }
+        Ok(())
     }
 
     /// Opens a file named by a client, for reading. Returns the file and its length.
@@ -360,12 +364,6 @@ pub fn write_refusal(e: &io::Error) -> Refusal {
 fn unix_seconds(t: Option<SystemTime>) -> i64 {
     t.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// The entry's name, when a client could ask for it: UTF-8 (a Python str) and valid.
-fn listable_name(dirent: &fs::DirEntry) -> Option<String> {
-    let name = dirent.file_name().into_string().ok()?;
-    check_name(&name).is_ok().then_some(name)
 }
 
 #[cfg(test)]

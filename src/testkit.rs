@@ -75,6 +75,19 @@ impl Write for ScriptedStream {
 
 impl Transport for ScriptedStream {}
 
+/// Budgets and limits small enough that short scripts reach every path: frames over the
+/// limit, budgets running out mid-stream, backpressure after a few replies.
+pub fn tight_tuning() -> Tuning {
+    Tuning {
+        max_frame: 8 * 1024,
+        read_budget: 1024,
+        write_budget: 2048,
+        frames_budget: 3,
+        high_water_bytes: 4096,
+        high_water_chunks: 4,
+    }
+}
+
 /// Builds the socket from fuzz bytes: two bytes give the plan's length, the plan follows,
 /// and the rest is what the client sends.
 pub fn scripted(input: &[u8]) -> ScriptedStream {

@@ -244,7 +244,7 @@ fn a_symlink_out_of_the_folder_is_never_followed() {
 #[test]
 fn a_thousand_half_frames_are_timed_out() {
     let want = 1000;
-    let limit = common::raise_fd_limit(want as u64 + 200);
+    let limit = almacen::server::raise_open_file_limit().unwrap_or(0);
     let count = want.min(limit.saturating_sub(100) as usize);
     if count < want {
         eprintln!("open-file limit {limit}: using {count} connections instead of {want}");

@@ -5,6 +5,23 @@ mod common;
 use common::{Server, TempDir};
 use std::process::Command;
 
+/// Runs one of the Python clients in tests/py; it must exit 0 and print "todo ok".
+fn python(script: &str, args: &[&str]) {
+    let path = format!("{}/tests/py/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg(path)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("todo ok"), "{stdout}");
+}
+
 /// python3 lists, downloads every file (empty, with a space, non-ASCII), asks for missing
 /// and bad names, and checks each byte on disk.
 #[test]
@@ -16,21 +33,14 @@ fn python_course_client_lists_and_downloads() {
     dir.write("canción_ñandú.txt", "ñ".repeat(5000).as_bytes());
     let server = Server::start(dir.path(), &[]);
     let downloads = TempDir::new("interop-dl");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/cliente_curso.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(server.port.to_string())
-        .arg(dir.path())
-        .arg(downloads.path())
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    python(
+        "cliente_curso.py",
+        &[
+            &server.port.to_string(),
+            dir.path().to_str().unwrap(),
+            downloads.path().to_str().unwrap(),
+        ],
     );
-    assert!(stdout.contains("todo ok"), "{stdout}");
     for name in ["poema.txt", "vacío.txt", "mi foto.png", "canción_ñandú.txt"] {
         assert_eq!(
             std::fs::read(downloads.path().join(name)).unwrap(),
@@ -46,18 +56,8 @@ fn python_clients_use_the_challenge_operations() {
     let dir = TempDir::new("interop-desafios");
     dir.write("poema.txt", "Llueve sobre San Joaquín.\n".as_bytes());
     let server = Server::start(dir.path(), &[]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/desafios.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(server.port.to_string())
-        .arg(dir.path())
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    python(
+        "desafios.py",
+        &[&server.port.to_string(), dir.path().to_str().unwrap()],
     );
-    assert!(stdout.contains("todo ok"), "{stdout}");
 }

@@ -5,12 +5,11 @@
 
 mod common;
 
-use almacen::connection::Tuning;
 use almacen::message;
 use almacen::ops::Context;
 use almacen::pickle::{Data, Envelope};
 use almacen::storage::Storage;
-use almacen::testkit::{drive, scripted};
+use almacen::testkit::{drive, scripted, tight_tuning};
 use common::TempDir;
 
 /// A small deterministic generator (xorshift), so a failure replays exactly.
@@ -94,14 +93,7 @@ fn random_scripts_keep_every_invariant() {
     storage
         .prepare_staging(std::time::Duration::from_secs(3600))
         .unwrap();
-    let tuning = Tuning {
-        max_frame: 8 * 1024,
-        read_budget: 1024,
-        write_budget: 2048,
-        frames_budget: 3,
-        high_water_bytes: 4096,
-        high_water_chunks: 4,
-    };
+    let tuning = tight_tuning();
     let mut ctx = Context::new(storage, tuning.max_frame);
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let mut replies_seen = 0;

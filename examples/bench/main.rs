@@ -257,7 +257,8 @@ fn run(opts: Options) -> Result<()> {
         setup::write_file(&archivos.join(name), size).map_err(|e| e.to_string())?;
     }
     setup::warm_cache(&big).map_err(|e| e.to_string())?;
-    let nofile = setup::raise_nofile();
+    // 5,000 client sockets do not fit under the common default of 1,024.
+    let nofile = almacen::server::raise_open_file_limit().unwrap_or(0);
 
     let mut bench = Bench {
         budget: Budget::new(opts.quick),

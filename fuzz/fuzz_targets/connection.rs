@@ -3,10 +3,9 @@
 //! send-buffer room and resets (see `almacen::testkit::scripted`).
 #![no_main]
 
-use almacen::connection::Tuning;
 use almacen::ops::Context;
 use almacen::storage::Storage;
-use almacen::testkit::{drive, scripted};
+use almacen::testkit::{drive, scripted, tight_tuning};
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -38,7 +37,7 @@ fn fresh() -> Fixture {
         .unwrap();
     Fixture {
         dir,
-        ctx: Context::new(storage, 8 * 1024),
+        ctx: Context::new(storage, tight_tuning().max_frame),
         runs: 0,
     }
 }
@@ -55,14 +54,6 @@ fuzz_target!(|data: &[u8]| {
         }
         let fx = f.as_mut().unwrap();
         fx.runs += 1;
-        let tuning = Tuning {
-            max_frame: 8 * 1024,
-            read_budget: 1024,
-            write_budget: 2048,
-            frames_budget: 3,
-            high_water_bytes: 4096,
-            high_water_chunks: 4,
-        };
-        drive(scripted(data), &mut fx.ctx, &tuning);
+        drive(scripted(data), &mut fx.ctx, &tight_tuning());
     });
 });

@@ -49,22 +49,7 @@ pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
         ];
         frames.push((id, chunks));
     }
-    let (mut sent, mut skipped) = (0, 0);
-    for (id, chunks) in frames {
-        match ctx.peers.push_to(id, chunks) {
-            Some(push) => {
-                ctx.pushes.push(push);
-                sent += 1;
-            }
-            None => skipped += 1,
-        }
-    }
-    if skipped > 0 {
-        log::warn!(
-            "{}: {skipped} subscribers are not reading; the file was not queued for them",
-            caller.peer
-        );
-    }
+    let sent = ctx.push_all(frames, caller.peer, "file");
     log::info!("{}: {name:?} ({len} bytes) sent to {sent}", caller.peer);
     Ok(Data::dict([
         ("nombre", Data::str(name)),

@@ -36,9 +36,7 @@ pub fn run(req: &Request, ctx: &mut Context, caller: &Caller, out: &mut Outbox) 
         Ok(mut copy) if copy.len <= INLINE => {
             // Small files: one slice does it, so reply at once.
             let result = copy.step(&ctx.storage).unwrap_or(Ok(()));
-            ctx.busy.remove(&copy.target);
-            ctx.changed();
-            out.push(Chunk::bytes(copy.finish(result).reply));
+            out.push(Chunk::bytes(ctx.end_copy(copy, result).reply));
             Flow::Done
         }
         Ok(copy) => {

@@ -40,34 +40,23 @@ pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
     ]);
     // One frame per class the recipients used, shared by all of them: a 64 KiB text to
     // 1,000 subscribers is 64 KiB in memory, not 64 MB.
-    let mut frames: Vec<(Envelope, Rc<Vec<u8>>)> = Vec::new();
-    let (mut delivered, mut skipped) = (0, 0);
+    let mut shared: Vec<(Envelope, Rc<Vec<u8>>)> = Vec::new();
+    let mut frames = Vec::new();
     for id in to {
         let Some(env) = ctx.peers.get(id).and_then(|p| p.subscribed.clone()) else {
             continue;
         };
-        let frame = match frames.iter().find(|(e, _)| *e == env) {
+        let frame = match shared.iter().find(|(e, _)| *e == env) {
             Some((_, f)) => Rc::clone(f),
             None => {
                 let f = Rc::new(message::ok(&env, "mensaje", &data));
-                frames.push((env, Rc::clone(&f)));
+                shared.push((env, Rc::clone(&f)));
                 f
             }
         };
-        match ctx.peers.push_to(id, vec![Chunk::shared(frame)]) {
-            Some(push) => {
-                ctx.pushes.push(push);
-                delivered += 1;
-            }
-            None => skipped += 1,
-        }
+        frames.push((id, vec![Chunk::shared(frame)]));
     }
-    if skipped > 0 {
-        log::warn!(
-            "{}: {skipped} subscribers are not reading; the message was not queued for them",
-            caller.peer
-        );
-    }
+    let delivered = ctx.push_all(frames, caller.peer, "message");
     log::info!("{}: message delivered to {delivered}", caller.peer);
     Ok(Data::dict([("entregado_a", Data::Int(delivered))]))
 }

@@ -95,9 +95,7 @@ impl Context {
     pub fn forget(&mut self, id: u64) {
         self.peers.leave(id);
         self.busy.retain(|_, b| b.owner != id);
-        for copy in self.copies.iter_mut().filter(|c| c.owner() == id) {
-            copy.cancel();
-        }
+        // Dropping a copy removes its staged bytes (see `Copy`'s Drop).
         self.copies.retain(|c| c.owner() != id);
     }
 
@@ -116,11 +114,37 @@ impl Context {
         match copy.step(&self.storage) {
             None => self.copies.push_back(copy),
             Some(result) => {
-                self.busy.remove(copy.target());
-                self.list_cache.clear();
-                self.finished.push(copy.finish(result));
+                let done = self.end_copy(copy, result);
+                self.finished.push(done);
             }
         }
+    }
+
+    /// Queues whole frames for other connections; returns how many were queued. A
+    /// subscriber whose queue is full is skipped (and counted once in the log, not once
+    /// per frame).
+    fn push_all(&mut self, frames: Vec<(u64, Vec<Chunk>)>, from: SocketAddr, what: &str) -> i64 {
+        let (mut queued, mut skipped) = (0, 0);
+        for (id, chunks) in frames {
+            match self.peers.push_to(id, chunks) {
+                Some(push) => {
+                    self.pushes.push(push);
+                    queued += 1;
+                }
+                None => skipped += 1,
+            }
+        }
+        if skipped > 0 {
+            log::warn!("{from}: {skipped} subscribers are not reading; the {what} was not queued for them");
+        }
+        queued
+    }
+
+    /// A copy ended: free its name, and turn the outcome into the requester's reply.
+    fn end_copy(&mut self, copy: Copy, result: Result<(), Refusal>) -> Finished {
+        self.busy.remove(copy.target());
+        self.changed();
+        copy.finish(result)
     }
 
     /// Marks the folder as changed: a cached listing is no longer true.

@@ -304,28 +304,6 @@ pub fn decode_reply(payload: &[u8]) -> Reply {
     }
 }
 
-/// Raises this process's open-file limit as far as allowed; returns the new soft limit.
-pub fn raise_fd_limit(want: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        let target = want.min(lim.rlim_max);
-        if lim.rlim_cur < target {
-            let raised = libc::rlimit {
-                rlim_cur: target,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim.rlim_cur = target;
-            }
-        }
-    }
-    lim.rlim_cur
-}
-
 /// Deterministic, non-repeating-looking bytes for test files.
 pub fn pattern(len: usize) -> Vec<u8> {
     let mut x: u32 = 0x9e37_79b9;
