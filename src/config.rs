@@ -16,6 +16,8 @@ pub struct Config {
     pub frame_timeout: Duration,
     /// Refuse every operation that writes to the folder.
     pub read_only: bool,
+    /// Bytes all clients together may hold in large requests still arriving.
+    pub max_buffered: usize,
 }
 
 impl Default for Config {
@@ -28,6 +30,7 @@ impl Default for Config {
             max_clients: 10_000,
             frame_timeout: Duration::from_secs(60),
             read_only: false,
+            max_buffered: 64 * 1024 * 1024,
         }
     }
 }
@@ -48,6 +51,8 @@ Options:
       --frame-timeout S  close a connection whose unfinished request has not
                          advanced for S seconds (default 60)
       --read-only        refuse uploads, copies, deletes and renames
+      --max-buffered BYTES  room for large requests still arriving, all clients
+                         together (default 67108864); past it they wait
   -h, --help             show this help
   -V, --version          show the version
 
@@ -76,6 +81,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
             "-d" | "--dir" => cfg.dir = PathBuf::from(value(&arg)?),
             "--read-only" => cfg.read_only = true,
             "--max-frame" => cfg.max_frame = number(&arg, &value(&arg)?, 1, u32::MAX as u64)? as usize,
+            "--max-buffered" => cfg.max_buffered = number(&arg, &value(&arg)?, 1, u64::MAX >> 1)? as usize,
             "--max-clients" => cfg.max_clients = number(&arg, &value(&arg)?, 1, 1 << 24)? as usize,
             "--frame-timeout" => {
                 cfg.frame_timeout = Duration::from_secs(number(&arg, &value(&arg)?, 1, 86_400)?)

@@ -9,8 +9,10 @@
 //! flags stay set and the loop comes back to us without waiting for a new event.
 
 use crate::frame::{self, Check};
-use crate::outbox::{Outbox, Transport};
+use crate::outbox::{Chunk, Outbox, Transport};
+use crate::sys::SHORT_READ_DRAINS;
 use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// What a connection does with the frames it reads. The server's implementation runs the
@@ -47,8 +49,15 @@ pub struct Tuning {
     pub frames_budget: usize,
     /// While the queue holds more than this many bytes in memory, we stop reading requests.
     pub high_water_bytes: usize,
-    /// ...or more than this many chunks (each file chunk holds an open file).
+    /// ...or more than this many chunks...
     pub high_water_chunks: usize,
+    /// ...or this many open files. A download opens its file when its request is
+    /// handled, so with 1 here pipelined downloads wait, unopened, until the one before
+    /// them has been sent: a client cannot hold hundreds of descriptors.
+    pub max_open_files: usize,
+    /// A read that fills less than the buffer means the socket is drained, so we need
+    /// not read again until the next event (see [`crate::sys::SHORT_READ_DRAINS`]).
+    pub short_read_drains: bool,
 }
 
 impl Default for Tuning {
@@ -60,6 +69,8 @@ impl Default for Tuning {
             frames_budget: 64,
             high_water_bytes: 256 * 1024,
             high_water_chunks: 32,
+            max_open_files: 1,
+            short_read_drains: SHORT_READ_DRAINS,
         }
     }
 }
@@ -70,6 +81,9 @@ impl Default for Tuning {
 pub enum State {
     /// Reading requests and writing replies.
     Open,
+    /// A request's reply is being worked on (a job); later requests wait their turn.
+    /// `input_ended` remembers that the peer half-closed meanwhile.
+    Waiting { input_ended: bool },
     /// No more input will be read (the peer half-closed, or sent something we cannot
     /// follow). Buffered requests are still answered and the queue drains, then we close.
     Closing,
@@ -77,79 +91,175 @@ pub enum State {
     Closed,
 }
 
+/// What the poller told us and we have not yet used up. Events are edge-triggered: each
+/// is said once, so we remember it until a read or write says `WouldBlock`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Readiness {
+    read: bool,
+    write: bool,
+    /// The peer shut down its side (or the socket has an error): read on to the end,
+    /// even after a short read.
+    read_closed: bool,
+}
+
+/// Bytes all connections together may hold in large request frames that are still
+/// arriving. A frame over [`SMALL_FRAME`] is read only once its whole size fits here;
+/// until then it waits in the kernel (TCP tells the sender to slow down), while small
+/// requests keep flowing. Forty clients each sending 15 MiB of a 16 MiB frame and then
+/// stalling cannot make the server hold 600 MiB.
+#[derive(Debug)]
+pub struct RequestBudget {
+    cap: usize,
+    used: usize,
+    /// Something was given back since the loop last asked: parked connections may go on.
+    freed: bool,
+}
+
+/// Frames up to this size are always read (a request's first read brings in this much).
+pub const SMALL_FRAME: usize = 64 * 1024;
+
+impl RequestBudget {
+    pub fn new(cap: usize) -> RequestBudget {
+        RequestBudget {
+            cap,
+            used: 0,
+            freed: false,
+        }
+    }
+
+    fn try_take(&mut self, n: usize) -> bool {
+        let fits = self.used + n <= self.cap;
+        if fits {
+            self.used += n;
+        }
+        fits
+    }
+
+    fn give_back(&mut self, n: usize) {
+        if n > 0 {
+            self.used -= n;
+            self.freed = true;
+        }
+    }
+
+    /// True once after bytes were given back.
+    pub fn take_freed(&mut self) -> bool {
+        std::mem::take(&mut self.freed)
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+}
+
 pub struct Connection<S> {
-    pub stream: S,
-    pub state: State,
+    stream: S,
+    /// Who is on the other end (for the log).
+    peer: SocketAddr,
+    state: State,
+    ready: Readiness,
     /// Bytes of frames not yet handled. Empty and unallocated while idle: the buffer is
     /// created when a partial frame has to wait, and freed when it is used up.
     inbuf: Vec<u8>,
-    pub outbox: Outbox,
-    /// A request's reply is still being worked on; later requests wait their turn.
-    waiting: bool,
-    /// We have not yet seen WouldBlock on read since the last readable event.
-    readable: bool,
-    /// Likewise for writes. A new socket starts writable.
-    writable: bool,
+    outbox: Outbox,
     /// When bytes last arrived (for stalled partial frames).
     last_read: Instant,
-    /// We are the ones holding input back (a complete frame waits for its turn, the queue
-    /// is over its high-water mark, or a reply is being worked on): not the client's stall.
-    held: bool,
+    /// Bytes of the [`RequestBudget`] held for the large frame being read.
+    reserved: usize,
 }
 
 impl<S: Transport> Connection<S> {
-    pub fn new(stream: S, now: Instant) -> Self {
+    pub fn new(stream: S, peer: SocketAddr, now: Instant) -> Self {
         Connection {
             stream,
+            peer,
             state: State::Open,
+            ready: Readiness {
+                // A new socket starts writable; what it has to say comes with an event.
+                write: true,
+                ..Readiness::default()
+            },
             inbuf: Vec::new(),
             outbox: Outbox::default(),
-            waiting: false,
-            readable: false,
-            writable: true,
             last_read: now,
-            held: false,
+            reserved: 0,
         }
     }
 
     /// Records what an event told us. Events are hints: the next read or write says
     /// what is really true, so a spurious event costs one `WouldBlock` and nothing else.
     pub fn mark_ready(&mut self, readable: bool, writable: bool) {
-        self.readable |= readable;
-        self.writable |= writable;
+        self.ready.read |= readable;
+        self.ready.write |= writable;
+    }
+
+    /// The event also said the peer closed its side, or the socket has an error.
+    pub fn mark_read_closed(&mut self) {
+        self.ready.read = true;
+        self.ready.read_closed = true;
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// Queues chunks from elsewhere (a push, a promised reply), whole, after whatever is
+    /// already queued.
+    pub fn enqueue(&mut self, chunks: impl IntoIterator<Item = Chunk>) {
+        for chunk in chunks {
+            self.outbox.push(chunk);
+        }
+    }
+
+    /// Chunks and bytes queued now (for the push limits).
+    pub fn queued(&self) -> (usize, usize) {
+        (self.outbox.len(), self.outbox.memory())
     }
 
     /// Does as much as the budgets allow: write what is queued, read and handle requests,
     /// write their replies. Returns true when work is left that no event will announce
     /// (a budget ran out while the socket was still ready), so the loop must come back.
-    pub fn service<H: Handler>(&mut self, scratch: &mut [u8], h: &mut H, t: &Tuning, now: Instant) -> bool {
+    pub fn service<H: Handler>(
+        &mut self,
+        scratch: &mut [u8],
+        h: &mut H,
+        t: &Tuning,
+        budget: &mut RequestBudget,
+        now: Instant,
+    ) -> bool {
         let mut write_budget = t.write_budget;
         self.flush(&mut write_budget);
         if self.state != State::Closed {
-            self.read_and_handle(scratch, h, t, now);
+            self.read_and_handle(scratch, h, t, budget, now);
         }
         self.flush(&mut write_budget);
-        if self.state == State::Closing
-            && self.outbox.is_empty()
-            && !self.waiting
-            && !self.has_complete_frame(t)
-        {
+        if self.state == State::Closing && self.outbox.is_empty() && !self.has_complete_frame(t) {
             if !self.inbuf.is_empty() {
-                log::debug!("dropping {} bytes of an unfinished frame", self.inbuf.len());
+                log::debug!(
+                    "{}: dropping {} B of an unfinished frame",
+                    self.peer,
+                    self.inbuf.len()
+                );
             }
             self.state = State::Closed;
         }
         if self.state == State::Closed {
+            self.release(budget);
             return false;
         }
-        self.held = self.waiting || self.backpressured(t) || self.has_complete_frame(t);
-        if self.held {
+        if self.holding(t) {
             // The stall clock measures the client, so it restarts while we hold input.
             self.last_read = now;
         }
-        let can_take_more = !self.backpressured(t) && !self.waiting;
-        (self.writable && !self.outbox.is_empty())
-            || (can_take_more && (self.has_complete_frame(t) || (self.state == State::Open && self.readable)))
+        let can_take_more = !self.backpressured(t) && !self.is_waiting() && !self.is_parked(t);
+        (self.ready.write && !self.outbox.is_empty())
+            || (can_take_more
+                && (self.has_complete_frame(t) || (self.state == State::Open && self.ready.read)))
     }
 
     /// True while the queue is over its high-water mark: we stop reading requests until
@@ -158,20 +268,39 @@ impl<S: Transport> Connection<S> {
         over_high_water(&self.outbox, t)
     }
 
+    /// True while a large frame waits for room in the [`RequestBudget`].
+    pub fn is_parked(&self, t: &Tuning) -> bool {
+        self.reserved == 0 && large_frame_pending(&self.inbuf, t).is_some()
+    }
+
+    /// We are the ones holding input back, not the client stalling: a complete frame
+    /// waits its turn, the queue is full, a reply is being worked on, or the budget is.
+    fn holding(&self, t: &Tuning) -> bool {
+        self.is_waiting() || self.backpressured(t) || self.has_complete_frame(t) || self.is_parked(t)
+    }
+
     /// The reply a [`Flow::Wait`] promised is now queued: go back to handling requests
     /// (the loop must then schedule this connection, as no event will announce it).
     pub fn resume(&mut self, now: Instant) {
-        self.waiting = false;
+        if let State::Waiting { input_ended } = self.state {
+            self.state = if input_ended { State::Closing } else { State::Open };
+        }
         // The time spent waiting on our own work is not the client's stall.
         self.last_read = now;
     }
 
     /// Reads no more requests (the server is shutting down); what is queued still goes out.
-    pub fn stop_reading(&mut self) {
-        if self.state == State::Open {
+    pub fn stop_reading(&mut self, budget: &mut RequestBudget) {
+        if self.state != State::Closed {
             self.state = State::Closing;
         }
         self.inbuf = Vec::new();
+        self.release(budget);
+    }
+
+    /// Gives back what this connection holds of the request budget (it is closing).
+    pub fn release(&mut self, budget: &mut RequestBudget) {
+        budget.give_back(std::mem::take(&mut self.reserved));
     }
 
     /// Writes what is queued, within `budget`. True once there is nothing left to send
@@ -184,12 +313,12 @@ impl<S: Transport> Connection<S> {
 
     /// True when bytes are queued and the socket has not said WouldBlock since.
     pub fn can_write(&self) -> bool {
-        self.writable && !self.outbox.is_empty()
+        self.ready.write && !self.outbox.is_empty()
     }
 
     /// True while a promised reply is being worked on.
     pub fn is_waiting(&self) -> bool {
-        self.waiting
+        matches!(self.state, State::Waiting { .. })
     }
 
     /// True when the connection wants to hear about writability (its queue is not empty).
@@ -198,8 +327,8 @@ impl<S: Transport> Connection<S> {
     }
 
     /// A partial frame that has made no progress for `limit` (slowloris).
-    pub fn stalled(&self, now: Instant, limit: Duration) -> bool {
-        !self.held && !self.inbuf.is_empty() && now.saturating_duration_since(self.last_read) >= limit
+    pub fn stalled(&self, now: Instant, limit: Duration, t: &Tuning) -> bool {
+        !self.holding(t) && !self.inbuf.is_empty() && now.saturating_duration_since(self.last_read) >= limit
     }
 
     /// Bytes held by this connection's own buffers (for logs and tests).
@@ -212,43 +341,79 @@ impl<S: Transport> Connection<S> {
     }
 
     fn flush(&mut self, budget: &mut usize) {
-        while self.writable && !self.outbox.is_empty() && *budget > 0 && self.state != State::Closed {
+        while self.ready.write && !self.outbox.is_empty() && *budget > 0 && self.state != State::Closed {
             match self.outbox.write_to(&mut self.stream, *budget) {
                 Ok(0) => {
                     // The socket accepted nothing yet reported no error: treat it as gone.
                     self.state = State::Closed;
                 }
-                Ok(n) => *budget = budget.saturating_sub(n),
+                Ok(n) => {
+                    *budget = budget.saturating_sub(n);
+                    if log::log_enabled!(log::Level::Trace) {
+                        let left = self.outbox.pending_bytes();
+                        log::trace!("{}: wrote {n} B, {left} B left", self.peer);
+                    }
+                }
                 // The kernel's send buffer is full. We will ask for WRITABLE and come back.
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.writable = false,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.ready.write = false,
                 // A signal arrived during the call; nothing was lost, just try again.
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log::debug!("write failed: {e}");
+                    log::debug!("{}: write failed: {e}", self.peer);
                     self.state = State::Closed;
                 }
             }
         }
     }
 
-    fn read_and_handle<H: Handler>(&mut self, scratch: &mut [u8], h: &mut H, t: &Tuning, now: Instant) {
+    /// Hands the complete frames at the front of `data` to the handler, and notes a
+    /// promised reply. Returns the bytes used, or None after a frame over the limit.
+    fn handle_frames<H: Handler>(
+        &mut self,
+        from_scratch: Option<&[u8]>,
+        h: &mut H,
+        t: &Tuning,
+        frames: &mut usize,
+    ) -> Option<usize> {
+        let data = from_scratch.unwrap_or(&self.inbuf);
+        let taken = take_frames(data, &mut self.outbox, h, t, self.peer, frames);
+        if taken.too_large {
+            self.stop_reading_after_bad_frame();
+            return None;
+        }
+        if taken.waiting {
+            self.state = State::Waiting { input_ended: false };
+        }
+        Some(taken.consumed)
+    }
+
+    fn read_and_handle<H: Handler>(
+        &mut self,
+        scratch: &mut [u8],
+        h: &mut H,
+        t: &Tuning,
+        budget: &mut RequestBudget,
+        now: Instant,
+    ) {
         let mut read = 0;
         let mut frames = 0;
         loop {
             // First answer whatever complete frames are already buffered.
-            if !self.inbuf.is_empty() && !self.waiting {
-                let taken = take_frames(&self.inbuf, &mut self.outbox, h, t, &mut frames);
-                if taken.too_large {
-                    self.stop_reading_after_bad_frame();
-                    return;
+            if !self.inbuf.is_empty() && !self.is_waiting() {
+                let Some(consumed) = self.handle_frames(None, h, t, &mut frames) else {
+                    return self.release(budget);
+                };
+                self.inbuf.drain(..consumed);
+                if consumed > 0 {
+                    // The large frame we held budget for (always the front one) is done.
+                    self.release(budget);
                 }
-                self.waiting = taken.waiting;
-                self.inbuf.drain(..taken.consumed);
                 self.shrink_inbuf(t);
             }
-            if self.state != State::Open
-                || (self.waiting && self.inbuf.len() >= WAITING_READ_MAX)
-                || !self.readable
+            if !self.admit(t, budget)
+                || !matches!(self.state, State::Open | State::Waiting { input_ended: false })
+                || (self.is_waiting() && self.inbuf.len() >= WAITING_READ_MAX)
+                || !self.ready.read
                 || read >= t.read_budget
                 || frames >= t.frames_budget
                 || self.backpressured(t)
@@ -260,31 +425,32 @@ impl<S: Transport> Connection<S> {
                 // nothing more (it closed, or shut down its writing side). We still answer
                 // what it already asked.
                 Ok(0) => {
-                    self.readable = false;
-                    self.state = State::Closing;
+                    log::trace!("{}: read 0 B: the peer closed its side", self.peer);
+                    self.ready.read = false;
+                    self.state = match self.state {
+                        State::Waiting { .. } => State::Waiting { input_ended: true },
+                        _ => State::Closing,
+                    };
                 }
                 Ok(n) => {
+                    log::trace!("{}: read {n} B", self.peer);
                     read += n;
                     self.last_read = now;
-                    if self.inbuf.is_empty() && !self.waiting {
-                        // The common case: handle frames straight from the shared scratch
-                        // buffer and keep only the leftover partial frame.
-                        let taken = take_frames(&scratch[..n], &mut self.outbox, h, t, &mut frames);
-                        if taken.too_large {
-                            self.stop_reading_after_bad_frame();
-                            return;
-                        }
-                        self.waiting = taken.waiting;
-                        self.keep(&scratch[taken.consumed..n], t);
-                    } else {
-                        self.keep(&scratch[..n], t);
+                    if n < scratch.len() && t.short_read_drains && !self.ready.read_closed {
+                        // The kernel gave us less than we asked for: it had no more. The
+                        // next arrival brings a new event, so we save the read that would
+                        // only say WouldBlock.
+                        self.ready.read = false;
+                    }
+                    if !self.take_read(&scratch[..n], h, t, &mut frames) {
+                        return self.release(budget);
                     }
                 }
                 // Nothing more to read until the next readable event.
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.ready.read = false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log::debug!("read failed: {e}");
+                    log::debug!("{}: read failed: {e}", self.peer);
                     self.state = State::Closed;
                     return;
                 }
@@ -292,13 +458,52 @@ impl<S: Transport> Connection<S> {
         }
     }
 
-    /// Appends bytes of an unfinished frame. Once its length prefix is known, room for the
-    /// whole frame is reserved in one step, so a 4 MiB upload is not copied by repeated
-    /// doubling (and does not end up in an 8 MiB buffer).
+    /// Takes bytes just read. Returns false after a frame over the limit.
+    fn take_read<H: Handler>(&mut self, bytes: &[u8], h: &mut H, t: &Tuning, frames: &mut usize) -> bool {
+        if !self.inbuf.is_empty() || self.is_waiting() {
+            self.keep(bytes, t);
+            return true;
+        }
+        // The common case: handle frames straight from the shared scratch buffer and
+        // keep only the leftover partial frame.
+        let Some(consumed) = self.handle_frames(Some(bytes), h, t, frames) else {
+            return false;
+        };
+        self.keep(&bytes[consumed..], t);
+        true
+    }
+
+    /// Before reading more: a large frame at the front may grow only with room in the
+    /// budget. Returns false when it has to wait for that room.
+    fn admit(&mut self, t: &Tuning, budget: &mut RequestBudget) -> bool {
+        if self.reserved > 0 {
+            return true;
+        }
+        let Some(total) = large_frame_pending(&self.inbuf, t) else {
+            return true;
+        };
+        if !budget.try_take(total) {
+            log::debug!(
+                "{}: a {total} B request waits for room ({} B of large requests buffered)",
+                self.peer,
+                budget.used()
+            );
+            return false;
+        }
+        self.reserved = total;
+        // Room for the whole frame in one step, so a 4 MiB upload is not copied by
+        // repeated doubling (and does not end up in an 8 MiB buffer).
+        self.inbuf.reserve_exact(total - self.inbuf.len());
+        true
+    }
+
+    /// Appends bytes of an unfinished frame.
     fn keep(&mut self, bytes: &[u8], t: &Tuning) {
         self.inbuf.extend_from_slice(bytes);
         if let Check::Incomplete { need: Some(total) } = frame::check(&self.inbuf, t.max_frame) {
-            self.inbuf.reserve_exact(total - self.inbuf.len());
+            if total <= SMALL_FRAME {
+                self.inbuf.reserve_exact(total - self.inbuf.len());
+            }
         }
     }
 
@@ -311,7 +516,7 @@ impl<S: Transport> Connection<S> {
         }
         // Keep the room reserved for a frame that is still arriving.
         let needed = match frame::check(&self.inbuf, t.max_frame) {
-            Check::Incomplete { need: Some(total) } => total,
+            Check::Incomplete { need: Some(total) } if self.reserved > 0 => total,
             _ => self.inbuf.len(),
         };
         if self.inbuf.capacity() > SHRINK_ABOVE && needed < self.inbuf.capacity() / 4 {
@@ -327,8 +532,19 @@ impl<S: Transport> Connection<S> {
     }
 }
 
+/// The whole size of a frame over [`SMALL_FRAME`] that is still arriving at the front
+/// of `inbuf`.
+fn large_frame_pending(inbuf: &[u8], t: &Tuning) -> Option<usize> {
+    match frame::check(inbuf, t.max_frame) {
+        Check::Incomplete { need: Some(total) } if total > SMALL_FRAME => Some(total),
+        _ => None,
+    }
+}
+
 fn over_high_water(outbox: &Outbox, t: &Tuning) -> bool {
-    outbox.memory() > t.high_water_bytes || outbox.len() > t.high_water_chunks
+    outbox.memory() > t.high_water_bytes
+        || outbox.len() > t.high_water_chunks
+        || outbox.files() >= t.max_open_files
 }
 
 /// A read buffer bigger than this is trimmed when mostly empty.
@@ -350,6 +566,7 @@ fn take_frames<H: Handler>(
     outbox: &mut Outbox,
     h: &mut H,
     t: &Tuning,
+    peer: SocketAddr,
     frames: &mut usize,
 ) -> Taken {
     let mut consumed = 0;
@@ -360,7 +577,7 @@ fn take_frames<H: Handler>(
         match frame::check(&data[consumed..], t.max_frame) {
             Check::Complete { len } => {
                 let start = consumed + frame::HEADER_LEN;
-                log::debug!("frame of {len} bytes");
+                log::debug!("{peer}: frame of {len} B");
                 let flow = h.request(&data[start..start + len], outbox);
                 consumed = start + len;
                 *frames += 1;

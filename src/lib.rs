@@ -2,19 +2,25 @@
 //! "Sistema de almacenamiento" protocol (4-byte length + pickled `Mensaje`).
 //!
 //! Start reading at `server.rs` (the loop), then `connection.rs` (one client's state
-//! machine), `frame.rs` and `pickle/` (pure parsing), and `ops/` (what each request does).
+//! machine), `frame.rs` and `pickle/` (pure parsing), and `ops/` (what each request does:
+//! `operation.rs` for the shape, `dispatch.rs` for the table, then any one operation).
 
 pub mod config;
 pub mod connection;
 pub mod console;
 pub mod frame;
+pub mod jobs;
+pub mod listing;
+pub mod locks;
 pub mod message;
 pub mod ops;
 pub mod outbox;
 pub mod peers;
 pub mod pickle;
+pub mod reply;
 pub mod server;
 pub mod signals;
 pub mod storage;
+pub mod sys;
 #[doc(hidden)]
 pub mod testkit;

@@ -67,33 +67,23 @@ pub struct BadRequest {
 
 /// Turns a frame's payload into a [`Request`].
 pub fn parse(payload: &[u8], limits: Limits) -> Result<Request<'_>, BadRequest> {
-    let bad = |envelope: Envelope, operacion: &str, mensaje: &str, detail: String| BadRequest {
-        envelope,
-        operacion: operacion.to_string(),
-        mensaje: mensaje.to_string(),
-        detail,
-    };
-    let decoded = match pickle::decode(payload, limits) {
-        Ok(d) => d,
-        Err(e) => {
-            return Err(bad(
-                Envelope::course(),
-                "",
-                "mensaje inválido: no es un pickle aceptado",
-                e.to_string(),
-            ))
-        }
-    };
+    let decoded = pickle::decode(payload, limits).map_err(|e| {
+        BadRequest::new(
+            Envelope::course(),
+            "mensaje inválido: no es un pickle aceptado",
+            e.to_string(),
+        )
+    })?;
     let envelope = match decoded.class {
         Some((module, name)) => Envelope::Instance { module, name },
         None => Envelope::Dict,
     };
     let Value::Dict(mut fields) = decoded.value else {
-        return Err(bad(
+        let detail = "root is not an instance or a dict";
+        return Err(BadRequest::new(
             envelope,
-            "",
             "mensaje inválido: se esperaba un Mensaje",
-            "root is not an instance or a dict".into(),
+            detail,
         ));
     };
     let mut take = |key: &str| {
@@ -104,20 +94,15 @@ pub fn parse(payload: &[u8], limits: Limits) -> Result<Request<'_>, BadRequest> 
     let operacion = match take("operacion") {
         Value::String(s) => s,
         Value::None => {
-            return Err(bad(
+            return Err(BadRequest::new(
                 envelope,
-                "",
                 "mensaje inválido: falta operacion",
-                "no operacion".into(),
-            ))
+                "no operacion",
+            ));
         }
         _ => {
-            return Err(bad(
-                envelope,
-                "",
-                "mensaje inválido: operacion debe ser un str",
-                "operacion is not a str".into(),
-            ))
+            let mensaje = "mensaje inválido: operacion debe ser un str";
+            return Err(BadRequest::new(envelope, mensaje, "operacion is not a str"));
         }
     };
     // The fields are moved out, not cloned: `data` may hold megabytes.
@@ -127,6 +112,96 @@ pub fn parse(payload: &[u8], limits: Limits) -> Result<Request<'_>, BadRequest> 
         data: take("data"),
         estado: take("estado"),
         blob: decoded.blob.map(|r| &payload[r]),
+    })
+}
+
+impl BadRequest {
+    fn new(envelope: Envelope, mensaje: &str, detail: impl Into<String>) -> BadRequest {
+        BadRequest {
+            envelope,
+            operacion: String::new(),
+            mensaje: mensaje.to_string(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Small requests already decoded, by their exact bytes.
+///
+/// Clients repeat themselves: the course client sends the very same `listar` bytes
+/// before every action. The same bytes always decode the same way, so a repeat can skip
+/// the pre-scan and the decoder and take a copy of the earlier result. Only small
+/// requests are kept (a few slots of at most [`MEMO_MAX_BYTES`]), and never one that
+/// carries a large bytes value.
+#[derive(Debug, Default)]
+pub struct Memo {
+    slots: std::collections::VecDeque<(Box<[u8]>, Request<'static>)>,
+}
+
+/// Longest payload worth remembering (the course's `listar` is about 90 bytes).
+pub const MEMO_MAX_BYTES: usize = 512;
+/// How many different requests are remembered.
+const MEMO_SLOTS: usize = 8;
+
+impl Memo {
+    /// [`parse`], answered from memory when these exact bytes were decoded before.
+    pub fn parse<'p>(&mut self, payload: &'p [u8], limits: Limits) -> Result<Request<'p>, BadRequest> {
+        if payload.len() > MEMO_MAX_BYTES {
+            return parse(payload, limits);
+        }
+        if let Some((_, req)) = self.slots.iter().find(|(bytes, _)| **bytes == *payload) {
+            log::trace!("request of {} B decoded from the memo", payload.len());
+            return Ok(req.clone());
+        }
+        let req = parse(payload, limits)?;
+        if req.blob.is_none() {
+            if self.slots.len() == MEMO_SLOTS {
+                self.slots.pop_front();
+            }
+            let owned = req.clone().into_owned();
+            self.slots.push_back((payload.into(), owned));
+        }
+        Ok(req)
+    }
+
+    /// How many requests are remembered.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
+/// A decoded reply, as a client sees one: the server's answer to a request, or a push.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub envelope: Envelope,
+    pub operacion: String,
+    pub data: Value,
+    /// "ok" or "error" (empty when the frame had no str `estado`).
+    pub estado: String,
+}
+
+impl Reply {
+    pub fn is_ok(&self) -> bool {
+        self.estado == "ok"
+    }
+}
+
+/// Decodes a reply frame's payload (for clients and tests).
+pub fn parse_reply(payload: &[u8], limits: Limits) -> Result<Reply, BadRequest> {
+    let msg = parse(payload, limits)?.into_owned();
+    let estado = match msg.estado {
+        Value::String(s) => s,
+        _ => String::new(),
+    };
+    Ok(Reply {
+        envelope: msg.envelope,
+        operacion: msg.operacion,
+        data: msg.data,
+        estado,
     })
 }
 

@@ -46,7 +46,7 @@ impl Transport for mio::net::TcpStream {
 }
 
 /// One piece of the queue.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Chunk {
     /// Bytes built in memory; `Rc` lets a cached reply or a push be shared by many queues.
     Bytes { data: Rc<Vec<u8>>, pos: usize },
@@ -106,6 +106,8 @@ const KEEP_CHUNKS: usize = 4;
 pub struct Outbox {
     chunks: VecDeque<Chunk>,
     memory: usize,
+    /// File chunks queued: each holds an open file.
+    files: usize,
 }
 
 impl Outbox {
@@ -123,10 +125,27 @@ impl Outbox {
         self.chunks.len()
     }
 
+    /// File chunks queued: each holds an open file.
+    pub fn files(&self) -> usize {
+        self.files
+    }
+
+    /// Bytes still to send, file ranges included (for the trace log).
+    pub fn pending_bytes(&self) -> u64 {
+        self.chunks
+            .iter()
+            .map(|c| match c {
+                Chunk::Bytes { data, pos } => (data.len() - pos) as u64,
+                Chunk::File { remaining, .. } => *remaining,
+            })
+            .sum()
+    }
+
     pub fn push(&mut self, chunk: Chunk) {
         if chunk.is_done() {
             return;
         }
+        self.files += usize::from(matches!(chunk, Chunk::File { .. }));
         self.memory += chunk.memory();
         self.chunks.push_back(chunk);
     }
@@ -137,6 +156,7 @@ impl Outbox {
         while self.chunks.len() > len {
             if let Some(chunk) = self.chunks.pop_back() {
                 self.memory -= chunk.memory();
+                self.files -= usize::from(matches!(chunk, Chunk::File { .. }));
             }
         }
     }
@@ -209,7 +229,9 @@ impl Outbox {
                 }
             }
             if front.is_done() {
-                self.chunks.pop_front();
+                if let Some(Chunk::File { .. }) = self.chunks.pop_front() {
+                    self.files -= 1;
+                }
             }
         }
         if self.chunks.is_empty() && self.chunks.capacity() > KEEP_CHUNKS {

@@ -6,10 +6,11 @@
 //! that is not ready says `WouldBlock` and we move on to the next.
 
 use crate::config::Config;
-use crate::connection::{Connection, State, Tuning};
+use crate::connection::{Connection, RequestBudget, State, Tuning};
 use crate::console::{Command, Console};
+use crate::frame;
 use crate::message;
-use crate::ops::{Caller, Context, Dispatch, Farewell, CLOSING};
+use crate::ops::{Context, Dispatch, Farewell, CLOSING};
 use crate::outbox::Chunk;
 use crate::pickle::{Data, Envelope};
 use crate::signals::Signals;
@@ -89,7 +90,16 @@ pub struct Server {
     accept_paused_until: Option<Instant>,
     /// Clients with work left that no event will announce (a budget ran out).
     ready: Vec<usize>,
+    /// Room for large requests, shared by every client.
+    budget: RequestBudget,
+    /// Clients whose large request waits for room in `budget`.
+    parked: Vec<usize>,
     scratch: Box<[u8]>,
+}
+
+/// The poller's name for a client.
+fn token(key: usize) -> Token {
+    Token(key + FIRST_CLIENT)
 }
 
 impl Server {
@@ -145,6 +155,8 @@ impl Server {
             signals,
             accept_paused_until: None,
             ready: Vec::new(),
+            budget: RequestBudget::new(config.max_buffered.max(config.max_frame + frame::HEADER_LEN)),
+            parked: Vec::new(),
             scratch: vec![0; SCRATCH].into_boxed_slice(),
         })
     }
@@ -169,30 +181,24 @@ impl Server {
             let now = Instant::now();
             let mut shutdown = false;
             for event in events.iter() {
-                log::trace!("event {:?}", event);
                 match event.token() {
                     LISTENER => self.accept(now),
                     CONSOLE => {
                         shutdown |= self.console.on_readable(self.poll.registry()) == Command::Shutdown
                     }
                     SIGNALS => shutdown |= self.signals.as_ref().is_some_and(Signals::drain),
-                    Token(t) => {
-                        // A token whose client is gone (closed earlier in this batch) is
-                        // stale: ignore it.
-                        let Some(key) = t.checked_sub(FIRST_CLIENT) else {
-                            continue;
-                        };
-                        if let Some(client) = self.clients.get_mut(key) {
-                            let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-                            let writable = event.is_writable() || event.is_write_closed() || event.is_error();
-                            client.conn.mark_ready(readable, writable);
-                            schedule(&mut self.ready, client, key);
-                        }
-                    }
+                    Token(t) => self.note_event(t, event),
                 }
             }
             for key in std::mem::take(&mut self.ready) {
                 self.service(key, now);
+            }
+            if self.budget.take_freed() {
+                // Room for large requests: the clients waiting for it go on (no event
+                // will tell them, their bytes are already waiting in the kernel).
+                for key in std::mem::take(&mut self.parked) {
+                    self.schedule(key);
+                }
             }
             if self.ctx.has_work() {
                 // Long jobs (copies) advance one slice per turn, between events.
@@ -209,6 +215,45 @@ impl Server {
             if shutdown {
                 self.shut_down(&mut events);
                 return Ok(());
+            }
+        }
+    }
+
+    /// Records a client's event and schedules it. A token with no client behind it (one
+    /// closed since the poller queued the event) is ignored.
+    fn note_event(&mut self, t: usize, event: &mio::event::Event) {
+        let Some(key) = t.checked_sub(FIRST_CLIENT) else {
+            return;
+        };
+        let Some(client) = self.clients.get_mut(key) else {
+            return;
+        };
+        log::trace!(
+            "{}: event{}{}{}",
+            client.peer,
+            if event.is_readable() { " readable" } else { "" },
+            if event.is_writable() { " writable" } else { "" },
+            if event.is_read_closed() || event.is_error() {
+                " read-closed"
+            } else {
+                ""
+            },
+        );
+        client.conn.mark_ready(
+            event.is_readable(),
+            event.is_writable() || event.is_write_closed(),
+        );
+        if event.is_read_closed() || event.is_error() {
+            client.conn.mark_read_closed();
+        }
+        self.schedule(key);
+    }
+
+    fn schedule(&mut self, key: usize) {
+        if let Some(client) = self.clients.get_mut(key) {
+            if !client.scheduled {
+                client.scheduled = true;
+                self.ready.push(key);
             }
         }
     }
@@ -235,7 +280,7 @@ impl Server {
         }
         self.accept_paused_until = None;
         loop {
-            let (mut stream, peer) = match self.listener.accept() {
+            let (stream, peer) = match self.listener.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -257,36 +302,40 @@ impl Server {
                     continue;
                 }
             };
-            if self.clients.len() >= self.max_clients {
-                log::warn!("{peer}: refused, already serving {} clients", self.clients.len());
-                let reply = message::error(&Envelope::course(), "", "servidor lleno, intente más tarde");
-                let _ = stream.write(&reply);
-                continue;
-            }
-            // Replies go out as soon as they are written: no waiting to fill a segment.
-            if let Err(e) = stream.set_nodelay(true) {
-                log::debug!("{peer}: TCP_NODELAY: {e}");
-            }
-            let entry = self.clients.vacant_entry();
-            let key = entry.key();
-            let token = Token(key + FIRST_CLIENT);
-            if let Err(e) = self
-                .poll
-                .registry()
-                .register(&mut stream, token, Interest::READABLE)
-            {
-                log::warn!("{peer}: cannot register: {e}");
-                continue;
-            }
-            entry.insert(Client {
-                conn: Connection::new(stream, now),
-                id: self.ctx.peers.join(key, peer),
-                peer,
-                interest: Interest::READABLE,
-                scheduled: false,
-            });
-            log::info!("{peer} connected ({} clients)", self.clients.len());
+            self.admit(stream, peer, now);
         }
+    }
+
+    /// Registers a new client, or turns it away when the server is full.
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
+        if self.clients.len() >= self.max_clients {
+            log::warn!("{peer}: refused, already serving {} clients", self.clients.len());
+            let reply = message::error(&Envelope::course(), "", "servidor lleno, intente más tarde");
+            let _ = stream.write(&reply);
+            return;
+        }
+        // Replies go out as soon as they are written: no waiting to fill a segment.
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!("{peer}: TCP_NODELAY: {e}");
+        }
+        let entry = self.clients.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut stream, token(key), Interest::READABLE)
+        {
+            log::warn!("{peer}: cannot register: {e}");
+            return;
+        }
+        entry.insert(Client {
+            conn: Connection::new(stream, peer, now),
+            id: self.ctx.peers.join(key, peer),
+            peer,
+            interest: Interest::READABLE,
+            scheduled: false,
+        });
+        log::info!("{peer} connected ({} clients)", self.clients.len());
     }
 
     /// Lets one client do its work, then settles its registration.
@@ -297,90 +346,126 @@ impl Server {
         client.scheduled = false;
         let mut dispatch = Dispatch {
             ctx: &mut self.ctx,
-            caller: Caller {
-                id: client.id,
-                key,
-                peer: client.peer,
-            },
+            id: client.id,
+            key,
+            peer: client.peer,
         };
-        let more = client
-            .conn
-            .service(&mut self.scratch, &mut dispatch, &self.tuning, now);
-        self.ctx
-            .peers
-            .note_queue(client.id, client.conn.outbox.len(), client.conn.outbox.memory());
-        if client.conn.state == State::Closed {
+        let more = client.conn.service(
+            &mut self.scratch,
+            &mut dispatch,
+            &self.tuning,
+            &mut self.budget,
+            now,
+        );
+        let (chunks, bytes) = client.conn.queued();
+        self.ctx.peers.note_queue(client.id, chunks, bytes);
+        if client.conn.state() == State::Closed {
             self.close(key);
             self.deliver(now);
             return;
         }
-        // Ask for WRITABLE only while something is queued: an idle socket is always
-        // writable, and hearing that on every wake-up would be pure noise.
+        let (inbuf, queued) = client.conn.buffered();
+        log::debug!("{}: read buffer {inbuf} B, queue {queued} B", client.peer);
+        if client.conn.is_parked(&self.tuning) {
+            self.parked.push(key);
+        }
+        if !self.sync_interest(key) {
+            return;
+        }
+        if more {
+            self.schedule(key);
+        }
+        self.deliver(now);
+    }
+
+    /// Tells the poller what a client wants to hear about now: READABLE always, and
+    /// WRITABLE only while something is queued (an idle socket is always writable, and
+    /// hearing that on every wake-up would be pure noise). Returns false if the client
+    /// had to be closed.
+    fn sync_interest(&mut self, key: usize) -> bool {
+        let Some(client) = self.clients.get_mut(key) else {
+            return false;
+        };
         let wanted = if client.conn.wants_write() {
             Interest::READABLE | Interest::WRITABLE
         } else {
             Interest::READABLE
         };
-        if wanted != client.interest {
-            let token = Token(key + FIRST_CLIENT);
-            if let Err(e) = self
-                .poll
-                .registry()
-                .reregister(&mut client.conn.stream, token, wanted)
-            {
-                log::debug!("{}: reregister: {e}", client.peer);
-                self.close(key);
-                return;
-            }
-            client.interest = wanted;
+        if wanted == client.interest {
+            return true;
         }
-        let (inbuf, queued) = client.conn.buffered();
-        log::debug!("{}: read buffer {inbuf} B, queue {queued} B", client.peer);
-        if more {
-            schedule(&mut self.ready, client, key);
+        let registered = self
+            .poll
+            .registry()
+            .reregister(client.conn.stream_mut(), token(key), wanted);
+        if let Err(e) = registered {
+            log::debug!("{}: reregister: {e}", client.peer);
+            self.close(key);
+            return false;
         }
-        self.deliver(now);
+        client.interest = wanted;
+        true
     }
 
-    /// Closes cleanly: no new connections, copies abandoned (their staged bytes removed, their
-    /// requesters told), a goodbye pushed to every subscriber, then a short grace period in
-    /// which queues drain before every connection is closed. Uploads in parts stay staged,
-    /// to be resumed after a restart.
+    /// Closes cleanly: no new connections, jobs abandoned (their staged bytes removed,
+    /// their requesters told), a goodbye pushed to every subscriber, then a short grace
+    /// period in which queues drain before every connection is closed. Uploads in parts
+    /// stay staged, to be resumed after a restart.
     fn shut_down(&mut self, events: &mut Events) {
         log::info!("shutting down with {} clients connected", self.clients.len());
         let _ = self.poll.registry().deregister(&mut self.listener);
         let now = Instant::now();
-        for mut copy in std::mem::take(&mut self.ctx.copies) {
-            copy.cancel();
-            let refusal = crate::storage::Refusal::new(CLOSING);
-            self.ctx.finished.push(copy.finish(Err(refusal)));
-        }
+        self.ctx.cancel_jobs(CLOSING);
         self.deliver(now);
-        let mut farewell = Farewell {
-            limits: self.ctx.pickle_limits,
-        };
+        self.answer_and_say_goodbye(now);
+        self.drain_for_grace(events, now + SHUTDOWN_GRACE);
+        if !self.clients.is_empty() {
+            log::info!(
+                "closing {} clients whose queues did not drain in time",
+                self.clients.len()
+            );
+        }
+        for key in self.clients.iter().map(|(k, _)| k).collect::<Vec<_>>() {
+            self.close(key);
+        }
+    }
+
+    /// The last turn: requests that already arrived get an error reply rather than
+    /// silence, subscribers get a `cierre` push, and nothing more is read.
+    fn answer_and_say_goodbye(&mut self, now: Instant) {
         // Error replies are small: answer every request already buffered, not a budget's worth.
         let last_turn = Tuning {
             frames_budget: usize::MAX,
             high_water_bytes: usize::MAX,
             high_water_chunks: usize::MAX,
+            max_open_files: usize::MAX,
             ..self.tuning
         };
         for (_, client) in self.clients.iter_mut() {
-            // Requests that already arrived get an error reply rather than silence.
             if !client.conn.is_waiting() {
+                let mut farewell = Farewell {
+                    limits: self.ctx.pickle_limits,
+                    peer: client.peer,
+                };
                 client.conn.mark_ready(true, false);
-                client
-                    .conn
-                    .service(&mut self.scratch, &mut farewell, &last_turn, now);
+                client.conn.service(
+                    &mut self.scratch,
+                    &mut farewell,
+                    &last_turn,
+                    &mut self.budget,
+                    now,
+                );
             }
             if let Some(env) = self.ctx.peers.get(client.id).and_then(|p| p.subscribed.as_ref()) {
                 let bye = message::ok(env, "cierre", &Data::str(CLOSING));
-                client.conn.outbox.push(Chunk::bytes(bye));
+                client.conn.enqueue([Chunk::bytes(bye)]);
             }
-            client.conn.stop_reading();
+            client.conn.stop_reading(&mut self.budget);
         }
-        let deadline = now + SHUTDOWN_GRACE;
+    }
+
+    /// Writes queued bytes until every queue is empty or `deadline` passes.
+    fn drain_for_grace(&mut self, events: &mut Events, deadline: Instant) {
         loop {
             let now = Instant::now();
             let keys: Vec<usize> = self.clients.iter().map(|(k, _)| k).collect();
@@ -393,21 +478,12 @@ impl Server {
                     self.close(key);
                 } else if client.conn.can_write() {
                     more = true;
-                } else if !client.interest.is_writable() {
-                    let token = Token(key + FIRST_CLIENT);
-                    let wanted = Interest::READABLE | Interest::WRITABLE;
-                    if self
-                        .poll
-                        .registry()
-                        .reregister(&mut client.conn.stream, token, wanted)
-                        .is_ok()
-                    {
-                        client.interest = wanted;
-                    }
+                } else {
+                    self.sync_interest(key);
                 }
             }
             if self.clients.is_empty() || now >= deadline {
-                break;
+                return;
             }
             let wait = if more { Duration::ZERO } else { deadline - now };
             let _ = self.poll.poll(events, Some(wait));
@@ -422,43 +498,29 @@ impl Server {
                 }
             }
         }
-        if !self.clients.is_empty() {
-            log::info!(
-                "closing {} clients whose queues did not drain in time",
-                self.clients.len()
-            );
-        }
-        for key in self.clients.iter().map(|(k, _)| k).collect::<Vec<_>>() {
-            self.close(key);
-        }
     }
 
     /// Queues what operations left for other connections: pushes (a message, a file) and
     /// promised replies that are now ready. Each goes in whole, after whatever the
     /// recipient already has queued, so frames never interleave.
     fn deliver(&mut self, now: Instant) {
-        for push in std::mem::take(&mut self.ctx.pushes) {
-            // The id check skips a recipient that left and whose slot was reused.
-            if let Some(client) = self.clients.get_mut(push.key).filter(|c| c.id == push.id) {
-                for chunk in push.chunks {
-                    client.conn.outbox.push(chunk);
-                }
-                schedule(&mut self.ready, client, push.key);
-            }
-        }
-        for done in std::mem::take(&mut self.ctx.finished) {
-            if let Some(client) = self.clients.get_mut(done.key).filter(|c| c.id == done.id) {
-                client.conn.outbox.push(Chunk::bytes(done.reply));
+        for delivery in self.ctx.take_deliveries() {
+            let Some(client) = self.clients.get_mut(delivery.key).filter(|c| c.id == delivery.id) else {
+                continue;
+            };
+            client.conn.enqueue(delivery.chunks);
+            if delivery.resumes {
                 client.conn.resume(now);
-                schedule(&mut self.ready, client, done.key);
             }
+            self.schedule(delivery.key);
         }
     }
 
     fn close(&mut self, key: usize) {
         let mut client = self.clients.remove(key);
+        client.conn.release(&mut self.budget);
         self.ctx.forget(client.id);
-        let _ = self.poll.registry().deregister(&mut client.conn.stream);
+        let _ = self.poll.registry().deregister(client.conn.stream_mut());
         log::info!("{} disconnected ({} clients)", client.peer, self.clients.len());
     }
 
@@ -468,7 +530,7 @@ impl Server {
         let stalled: Vec<usize> = self
             .clients
             .iter()
-            .filter(|(_, c)| c.conn.stalled(now, limit))
+            .filter(|(_, c)| c.conn.stalled(now, limit, &self.tuning))
             .map(|(k, _)| k)
             .collect();
         for key in stalled {
@@ -478,13 +540,6 @@ impl Server {
             );
             self.close(key);
         }
-    }
-}
-
-fn schedule(ready: &mut Vec<usize>, client: &mut Client, key: usize) {
-    if !client.scheduled {
-        client.scheduled = true;
-        ready.push(key);
     }
 }
 
@@ -529,15 +584,15 @@ pub fn raise_open_file_limit() -> Option<u64> {
     Some(lim.rlim_cur)
 }
 
-/// How many clients the open-file limit leaves room for, once raised; some descriptors
-/// stay free for files and the loop.
+/// How many clients the open-file limit leaves room for, once raised. Each client holds
+/// its socket and at most one open file (a download opens its file only when it reaches
+/// the front of its queue), and a reserve stays free for accepting, for the loop, and for
+/// files being written.
 fn client_ceiling() -> usize {
     let Some(limit) = raise_open_file_limit() else {
         return usize::MAX;
     };
     let fds = usize::try_from(limit).unwrap_or(usize::MAX);
-    // Each client may hold a few open files besides its socket (queued downloads, pushed
-    // files), so an eighth of the descriptors stays free for them, at least 32.
-    let reserve = (fds / 8).max(32).min(fds / 2);
-    fds.saturating_sub(reserve).max(1)
+    let reserve = (fds / 16).clamp(16, 1024).min(fds / 2);
+    (fds.saturating_sub(reserve) / 2).max(1)
 }

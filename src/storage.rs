@@ -59,6 +59,16 @@ impl Refusal {
     }
 }
 
+/// What [`Storage::list`] found.
+#[derive(Debug, Default)]
+pub struct Listed {
+    /// Every served name, sorted.
+    pub names: Vec<String>,
+    /// Those of them that are symlinks (their targets can change without the folder's
+    /// timestamp changing).
+    pub links: Vec<String>,
+}
+
 /// One listed file, for the detailed listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -102,20 +112,22 @@ impl Storage {
     /// Names only, so no stat per file: a regular file's type comes with its directory
     /// entry (d_type), and only symlinks need a look at what they point to. With 100,000
     /// files, that per-file stat was two thirds of a `listar` (docs/performance.md).
-    pub fn list(&self) -> io::Result<Vec<String>> {
-        let mut out = Vec::new();
+    pub fn list(&self) -> io::Result<Listed> {
+        let mut out = Listed::default();
         self.each_listable(|name, dirent, kind| {
-            let served = kind.is_file()
-                || (kind.is_symlink()
-                    && self
-                        .follow_inside(&dirent.path())
-                        .is_ok_and(|(_, meta)| meta.is_file()));
-            if served {
-                out.push(name);
+            if kind.is_file() {
+                out.names.push(name);
+            } else if kind.is_symlink()
+                && self
+                    .follow_inside(&dirent.path())
+                    .is_ok_and(|(_, meta)| meta.is_file())
+            {
+                out.links.push(name.clone());
+                out.names.push(name);
             }
         })?;
         // Names in a folder are unique, so an unstable sort gives the same order, faster.
-        out.sort_unstable();
+        out.names.sort_unstable();
         Ok(out)
     }
 

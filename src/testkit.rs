@@ -7,10 +7,10 @@
 //! resets. The driver checks what must hold whatever the input: every complete frame the
 //! server wrote decodes as a reply, and buffers stay within their limits.
 
-use crate::connection::{Connection, State, Tuning};
+use crate::connection::{Connection, RequestBudget, State, Tuning};
 use crate::message;
-use crate::ops::{Caller, Context, Dispatch};
-use crate::outbox::{Chunk, Transport};
+use crate::ops::{Context, Dispatch};
+use crate::outbox::Transport;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::time::Instant;
@@ -85,6 +85,8 @@ pub fn tight_tuning() -> Tuning {
         frames_budget: 3,
         high_water_bytes: 4096,
         high_water_chunks: 4,
+        max_open_files: 2,
+        short_read_drains: false,
     }
 }
 
@@ -138,21 +140,20 @@ pub struct Outcome {
 pub fn drive(stream: ScriptedStream, ctx: &mut Context, tuning: &Tuning) -> Outcome {
     let now = Instant::now();
     let peer = "127.0.0.1:9".parse().expect("a valid address");
-    let caller = Caller {
-        id: ctx.peers.join(0, peer),
-        key: 0,
-        peer,
-    };
-    let mut conn = Connection::new(stream, now);
+    let id = ctx.peers.join(0, peer);
+    let mut conn = Connection::new(stream, peer, now);
+    let mut budget = RequestBudget::new(tuning.max_frame * 2);
     let mut scratch = vec![0u8; 4096];
     // Enough turns to finish any script; a loop that needs more is a bug (it spins).
     for _ in 0..100_000 {
         conn.mark_ready(true, true);
         let mut dispatch = Dispatch {
             ctx: &mut *ctx,
-            caller,
+            id,
+            key: 0,
+            peer,
         };
-        conn.service(&mut scratch, &mut dispatch, tuning, now);
+        conn.service(&mut scratch, &mut dispatch, tuning, &mut budget, now);
         let (inbuf, _) = conn.buffered();
         assert!(
             inbuf <= tuning.max_frame + 4 + scratch.len(),
@@ -161,26 +162,24 @@ pub fn drive(stream: ScriptedStream, ctx: &mut Context, tuning: &Tuning) -> Outc
         while ctx.has_work() {
             ctx.work();
         }
-        for push in ctx.pushes.drain(..) {
-            for chunk in push.chunks {
-                conn.outbox.push(chunk);
+        // The same hand-over as the server's: pushes and promised replies, whole.
+        for delivery in ctx.take_deliveries() {
+            conn.enqueue(delivery.chunks);
+            if delivery.resumes {
+                conn.resume(now);
             }
         }
-        for done in ctx.finished.drain(..) {
-            conn.outbox.push(Chunk::bytes(done.reply));
-            conn.resume(now);
-        }
-        let idle = conn.stream.reads.is_empty() && conn.outbox.is_empty() && !conn.is_waiting();
-        if conn.state == State::Closed || (idle && conn.state != State::Open) {
+        let idle = conn.stream_mut().reads.is_empty() && conn.queued().0 == 0 && !conn.is_waiting();
+        if conn.state() == State::Closed || (idle && conn.state() != State::Open) {
             break;
         }
     }
-    ctx.forget(caller.id);
-    let replies = check_replies(&conn.stream.output, ctx.pickle_limits);
-    Outcome {
-        replies,
-        final_state: conn.state,
-    }
+    conn.release(&mut budget);
+    assert_eq!(budget.used(), 0, "request budget given back");
+    ctx.forget(id);
+    let final_state = conn.state();
+    let replies = check_replies(&conn.stream_mut().output, ctx.pickle_limits);
+    Outcome { replies, final_state }
 }
 
 /// Every complete frame the server wrote must decode as a reply with estado ok/error.

@@ -88,6 +88,19 @@ impl Handler for Echo {
     }
 }
 
+/// The mock's script is the exact sequence of system calls, so these tests read on to
+/// WouldBlock; the short-read rule has tests of its own below.
+fn tuning() -> Tuning {
+    Tuning {
+        short_read_drains: false,
+        ..Tuning::default()
+    }
+}
+
+fn peer() -> SocketAddr {
+    "127.0.0.1:9".parse().unwrap()
+}
+
 fn frames(payloads: &[&[u8]]) -> Vec<u8> {
     payloads.iter().flat_map(|p| frame::encode(p).unwrap()).collect()
 }
@@ -95,16 +108,22 @@ fn frames(payloads: &[&[u8]]) -> Vec<u8> {
 fn run(conn: &mut Connection<Mock>, h: &mut Echo, t: &Tuning) -> bool {
     let mut scratch = vec![0u8; 1024];
     conn.mark_ready(true, true);
-    conn.service(&mut scratch, h, t, Instant::now())
+    conn.service(
+        &mut scratch,
+        h,
+        t,
+        &mut RequestBudget::new(usize::MAX),
+        Instant::now(),
+    )
 }
 
 /// Pipelined requests in one read are answered in order.
 #[test]
 fn pipelined_requests_are_answered_in_order() {
     let input = frames(&[b"uno", b"dos", b"tres"]);
-    let mut conn = Connection::new(Mock::new(vec![Step::Data(input)]), Instant::now());
+    let mut conn = Connection::new(Mock::new(vec![Step::Data(input)]), peer(), Instant::now());
     let mut h = Echo::default();
-    run(&mut conn, &mut h, &Tuning::default());
+    run(&mut conn, &mut h, &tuning());
     assert_eq!(conn.stream.output, frames(&[b"UNO", b"DOS", b"TRES"]));
     assert_eq!(conn.state, State::Open);
 }
@@ -117,10 +136,10 @@ fn a_frame_trickled_byte_by_byte_is_answered_once() {
         .iter()
         .flat_map(|b| [Step::Data(vec![*b]), Step::WouldBlock])
         .collect();
-    let mut conn = Connection::new(Mock::new(steps), Instant::now());
+    let mut conn = Connection::new(Mock::new(steps), peer(), Instant::now());
     let mut h = Echo::default();
     for _ in 0..input.len() {
-        run(&mut conn, &mut h, &Tuning::default());
+        run(&mut conn, &mut h, &tuning());
     }
     assert_eq!(h.seen, 1);
     assert_eq!(conn.stream.output, frames(&[b"LENTO"]));
@@ -131,9 +150,9 @@ fn a_frame_trickled_byte_by_byte_is_answered_once() {
 #[test]
 fn half_close_still_gets_its_reply() {
     let steps = vec![Step::Data(frames(&[b"chao"])), Step::Eof];
-    let mut conn = Connection::new(Mock::new(steps), Instant::now());
+    let mut conn = Connection::new(Mock::new(steps), peer(), Instant::now());
     let mut h = Echo::default();
-    run(&mut conn, &mut h, &Tuning::default());
+    run(&mut conn, &mut h, &tuning());
     assert_eq!(conn.stream.output, frames(&[b"CHAO"]));
     assert_eq!(conn.state, State::Closed);
 }
@@ -143,11 +162,11 @@ fn half_close_still_gets_its_reply() {
 fn a_frame_over_the_limit_gets_a_reply_then_close() {
     let mut input = vec![0xff, 0xff, 0xff, 0xff];
     input.extend(frames(&[b"ignored"]));
-    let mut conn = Connection::new(Mock::new(vec![Step::Data(input)]), Instant::now());
+    let mut conn = Connection::new(Mock::new(vec![Step::Data(input)]), peer(), Instant::now());
     let mut h = Echo::default();
     let t = Tuning {
         max_frame: 100,
-        ..Tuning::default()
+        ..tuning()
     };
     run(&mut conn, &mut h, &t);
     assert_eq!(h.too_large, vec![0xffff_ffff]);
@@ -162,11 +181,11 @@ fn a_client_that_never_reads_is_not_read_from() {
     let many: Vec<&[u8]> = vec![&[b'x'; 100]; 500];
     let mut mock = Mock::new(vec![Step::Data(frames(&many))]);
     mock.room = 0; // the peer's receive window is shut
-    let mut conn = Connection::new(mock, Instant::now());
+    let mut conn = Connection::new(mock, peer(), Instant::now());
     let mut h = Echo::default();
     let t = Tuning {
         high_water_chunks: 10,
-        ..Tuning::default()
+        ..tuning()
     };
     let more = run(&mut conn, &mut h, &t);
     assert_eq!(h.seen, 11, "stops right after passing the mark");
@@ -184,11 +203,11 @@ fn a_client_that_never_reads_is_not_read_from() {
 #[test]
 fn budget_exhaustion_asks_for_another_turn() {
     let many: Vec<&[u8]> = vec![b"a"; 10];
-    let mut conn = Connection::new(Mock::new(vec![Step::Data(frames(&many))]), Instant::now());
+    let mut conn = Connection::new(Mock::new(vec![Step::Data(frames(&many))]), peer(), Instant::now());
     let mut h = Echo::default();
     let t = Tuning {
         frames_budget: 3,
-        ..Tuning::default()
+        ..tuning()
     };
     assert!(run(&mut conn, &mut h, &t));
     assert_eq!(h.seen, 3);
@@ -203,9 +222,9 @@ fn budget_exhaustion_asks_for_another_turn() {
 /// A spurious readiness event (nothing to read) changes nothing.
 #[test]
 fn spurious_events_are_harmless() {
-    let mut conn = Connection::new(Mock::new(vec![]), Instant::now());
+    let mut conn = Connection::new(Mock::new(vec![]), peer(), Instant::now());
     let mut h = Echo::default();
-    assert!(!run(&mut conn, &mut h, &Tuning::default()));
+    assert!(!run(&mut conn, &mut h, &tuning()));
     assert_eq!(conn.state, State::Open);
     assert_eq!(h.seen, 0);
 }
@@ -214,14 +233,20 @@ fn spurious_events_are_harmless() {
 #[test]
 fn stalled_partial_frames_are_detected() {
     let start = Instant::now();
-    let mut conn = Connection::new(Mock::new(vec![Step::Data(vec![0, 0, 0, 9, 1])]), start);
+    let mut conn = Connection::new(Mock::new(vec![Step::Data(vec![0, 0, 0, 9, 1])]), peer(), start);
     let mut h = Echo::default();
     let mut scratch = vec![0u8; 64];
     conn.mark_ready(true, true);
-    conn.service(&mut scratch, &mut h, &Tuning::default(), start);
+    conn.service(
+        &mut scratch,
+        &mut h,
+        &tuning(),
+        &mut RequestBudget::new(usize::MAX),
+        start,
+    );
     let limit = Duration::from_secs(60);
-    assert!(!conn.stalled(start + Duration::from_secs(59), limit));
-    assert!(conn.stalled(start + Duration::from_secs(61), limit));
+    assert!(!conn.stalled(start + Duration::from_secs(59), limit, &tuning()));
+    assert!(conn.stalled(start + Duration::from_secs(61), limit, &tuning()));
 }
 
 /// A read error closes the connection at once.
@@ -251,9 +276,15 @@ fn read_errors_close_the_connection() {
             unreachable!()
         }
     }
-    let mut conn = Connection::new(Broken, Instant::now());
+    let mut conn = Connection::new(Broken, peer(), Instant::now());
     conn.mark_ready(true, false);
-    conn.service(&mut [0u8; 16], &mut Never, &Tuning::default(), Instant::now());
+    conn.service(
+        &mut [0u8; 16],
+        &mut Never,
+        &tuning(),
+        &mut RequestBudget::new(usize::MAX),
+        Instant::now(),
+    );
     assert_eq!(conn.state, State::Closed);
 }
 
@@ -262,7 +293,11 @@ fn read_errors_close_the_connection() {
 #[test]
 fn waiting_reply_holds_later_requests_in_order() {
     let input = frames(&[b"a", b"later", b"b", b"c"]);
-    let mut conn = Connection::new(Mock::new(vec![Step::Data(input), Step::Eof]), Instant::now());
+    let mut conn = Connection::new(
+        Mock::new(vec![Step::Data(input), Step::Eof]),
+        peer(),
+        Instant::now(),
+    );
     conn.mark_ready(true, false);
     let mut h = Echo::default();
     let t = Tuning::default();
@@ -289,9 +324,74 @@ fn waiting_connection_is_not_stalled() {
     let mut input = frames(&[b"later"]);
     input.extend_from_slice(&[0, 0, 0, 9, b'x']);
     let start = Instant::now();
-    let mut conn = Connection::new(Mock::new(vec![Step::Data(input)]), start);
+    let mut conn = Connection::new(Mock::new(vec![Step::Data(input)]), peer(), start);
     conn.mark_ready(true, false);
-    run(&mut conn, &mut Echo::default(), &Tuning::default());
+    run(&mut conn, &mut Echo::default(), &tuning());
     let later = start + Duration::from_secs(120);
-    assert!(!conn.stalled(later, Duration::from_secs(60)));
+    assert!(!conn.stalled(later, Duration::from_secs(60), &tuning()));
+}
+
+/// With the short-read rule, a read that fills less than the buffer ends the turn's
+/// reading: the read that would only say WouldBlock is saved.
+#[test]
+fn short_read_saves_the_read_that_would_block() {
+    // If the connection read again, it would see this EOF and start closing.
+    let steps = vec![Step::Data(frames(&[b"uno"])), Step::Eof];
+    let mut conn = Connection::new(Mock::new(steps), peer(), Instant::now());
+    let t = Tuning {
+        short_read_drains: true,
+        ..Tuning::default()
+    };
+    let more = run(&mut conn, &mut Echo::default(), &t);
+    assert_eq!(conn.stream.output, frames(&[b"UNO"]));
+    assert_eq!(conn.state, State::Open, "no second read");
+    assert!(!more, "nothing to do until the next event");
+    assert_eq!(conn.stream.input.len(), 1);
+}
+
+/// A half-close reported with the event is read to the end despite the short read:
+/// the reply goes out and the connection closes.
+#[test]
+fn half_close_with_short_read_is_still_read_to_the_end() {
+    let steps = vec![Step::Data(frames(&[b"chao"])), Step::Eof];
+    let mut conn = Connection::new(Mock::new(steps), peer(), Instant::now());
+    let t = Tuning {
+        short_read_drains: true,
+        ..Tuning::default()
+    };
+    conn.mark_read_closed();
+    run(&mut conn, &mut Echo::default(), &t);
+    assert_eq!(conn.stream.output, frames(&[b"CHAO"]));
+    assert_eq!(conn.state, State::Closed);
+}
+
+/// A large frame is read only when the shared budget has room for all of it; the
+/// connection waits (parked) meanwhile, and goes on once room is given back.
+#[test]
+fn large_frames_wait_for_room_in_the_shared_budget() {
+    let big = vec![b'x'; 3 * SMALL_FRAME];
+    let input = frames(&[&big]);
+    let t = tuning();
+    let mut budget = RequestBudget::new(4 * SMALL_FRAME);
+    assert!(budget.try_take(2 * SMALL_FRAME), "someone else holds half");
+    let mut conn = Connection::new(Mock::new(vec![Step::Data(input)]), peer(), Instant::now());
+    let mut h = Echo::default();
+    let mut scratch = vec![0u8; SMALL_FRAME];
+    conn.mark_ready(true, true);
+    conn.service(&mut scratch, &mut h, &t, &mut budget, Instant::now());
+    assert!(conn.is_parked(&t), "no room for the whole frame yet");
+    assert!(
+        conn.buffered().0 <= 2 * SMALL_FRAME,
+        "only the first read is held"
+    );
+    assert!(!conn.stalled(
+        Instant::now() + Duration::from_secs(3600),
+        Duration::from_secs(60),
+        &t
+    ));
+    budget.give_back(2 * SMALL_FRAME);
+    assert!(budget.take_freed());
+    while conn.service(&mut scratch, &mut h, &t, &mut budget, Instant::now()) {}
+    assert_eq!(h.seen, 1, "answered once room was there");
+    assert_eq!(budget.used(), 0, "and the room given back");
 }

@@ -4,7 +4,7 @@
 use crate::message::Request;
 use crate::pickle::decode::get;
 use crate::pickle::Value;
-use crate::storage::check_name;
+use crate::storage::{self, check_name, Refusal};
 
 /// A field that is present and not None.
 pub fn field<'v>(data: &'v Value, key: &str) -> Option<&'v Value> {
@@ -59,6 +59,12 @@ pub fn count(data: &Value, key: &str) -> Result<Option<u64>, String> {
         Some(Value::I64(n)) if *n >= 0 => Ok(Some(*n as u64)),
         Some(_) => Err(format!("{key} debe ser un entero no negativo")),
     }
+}
+
+/// The refusal for a name already taken, saying how to overwrite it on purpose.
+pub fn exists_hint(name: &str) -> Refusal {
+    let taken = storage::exists(name).mensaje;
+    Refusal::new(format!("{taken}; para sobrescribirlo envíe reemplazar=True"))
 }
 
 /// Required bytes under `key` of the request's `data` (the payload's own bytes, when the

@@ -5,54 +5,61 @@
 //! it at their own offsets, so twenty recipients cost twenty small heads and tails, not
 //! twenty copies of the file, and a slow one holds back nobody but itself.
 
-use super::{args, Caller, Context, Reply};
+use super::args;
+use super::context::Context;
+use super::operation::Operation;
 use crate::message::{self, Request};
 use crate::outbox::Chunk;
-use crate::pickle::{Data, Envelope};
+use crate::pickle::Data;
+use crate::reply::{Caller, Outcome};
+use crate::storage::Refusal;
+use std::fmt;
 use std::rc::Rc;
 
-/// Bytes of a frame shared by several queues.
-type Shared = Rc<Vec<u8>>;
+pub struct Difundir<'r> {
+    name: &'r str,
+}
 
-pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
-    let name = args::name_or_dict(&req.data)?;
-    let (file, len) = ctx.storage.open_file(name)?;
-    let file = Rc::new(file);
-    let fields = [
-        ("nombre".to_string(), Data::str(name)),
-        ("de".to_string(), Data::Int(caller.id as i64)),
-    ];
-    // Build every frame before queuing any, so an error means nobody got the file.
-    // Recipients that used the same class share one head and one tail.
-    let mut frames: Vec<(u64, Vec<Chunk>)> = Vec::new();
-    let mut parts: Vec<(Envelope, Shared, Shared)> = Vec::new();
-    for id in ctx.peers.subscribers(caller.id) {
-        let Some(env) = ctx.peers.get(id).and_then(|p| p.subscribed.clone()) else {
-            continue;
-        };
-        let (head, tail) = match parts.iter().find(|(e, _, _)| *e == env) {
-            Some((_, h, t)) => (Rc::clone(h), Rc::clone(t)),
-            None => {
-                let built = message::stream_parts_in_dict(&env, "archivo", &fields, "contenido", len);
-                let Some((h, t)) = built else {
-                    return Err("archivo demasiado grande para enviarlo en un mensaje".into());
-                };
-                let (h, t) = (Rc::new(h), Rc::new(t));
-                parts.push((env, Rc::clone(&h), Rc::clone(&t)));
-                (h, t)
-            }
-        };
-        let chunks = vec![
-            Chunk::shared(head),
-            Chunk::file(Rc::clone(&file), 0, len),
-            Chunk::shared(tail),
-        ];
-        frames.push((id, chunks));
+impl fmt::Display for Difundir<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.name)
     }
-    let sent = ctx.push_all(frames, caller.peer, "file");
-    log::info!("{}: {name:?} ({len} bytes) sent to {sent}", caller.peer);
-    Ok(Data::dict([
-        ("nombre", Data::str(name)),
-        ("enviado_a", Data::Int(sent)),
-    ]))
+}
+
+impl<'r> Operation<'r> for Difundir<'r> {
+    fn parse(req: &'r Request<'_>) -> Result<Self, Refusal> {
+        let name = args::name_or_dict(&req.data)?;
+        Ok(Difundir { name })
+    }
+
+    fn run(self, ctx: &mut Context, caller: &Caller) -> Outcome {
+        let (file, len) = match ctx.storage.open_file(self.name) {
+            Ok(f) => f,
+            Err(refusal) => return Outcome::Refused(refusal),
+        };
+        let file = Rc::new(file);
+        let fields = [
+            ("nombre".to_string(), Data::str(self.name)),
+            ("de".to_string(), Data::Int(caller.id as i64)),
+        ];
+        let to = ctx.peers.subscribers(caller.id);
+        let sent = ctx.fan_out(to, caller.peer, "file", |env| {
+            let parts = message::stream_parts_in_dict(env, "archivo", &fields, "contenido", len);
+            let (head, tail) = parts.ok_or("archivo demasiado grande para enviarlo en un mensaje")?;
+            Ok(vec![
+                Chunk::bytes(head),
+                Chunk::file(Rc::clone(&file), 0, len),
+                Chunk::bytes(tail),
+            ])
+        });
+        if let Ok(n) = sent {
+            log::info!(
+                "{}: {:?} ({len} B) sent to {n} subscribers",
+                caller.peer,
+                self.name
+            );
+        }
+        sent.map(|n| Data::dict([("nombre", Data::str(self.name)), ("enviado_a", Data::Int(n))]))
+            .into()
+    }
 }

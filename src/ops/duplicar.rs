@@ -1,94 +1,97 @@
-//! `duplicar`: copies a file under a new name, in slices between events.
+//! `duplicar`: copies a file under a new name.
 //!
 //! Copying 4 GiB takes seconds, and this server has one thread: a copy done in one go
-//! would freeze every other client. So the copy is a small job that the loop advances by
-//! one bounded slice per turn, and the requester's reply is promised (`Flow::Wait`) until
-//! it is done. The kernel moves the bytes (`copy_file_range`, which on filesystems that
-//! can share blocks does not even copy them); plain reads and writes are the fallback.
-//! The copy is written to staging and published atomically like an upload.
+//! would freeze every other client. So a big copy becomes a job (`jobs::FileCopy`) that
+//! the loop advances a slice at a time, and the reply is promised until it is done.
 
-use super::{args, Caller, Context, Finished};
-use crate::connection::Flow;
-use crate::message::{self, Request};
-use crate::outbox::{Chunk, Outbox};
-use crate::pickle::{Data, Envelope};
-use crate::storage::{self, check_name, Refusal, Storage};
-use std::fs::File;
-use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
+use super::args;
+use super::context::Context;
+use super::operation::Operation;
+use crate::jobs::{FileCopy, Job};
+use crate::message::Request;
+use crate::reply::{Caller, Outcome};
+use crate::storage::{self, check_name, Refusal};
+use std::fmt;
+use std::time::{Duration, Instant};
 
-/// Bytes copied per turn of the loop: a few milliseconds of work.
-const SLICE: u64 = 8 * 1024 * 1024;
 /// Files up to this size are copied inside the request, and answered at once.
 const INLINE: u64 = 1024 * 1024;
-/// Buffer for the fallback copy.
-const BUFFER: usize = 256 * 1024;
 
-pub fn run(req: &Request, ctx: &mut Context, caller: &Caller, out: &mut Outbox) -> Flow {
-    let (env, op) = (&req.envelope, req.operacion.as_str());
-    match start(req, ctx, caller) {
-        Err(msg) => {
-            super::reply_error(out, env, op, &msg);
-            Flow::Done
+pub struct Duplicar<'r> {
+    name: &'r str,
+    /// The copy's name; by default `poema (copia).txt` and so on.
+    new: Option<&'r str>,
+}
+
+impl fmt::Display for Duplicar<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.name)?;
+        if let Some(new) = self.new {
+            write!(f, " a {new:?}")?;
         }
-        Ok(mut copy) if copy.len <= INLINE => {
-            // Small files: one slice does it, so reply at once.
-            let result = copy.step(&ctx.storage).unwrap_or(Ok(()));
-            out.push(Chunk::bytes(ctx.end_copy(copy, result).reply));
-            Flow::Done
-        }
-        Ok(copy) => {
-            // Everything else waits its turn with the other copies (see Context::work).
-            log::debug!("{}: copying {} bytes to {:?}", caller.peer, copy.len, copy.target);
-            ctx.copies.push_back(copy);
-            Flow::Wait
-        }
+        Ok(())
     }
 }
 
-fn start(req: &Request, ctx: &mut Context, caller: &Caller) -> Result<Copy, String> {
-    let name = args::name_or_dict(&req.data)?;
-    let new = match args::field(&req.data, "nuevo") {
-        Some(_) => Some(args::name(&req.data, "nuevo")?.to_string()),
-        None => None,
-    };
-    ctx.check_free(name, caller.id)?;
-    let (src, len) = ctx.storage.open_file(name)?;
-    let target = match new {
-        Some(n) => {
-            ctx.check_free(&n, caller.id)?;
-            if ctx.storage.is_taken(&n) {
-                return Err(storage::exists(&n).into());
-            }
-            n
+impl<'r> Operation<'r> for Duplicar<'r> {
+    fn parse(req: &'r Request<'_>) -> Result<Self, Refusal> {
+        let name = args::name_or_dict(&req.data)?;
+        let new = match args::field(&req.data, "nuevo") {
+            Some(_) => Some(args::name(&req.data, "nuevo")?),
+            None => None,
+        };
+        Ok(Duplicar { name, new })
+    }
+
+    fn run(self, ctx: &mut Context, caller: &Caller) -> Outcome {
+        let mut copy = match self.start(ctx, caller) {
+            Ok(copy) => copy,
+            Err(refusal) => return Outcome::Refused(refusal),
+        };
+        let target = copy.holds().map(str::to_string).unwrap_or_default();
+        if copy.size() > INLINE {
+            log::debug!(
+                "{}: copying {} B to {target:?} between events",
+                caller.peer,
+                copy.size()
+            );
+            ctx.locks.hold(&target, caller.id);
+            return ctx.submit(Box::new(copy), caller);
         }
-        None => free_copy_name(name, |n| ctx.storage.is_taken(n) || ctx.busy.contains_key(n))?,
-    };
-    let (dst, tmp) = ctx.storage.temp_file()?;
-    let busy = super::Busy {
-        owner: caller.id,
-        touched: None,
-    };
-    ctx.busy.insert(target.clone(), busy);
-    Ok(Copy {
-        owner: caller.id,
-        key: caller.key,
-        envelope: req.envelope.clone(),
-        op: req.operacion.clone(),
-        src,
-        dst,
-        tmp: Some(tmp),
-        target,
-        done: 0,
-        len,
-        kernel: true,
-    })
+        // Small files: one step does it, so reply at once.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let result = loop {
+            if let Some(result) = copy.step(&ctx.storage, deadline) {
+                break result;
+            }
+        };
+        if result.is_ok() {
+            ctx.changed();
+        }
+        result.into()
+    }
+}
+
+impl Duplicar<'_> {
+    fn start(&self, ctx: &Context, caller: &Caller) -> Result<FileCopy, Refusal> {
+        ctx.locks.check_free(self.name, caller.id)?;
+        let (src, _) = ctx.storage.open_file(self.name)?;
+        let target = match self.new {
+            Some(n) => {
+                ctx.locks.check_free(n, caller.id)?;
+                if ctx.storage.is_taken(n) {
+                    return Err(storage::exists(n));
+                }
+                n.to_string()
+            }
+            None => free_copy_name(self.name, |n| ctx.storage.is_taken(n) || ctx.locks.is_held(n))?,
+        };
+        FileCopy::start(&ctx.storage, self.name, src, &target)
+    }
 }
 
 /// `poema.txt` → `poema (copia).txt`, then `poema (copia 2).txt`, and so on.
-fn free_copy_name(name: &str, taken: impl Fn(&str) -> bool) -> Result<String, String> {
+fn free_copy_name(name: &str, taken: impl Fn(&str) -> bool) -> Result<String, Refusal> {
     let (stem, ext) = match name.rfind('.') {
         Some(i) if i > 0 => name.split_at(i),
         _ => (name, ""),
@@ -107,155 +110,6 @@ fn free_copy_name(name: &str, taken: impl Fn(&str) -> bool) -> Result<String, St
     Err("hay demasiadas copias de ese archivo".into())
 }
 
-/// A copy in progress.
-pub struct Copy {
-    owner: u64,
-    key: usize,
-    envelope: Envelope,
-    op: String,
-    src: File,
-    dst: File,
-    /// The staged file, until it is published or removed.
-    tmp: Option<PathBuf>,
-    target: String,
-    done: u64,
-    len: u64,
-    /// Still trying `copy_file_range` (false once the kernel said it cannot here).
-    kernel: bool,
-}
-
-impl Copy {
-    pub fn owner(&self) -> u64 {
-        self.owner
-    }
-
-    pub fn target(&self) -> &str {
-        &self.target
-    }
-
-    /// Bytes copied so far.
-    pub fn progress(&self) -> u64 {
-        self.done
-    }
-
-    /// Copies one slice. Returns None while there is more to do, or the outcome: the
-    /// copy published under its new name, or why not.
-    pub fn step(&mut self, storage: &Storage) -> Option<Result<(), Refusal>> {
-        let want = (self.len - self.done).min(SLICE);
-        let moved = if want == 0 { Ok(0) } else { self.copy_slice(want) };
-        match moved {
-            // The source ended early (it shrank while we copied): publish what it held.
-            Ok(0) => Some(self.publish(storage)),
-            Ok(n) => {
-                self.done += n;
-                (self.done >= self.len).then(|| self.publish(storage))
-            }
-            Err(e) => {
-                log::warn!("copy to {:?} failed: {e}", self.target);
-                self.cancel();
-                Some(Err(storage::write_refusal(&e)))
-            }
-        }
-    }
-
-    fn copy_slice(&mut self, want: u64) -> io::Result<u64> {
-        if self.kernel {
-            let mut off_in = self.done as libc::loff_t;
-            let mut off_out = self.done as libc::loff_t;
-            let mut moved = 0u64;
-            while moved < want {
-                // SAFETY: both descriptors are open files we own; the offsets are ours.
-                let n = unsafe {
-                    libc::copy_file_range(
-                        self.src.as_raw_fd(),
-                        &mut off_in,
-                        self.dst.as_raw_fd(),
-                        &mut off_out,
-                        (want - moved) as usize,
-                        0,
-                    )
-                };
-                match n {
-                    0 => break,
-                    n if n > 0 => moved += n as u64,
-                    _ => {
-                        let e = io::Error::last_os_error();
-                        match e.raw_os_error() {
-                            Some(libc::EINTR) => continue,
-                            // Not possible between these files (another filesystem, an
-                            // old kernel): copy through memory from here on.
-                            Some(libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP)
-                                if moved == 0 =>
-                            {
-                                self.kernel = false;
-                                return self.copy_slice(want);
-                            }
-                            _ if moved > 0 => break,
-                            _ => return Err(e),
-                        }
-                    }
-                }
-            }
-            return Ok(moved);
-        }
-        let mut buf = vec![0u8; BUFFER.min(want as usize)];
-        let mut moved = 0u64;
-        while moved < want {
-            let room = buf.len().min((want - moved) as usize);
-            let n = match self.src.read_at(&mut buf[..room], self.done + moved) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            self.dst.write_all_at(&buf[..n], self.done + moved)?;
-            moved += n as u64;
-        }
-        Ok(moved)
-    }
-
-    fn publish(&mut self, storage: &Storage) -> Result<(), Refusal> {
-        let Some(tmp) = self.tmp.take() else {
-            return Err(Refusal::new("copia cancelada"));
-        };
-        let result = storage.publish(&tmp, &self.target, false);
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
-    }
-
-    /// Abandons the copy: the staged bytes go, nothing is published.
-    pub fn cancel(&mut self) {
-        if let Some(tmp) = self.tmp.take() {
-            let _ = std::fs::remove_file(tmp);
-        }
-    }
-
-    /// The reply for the requester.
-    pub fn finish(self, result: Result<(), Refusal>) -> Finished {
-        let reply = match result {
-            Ok(()) => {
-                log::info!("copied {} bytes to {:?}", self.done, self.target);
-                let data = Data::dict([("nombre", Data::Str(self.target.clone()))]);
-                message::ok(&self.envelope, &self.op, &data)
-            }
-            Err(r) => message::error(&self.envelope, &self.op, &r.mensaje),
-        };
-        Finished {
-            key: self.key,
-            id: self.owner,
-            reply,
-        }
-    }
-}
-
-impl Drop for Copy {
-    fn drop(&mut self) {
-        self.cancel();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,43 +125,5 @@ mod tests {
         assert_eq!(free_copy_name("notas", |_| false).unwrap(), "notas (copia)");
         assert_eq!(free_copy_name("a.tar.gz", |_| false).unwrap(), "a.tar (copia).gz");
         assert!(free_copy_name(&"x".repeat(250), |_| false).is_err());
-    }
-
-    /// A copy bigger than a slice takes several steps, and its name appears only at the end.
-    #[test]
-    fn big_copy_advances_in_slices_and_publishes_at_the_end() {
-        let root = std::env::temp_dir().join(format!("almacen-dup-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        let len = 2 * SLICE + 5;
-        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-        std::fs::write(root.join("a.bin"), &data).unwrap();
-        let storage = Storage::open(&root).unwrap();
-        storage
-            .prepare_staging(std::time::Duration::from_secs(60))
-            .unwrap();
-        let (src, len) = storage.open_file("a.bin").unwrap();
-        let (dst, tmp) = storage.temp_file().unwrap();
-        let mut copy = Copy {
-            owner: 1,
-            key: 0,
-            envelope: Envelope::course(),
-            op: "duplicar".into(),
-            src,
-            dst,
-            tmp: Some(tmp),
-            target: "b.bin".into(),
-            done: 0,
-            len,
-            kernel: true,
-        };
-        let mut steps = 1;
-        while copy.step(&storage).is_none() {
-            assert!(!root.join("b.bin").exists(), "not visible before the last slice");
-            steps += 1;
-        }
-        assert_eq!(steps, 3);
-        assert!(std::fs::read(root.join("b.bin")).unwrap() == data);
-        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -1,23 +1,38 @@
 //! `listar_detalle`: each file with its size and modification time (unix seconds).
 
-use super::{Context, Reply};
+use super::context::Context;
+use super::operation::Operation;
+use crate::message::Request;
 use crate::pickle::Data;
+use crate::reply::{Caller, Outcome};
+use crate::storage::Refusal;
 
-pub fn run(ctx: &mut Context) -> Reply {
-    let entries = ctx.storage.entries().map_err(|e| {
-        log::warn!("cannot list {}: {e}", ctx.storage.root().display());
-        "no se pudo leer la carpeta".to_string()
-    })?;
-    Ok(Data::List(
-        entries
-            .into_iter()
-            .map(|e| {
-                Data::dict([
-                    ("nombre", Data::Str(e.name)),
-                    ("bytes", Data::Int(e.bytes.min(i64::MAX as u64) as i64)),
-                    ("modificado", Data::Int(e.modified)),
-                ])
-            })
-            .collect(),
-    ))
+crate::no_arguments!(ListarDetalle);
+
+impl Operation<'_> for ListarDetalle {
+    fn parse(_: &Request<'_>) -> Result<Self, Refusal> {
+        Ok(ListarDetalle)
+    }
+
+    fn run(self, ctx: &mut Context, _: &Caller) -> Outcome {
+        let entries = match ctx.storage.entries() {
+            Ok(entries) => entries,
+            Err(e) => {
+                log::warn!("cannot list {}: {e}", ctx.storage.root().display());
+                return Outcome::refused("no se pudo leer la carpeta");
+            }
+        };
+        Outcome::Ok(Data::List(
+            entries
+                .into_iter()
+                .map(|e| {
+                    Data::dict([
+                        ("nombre", Data::Str(e.name)),
+                        ("bytes", Data::Int(e.bytes.min(i64::MAX as u64) as i64)),
+                        ("modificado", Data::Int(e.modified)),
+                    ])
+                })
+                .collect(),
+        ))
+    }
 }

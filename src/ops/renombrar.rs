@@ -1,17 +1,46 @@
 //! `renombrar`: gives a file a new name, never over an existing one.
 
-use super::{args, Caller, Context, Reply};
+use super::args;
+use super::context::Context;
+use super::operation::Operation;
 use crate::message::Request;
 use crate::pickle::Data;
+use crate::reply::{Caller, Outcome};
+use crate::storage::Refusal;
+use std::fmt;
 
-pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
-    args::dict(&req.data, "nombre y nuevo")?;
-    let name = args::name(&req.data, "nombre")?;
-    let new = args::name(&req.data, "nuevo")?;
-    ctx.check_free(name, caller.id)?;
-    ctx.check_free(new, caller.id)?;
-    ctx.storage.rename(name, new)?;
-    ctx.changed();
-    log::info!("{}: renamed {name:?} to {new:?}", caller.peer);
-    Ok(Data::dict([("nombre", Data::str(new))]))
+pub struct Renombrar<'r> {
+    name: &'r str,
+    new: &'r str,
+}
+
+impl fmt::Display for Renombrar<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} a {:?}", self.name, self.new)
+    }
+}
+
+impl<'r> Operation<'r> for Renombrar<'r> {
+    fn parse(req: &'r Request<'_>) -> Result<Self, Refusal> {
+        args::dict(&req.data, "nombre y nuevo")?;
+        Ok(Renombrar {
+            name: args::name(&req.data, "nombre")?,
+            new: args::name(&req.data, "nuevo")?,
+        })
+    }
+
+    fn run(self, ctx: &mut Context, caller: &Caller) -> Outcome {
+        let renamed = ctx
+            .locks
+            .check_free(self.name, caller.id)
+            .and_then(|()| ctx.locks.check_free(self.new, caller.id))
+            .and_then(|()| ctx.storage.rename(self.name, self.new));
+        if renamed.is_ok() {
+            ctx.changed();
+            log::info!("{}: renamed {:?} to {:?}", caller.peer, self.name, self.new);
+        }
+        renamed
+            .map(|()| Data::dict([("nombre", Data::str(self.new))]))
+            .into()
+    }
 }

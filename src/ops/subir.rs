@@ -1,34 +1,73 @@
 //! `subir`: a whole file in one request. The bytes go to a hidden temporary file first and
 //! are published with one atomic step, so nobody ever sees half of them.
 
-use super::{args, Caller, Context, Reply};
+use super::args;
+use super::context::Context;
+use super::operation::Operation;
 use crate::message::Request;
 use crate::pickle::Data;
-use crate::storage::{self, Storage};
+use crate::reply::{Caller, Outcome};
+use crate::storage::{self, Refusal, Storage};
+use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
-pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
-    args::dict(&req.data, "nombre y contenido")?;
-    let name = args::name(&req.data, "nombre")?;
-    let content = args::bytes(req, "contenido")?;
-    let replace = args::flag(&req.data, "reemplazar", false)?;
-    ctx.check_free(name, caller.id)?;
-    if !replace && ctx.storage.is_taken(name) {
-        return Err(format!("{}; use reemplazar", storage::exists(name).mensaje));
+pub struct Subir<'r> {
+    name: &'r str,
+    content: &'r [u8],
+    replace: bool,
+}
+
+impl fmt::Display for Subir<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} ({} B)", self.name, self.content.len())?;
+        if self.replace {
+            write!(f, " reemplazar")?;
+        }
+        Ok(())
     }
-    write_new(&ctx.storage, name, content, replace)?;
+}
+
+impl<'r> Operation<'r> for Subir<'r> {
+    fn parse(req: &'r Request<'_>) -> Result<Self, Refusal> {
+        args::dict(&req.data, "nombre y contenido")?;
+        Ok(Subir {
+            name: args::name(&req.data, "nombre")?,
+            content: args::bytes(req, "contenido")?,
+            replace: args::flag(&req.data, "reemplazar", false)?,
+        })
+    }
+
+    fn run(self, ctx: &mut Context, caller: &Caller) -> Outcome {
+        let stored = store(ctx, &self, caller.id);
+        if stored.is_ok() {
+            log::info!(
+                "{}: stored {:?} ({} B)",
+                caller.peer,
+                self.name,
+                self.content.len()
+            );
+        }
+        stored.into()
+    }
+}
+
+fn store(ctx: &mut Context, up: &Subir<'_>, me: u64) -> Result<Data, Refusal> {
+    ctx.locks.check_free(up.name, me)?;
+    if !up.replace && ctx.storage.is_taken(up.name) {
+        return Err(args::exists_hint(up.name));
+    }
+    write_new(&ctx.storage, up.name, up.content, up.replace)?;
     ctx.changed();
-    log::info!("{}: stored {name:?} ({} bytes)", caller.peer, content.len());
     Ok(Data::dict([
-        ("nombre", Data::str(name)),
-        ("bytes", Data::Int(content.len() as i64)),
+        ("nombre", Data::str(up.name)),
+        ("bytes", Data::Int(up.content.len() as i64)),
     ]))
 }
 
 /// Writes `content` to a temporary file and publishes it as `name`; on any failure the
 /// temporary file is removed and the folder is as it was.
-fn write_new(storage: &Storage, name: &str, content: &[u8], replace: bool) -> Result<(), String> {
+fn write_new(storage: &Storage, name: &str, content: &[u8], replace: bool) -> Result<(), Refusal> {
     let (mut file, path) = storage.temp_file()?;
     let written = file.write_all(content).map_err(|e| storage::write_refusal(&e));
     drop(file);
@@ -36,7 +75,7 @@ fn write_new(storage: &Storage, name: &str, content: &[u8], replace: bool) -> Re
     if published.is_err() {
         discard(&path);
     }
-    Ok(published?)
+    published
 }
 
 fn discard(path: &Path) {

@@ -1,0 +1,283 @@
+//! A file copied under a new name, a slice at a time (the job behind `duplicar`).
+//!
+//! The kernel moves the bytes (`copy_file_range`, which on filesystems that can share
+//! blocks does not even copy them); plain reads and writes are the fallback. The copy is
+//! written to staging and published atomically like an upload, and only if the source
+//! is still the version we started from: a copy of a file that changed under us would
+//! match neither version, and we would be publishing a lie.
+
+use super::Job;
+use crate::pickle::Data;
+use crate::storage::{self, Refusal, Storage};
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
+
+/// Bytes moved per system call; the deadline is checked between them.
+const STEP: u64 = 1024 * 1024;
+/// Buffer for the fallback copy.
+const BUFFER: usize = 256 * 1024;
+
+/// What identifies one version of a file, as far as we can tell from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Version {
+    fn of(meta: &Metadata) -> Version {
+        Version {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+}
+
+/// A copy in progress.
+pub struct FileCopy {
+    source: String,
+    src: File,
+    dst: File,
+    /// The staged file, until it is published or removed.
+    tmp: Option<PathBuf>,
+    target: String,
+    done: u64,
+    /// The source as it was when the copy started.
+    version: Version,
+    /// Still trying `copy_file_range` (false once the kernel said it cannot here).
+    kernel: bool,
+}
+
+impl FileCopy {
+    /// Starts copying `source` (already open as `src`) to a staged file that will be
+    /// published as `target`.
+    pub fn start(storage: &Storage, source: &str, src: File, target: &str) -> Result<FileCopy, Refusal> {
+        let meta = src.metadata().map_err(|e| storage::write_refusal(&e))?;
+        let (dst, tmp) = storage.temp_file()?;
+        Ok(FileCopy {
+            source: source.to_string(),
+            src,
+            dst,
+            tmp: Some(tmp),
+            target: target.to_string(),
+            done: 0,
+            version: Version::of(&meta),
+            kernel: true,
+        })
+    }
+
+    /// Bytes to copy in all.
+    pub fn size(&self) -> u64 {
+        self.version.len
+    }
+
+    fn copy_slice(&mut self, want: u64) -> io::Result<u64> {
+        if self.kernel {
+            let mut off_in = self.done as libc::loff_t;
+            let mut off_out = self.done as libc::loff_t;
+            let mut moved = 0u64;
+            while moved < want {
+                // SAFETY: both descriptors are open files we own for the whole call, and
+                // the offsets are our own variables: the kernel reads and writes nothing else.
+                let n = unsafe {
+                    libc::copy_file_range(
+                        self.src.as_raw_fd(),
+                        &mut off_in,
+                        self.dst.as_raw_fd(),
+                        &mut off_out,
+                        (want - moved) as usize,
+                        0,
+                    )
+                };
+                match n {
+                    0 => break,
+                    n if n > 0 => moved += n as u64,
+                    _ => {
+                        let e = io::Error::last_os_error();
+                        match e.raw_os_error() {
+                            Some(libc::EINTR) => continue,
+                            // Not possible between these files (another filesystem, an
+                            // old kernel): copy through memory from here on.
+                            Some(libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP)
+                                if moved == 0 =>
+                            {
+                                self.kernel = false;
+                                return self.copy_slice(want);
+                            }
+                            _ if moved > 0 => break,
+                            _ => return Err(e),
+                        }
+                    }
+                }
+            }
+            return Ok(moved);
+        }
+        let mut buf = vec![0u8; BUFFER.min(want as usize)];
+        let mut moved = 0u64;
+        while moved < want {
+            let room = buf.len().min((want - moved) as usize);
+            let n = match self.src.read_at(&mut buf[..room], self.done + moved) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.dst.write_all_at(&buf[..n], self.done + moved)?;
+            moved += n as u64;
+        }
+        Ok(moved)
+    }
+
+    /// True when the source is still the version the copy started from, both the file
+    /// we read (it may have been truncated or rewritten) and the file its name now
+    /// names (it may have been replaced).
+    fn source_unchanged(&self, storage: &Storage) -> bool {
+        let read = self.src.metadata().map(|m| Version::of(&m));
+        let named = storage
+            .open_file(&self.source)
+            .map(|(f, _)| f.metadata().map(|m| Version::of(&m)));
+        matches!(read, Ok(v) if v == self.version) && matches!(named, Ok(Ok(v)) if v == self.version)
+    }
+
+    fn publish(&mut self, storage: &Storage) -> Result<Data, Refusal> {
+        let Some(tmp) = self.tmp.take() else {
+            return Err(Refusal::new("copia cancelada"));
+        };
+        let complete = self.done == self.version.len;
+        if !complete || !self.source_unchanged(storage) {
+            log::info!(
+                "copy of {:?} to {:?} abandoned: the source changed while it was copied",
+                self.source,
+                self.target
+            );
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Refusal::new(format!(
+                "{} cambió mientras se copiaba; no se publicó la copia, intente de nuevo",
+                self.source
+            )));
+        }
+        let result = storage.publish(&tmp, &self.target, false);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result?;
+        log::info!("copied {} bytes to {:?}", self.done, self.target);
+        Ok(Data::dict([("nombre", Data::str(self.target.as_str()))]))
+    }
+}
+
+impl Job for FileCopy {
+    fn step(&mut self, storage: &Storage, deadline: Instant) -> Option<Result<Data, Refusal>> {
+        loop {
+            let want = (self.version.len - self.done).min(STEP);
+            let moved = if want == 0 { Ok(0) } else { self.copy_slice(want) };
+            match moved {
+                // Done, or the source ended early (it shrank): publish checks which.
+                Ok(0) => return Some(self.publish(storage)),
+                Ok(n) => self.done += n,
+                Err(e) => {
+                    log::warn!("copy to {:?} failed: {e}", self.target);
+                    self.cancel();
+                    return Some(Err(storage::write_refusal(&e)));
+                }
+            }
+            if self.done >= self.version.len {
+                return Some(self.publish(storage));
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+        }
+    }
+
+    fn cancel(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+
+    fn holds(&self) -> Option<&str> {
+        Some(&self.target)
+    }
+
+    fn progress(&self) -> u64 {
+        self.done
+    }
+}
+
+impl Drop for FileCopy {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn folder(tag: &str) -> (PathBuf, Storage) {
+        let root = std::env::temp_dir().join(format!("almacen-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let storage = Storage::open(&root).unwrap();
+        storage.prepare_staging(Duration::from_secs(60)).unwrap();
+        (root, storage)
+    }
+
+    /// A copy bigger than one turn's work takes several steps, and its name appears
+    /// only at the end.
+    #[test]
+    fn big_copy_advances_in_steps_and_publishes_at_the_end() {
+        let (root, storage) = folder("dup");
+        let len = 3 * STEP + 5;
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        std::fs::write(root.join("a.bin"), &data).unwrap();
+        let (src, _) = storage.open_file("a.bin").unwrap();
+        let mut copy = FileCopy::start(&storage, "a.bin", src, "b.bin").unwrap();
+        let mut steps = 1;
+        // A deadline already past: one system call's worth per step.
+        while copy.step(&storage, Instant::now()).is_none() {
+            assert!(!root.join("b.bin").exists(), "not visible before the last step");
+            steps += 1;
+        }
+        assert_eq!(steps, 4);
+        assert!(std::fs::read(root.join("b.bin")).unwrap() == data);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A source truncated in the middle of a copy is not published: the reply says so
+    /// and no name appears.
+    #[test]
+    fn source_truncated_mid_copy_publishes_nothing() {
+        let (root, storage) = folder("dup-lie");
+        std::fs::write(root.join("a.bin"), vec![7u8; (3 * STEP) as usize]).unwrap();
+        let (src, _) = storage.open_file("a.bin").unwrap();
+        let mut copy = FileCopy::start(&storage, "a.bin", src, "b.bin").unwrap();
+        assert!(copy.step(&storage, Instant::now()).is_none());
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(root.join("a.bin"))
+            .unwrap()
+            .set_len(STEP + 10)
+            .unwrap();
+        let result = loop {
+            if let Some(r) = copy.step(&storage, Instant::now()) {
+                break r;
+            }
+        };
+        let refusal = result.unwrap_err();
+        assert!(refusal.mensaje.contains("cambió"), "{}", refusal.mensaje);
+        assert!(!root.join("b.bin").exists());
+        let staged = std::fs::read_dir(root.join(storage::STAGING)).unwrap().flatten();
+        assert!(
+            staged.filter(|e| e.path().is_file()).count() == 0,
+            "staged bytes removed"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

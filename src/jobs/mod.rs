@@ -1,0 +1,124 @@
+//! Long work, done a slice at a time between events.
+//!
+//! This server has one thread. A request whose work takes seconds (copying 4 GiB) cannot
+//! be done inside its turn: every other client would freeze. So such work becomes a job.
+//! The operation submits it and answers [`Outcome::Later`](crate::reply::Outcome); the
+//! loop then calls [`Jobs::step`] once per turn, which advances one job for about a
+//! millisecond, and when a job ends its reply is queued like any other.
+
+mod copy;
+
+pub use copy::FileCopy;
+
+use crate::pickle::{Data, Envelope};
+use crate::storage::{Refusal, Storage};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// How long one turn of the loop may spend on a job. Small enough that accepts and small
+/// replies keep a p99 of a few milliseconds while a large copy runs.
+pub const SLICE_TIME: Duration = Duration::from_millis(1);
+
+/// A piece of long work.
+pub trait Job {
+    /// Works until `deadline` (or the end). `None` while more remains; otherwise the
+    /// reply's data, or why it failed.
+    fn step(&mut self, storage: &Storage, deadline: Instant) -> Option<Result<Data, Refusal>>;
+    /// Abandons the job: nothing is published, staged bytes are removed.
+    fn cancel(&mut self);
+    /// The name this job holds while it runs (released when it ends), if any.
+    fn holds(&self) -> Option<&str>;
+    /// Bytes done so far (for tests and the log).
+    fn progress(&self) -> u64;
+}
+
+/// Where a job's reply goes.
+#[derive(Debug, Clone)]
+pub struct ReplyTo {
+    pub key: usize,
+    pub id: u64,
+    pub envelope: Envelope,
+    pub op: &'static str,
+}
+
+/// A job that ended, with its requester.
+pub struct Ended {
+    pub to: ReplyTo,
+    pub result: Result<Data, Refusal>,
+    /// The name it held, now free.
+    pub held: Option<String>,
+}
+
+struct Pending {
+    job: Box<dyn Job>,
+    to: ReplyTo,
+}
+
+/// Jobs in progress, advanced in turn.
+#[derive(Default)]
+pub struct Jobs {
+    queue: VecDeque<Pending>,
+}
+
+impl Jobs {
+    pub fn submit(&mut self, job: Box<dyn Job>, to: ReplyTo) {
+        self.queue.push_back(Pending { job, to });
+    }
+
+    /// True while jobs are running: the loop must not sleep.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Advances the job whose turn it is, for up to [`SLICE_TIME`]. One job per turn,
+    /// however many are running, so they share the time fairly and never starve the
+    /// clients. Returns the job if it ended.
+    pub fn step(&mut self, storage: &Storage) -> Option<Ended> {
+        let mut p = self.queue.pop_front()?;
+        match p.job.step(storage, Instant::now() + SLICE_TIME) {
+            None => {
+                self.queue.push_back(p);
+                None
+            }
+            Some(result) => Some(Ended {
+                held: p.job.holds().map(str::to_string),
+                to: p.to,
+                result,
+            }),
+        }
+    }
+
+    /// Drops the jobs of a connection that left (their staged bytes go with them).
+    pub fn cancel_owner(&mut self, id: u64) -> Vec<String> {
+        let mut freed = Vec::new();
+        self.queue.retain_mut(|p| {
+            if p.to.id != id {
+                return true;
+            }
+            p.job.cancel();
+            freed.extend(p.job.holds().map(str::to_string));
+            false
+        });
+        freed
+    }
+
+    /// Abandons every job (the server is closing); each requester gets `why`.
+    pub fn cancel_all(&mut self, why: &str) -> Vec<Ended> {
+        self.queue
+            .drain(..)
+            .map(|mut p| {
+                p.job.cancel();
+                Ended {
+                    held: p.job.holds().map(str::to_string),
+                    to: p.to,
+                    result: Err(Refusal::new(why)),
+                }
+            })
+            .collect()
+    }
+
+    /// Progress of each job, in queue order (for tests).
+    pub fn progress(&self) -> Vec<u64> {
+        self.queue.iter().map(|p| p.job.progress()).collect()
+    }
+}

@@ -1,0 +1,211 @@
+//! Server-wide state that the operations share, and what they leave for the loop.
+//!
+//! Operations never touch sockets. What they do to other connections (a pushed file, a
+//! message) and the replies that jobs finish later wait here until the loop collects
+//! them with [`Context::take_deliveries`], after the turn.
+
+use crate::jobs::{Ended, Job, Jobs, ReplyTo};
+use crate::listing::Listing;
+use crate::locks::NameLocks;
+use crate::message::{self, Memo};
+use crate::outbox::Chunk;
+use crate::peers::{Peers, Push};
+use crate::pickle::{Envelope, Limits};
+use crate::reply::{Caller, Outcome};
+use crate::storage::{Refusal, Storage};
+use std::net::SocketAddr;
+
+pub struct Context {
+    pub storage: Storage,
+    pub pickle_limits: Limits,
+    /// The largest frame a client may send (for the log line when one is refused).
+    pub max_frame: usize,
+    /// Refuse every operation that writes.
+    pub read_only: bool,
+    /// With a key set, writes must carry it as `"clave"`.
+    pub clave: Option<String>,
+    /// The last `listar` reply, reused until the folder changes.
+    pub listing: Listing,
+    /// Small requests already decoded, by their exact bytes.
+    pub memo: Memo,
+    /// Who is connected, and who subscribed.
+    pub peers: Peers,
+    /// Names being written by someone (an upload in parts, a copy).
+    pub locks: NameLocks,
+    /// Long work in progress.
+    pub jobs: Jobs,
+    /// Frames for other connections, for the loop to queue after this turn.
+    pushes: Vec<Push>,
+    /// Jobs that ended, whose replies the loop delivers.
+    ended: Vec<Ended>,
+}
+
+/// Chunks for one connection, queued whole after whatever it already has.
+pub struct Delivery {
+    pub key: usize,
+    /// The connection's id: a recipient that left and whose slot was reused is skipped.
+    pub id: u64,
+    pub chunks: Vec<Chunk>,
+    /// This is the reply a `Later` promised: the connection may read requests again.
+    pub resumes: bool,
+}
+
+impl Context {
+    pub fn new(storage: Storage, max_frame: usize) -> Context {
+        Context {
+            storage,
+            pickle_limits: Limits::default(),
+            max_frame,
+            read_only: false,
+            clave: None,
+            listing: Listing::default(),
+            memo: Memo::default(),
+            peers: Peers::default(),
+            locks: NameLocks::default(),
+            jobs: Jobs::default(),
+            pushes: Vec::new(),
+            ended: Vec::new(),
+        }
+    }
+
+    /// A connection left: release what it held (its id, the names it was writing, its
+    /// jobs). Staged parts of an upload stay, so it can be resumed.
+    pub fn forget(&mut self, id: u64) {
+        self.peers.leave(id);
+        self.locks.release_owner(id);
+        self.jobs.cancel_owner(id);
+    }
+
+    /// Runs `job` for `caller`, between events; its reply is promised.
+    pub fn submit(&mut self, job: Box<dyn Job>, caller: &Caller) -> Outcome {
+        let to = ReplyTo {
+            key: caller.key,
+            id: caller.id,
+            envelope: caller.envelope.clone(),
+            op: caller.op,
+        };
+        self.jobs.submit(job, to);
+        Outcome::Later
+    }
+
+    /// True while jobs are running: the loop must not sleep.
+    pub fn has_work(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+
+    /// Gives the job whose turn it is its slice of time.
+    pub fn work(&mut self) {
+        if let Some(ended) = self.jobs.step(&self.storage) {
+            self.end_job(ended);
+        }
+    }
+
+    /// Abandons every job (the server is closing); each requester is told `why`.
+    pub fn cancel_jobs(&mut self, why: &str) {
+        for ended in self.jobs.cancel_all(why) {
+            self.end_job(ended);
+        }
+    }
+
+    fn end_job(&mut self, ended: Ended) {
+        if let Some(name) = &ended.held {
+            self.locks.release(name);
+        }
+        if ended.result.is_ok() {
+            self.changed();
+        }
+        self.ended.push(ended);
+    }
+
+    /// Sends a frame to each subscriber in `to`, built once per class they subscribed
+    /// with and shared by all of them: a 64 KiB text to 1,000 subscribers is 64 KiB in
+    /// memory, not 64 MB. Every frame is built before any is queued, so an error means
+    /// nobody got anything. Returns how many were queued.
+    pub fn fan_out(
+        &mut self,
+        to: Vec<u64>,
+        from: SocketAddr,
+        what: &str,
+        mut build: impl FnMut(&Envelope) -> Result<Vec<Chunk>, Refusal>,
+    ) -> Result<i64, Refusal> {
+        let mut built: Vec<(Envelope, Vec<Chunk>)> = Vec::new();
+        let mut frames = Vec::new();
+        for id in to {
+            let Some(env) = self.peers.get(id).and_then(|p| p.subscribed.clone()) else {
+                continue;
+            };
+            let chunks = match built.iter().find(|(e, _)| *e == env) {
+                Some((_, chunks)) => chunks.clone(),
+                None => {
+                    let chunks = build(&env)?;
+                    built.push((env, chunks.clone()));
+                    chunks
+                }
+            };
+            frames.push((id, chunks));
+        }
+        Ok(self.push_all(frames, from, what))
+    }
+
+    /// Queues whole frames for other connections; returns how many were queued. A
+    /// subscriber whose queue is full is skipped (and counted once in the log, not once
+    /// per frame).
+    fn push_all(&mut self, frames: Vec<(u64, Vec<Chunk>)>, from: SocketAddr, what: &str) -> i64 {
+        let (mut queued, mut skipped) = (0, 0);
+        for (id, chunks) in frames {
+            match self.peers.push_to(id, chunks) {
+                Some(push) => {
+                    self.pushes.push(push);
+                    queued += 1;
+                }
+                None => skipped += 1,
+            }
+        }
+        if skipped > 0 {
+            log::warn!("{from}: {skipped} subscribers are not reading; the {what} was not queued for them");
+        }
+        queued
+    }
+
+    /// What the loop must queue on other connections now: pushes first, then the replies
+    /// of jobs that ended.
+    pub fn take_deliveries(&mut self) -> Vec<Delivery> {
+        let mut out: Vec<Delivery> = std::mem::take(&mut self.pushes)
+            .into_iter()
+            .map(|p| Delivery {
+                key: p.key,
+                id: p.id,
+                chunks: p.chunks,
+                resumes: false,
+            })
+            .collect();
+        for ended in std::mem::take(&mut self.ended) {
+            let ReplyTo {
+                key,
+                id,
+                envelope,
+                op,
+            } = ended.to;
+            let frame = match ended.result {
+                Ok(data) => message::ok(&envelope, op, &data),
+                Err(r) => {
+                    log::info!("{op} for client {id} refused: {}", r.mensaje);
+                    message::error(&envelope, op, &r.mensaje)
+                }
+            };
+            log::debug!("{op}: promised reply of {} B ready for client {id}", frame.len());
+            out.push(Delivery {
+                key,
+                id,
+                chunks: vec![Chunk::bytes(frame)],
+                resumes: true,
+            });
+        }
+        out
+    }
+
+    /// Marks the folder as changed: a remembered listing is no longer true.
+    pub fn changed(&mut self) {
+        self.listing.clear();
+    }
+}

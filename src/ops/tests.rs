@@ -1,0 +1,182 @@
+//! Operations through the dispatcher, with nothing but a folder behind them.
+
+use super::*;
+use crate::connection::{Flow, Handler};
+use crate::message;
+use crate::outbox::Outbox;
+use crate::pickle::{Data, Envelope, Limits, Value};
+use crate::storage::Storage;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn folder(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("almacen-ops-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn peer() -> SocketAddr {
+    "127.0.0.1:9".parse().unwrap()
+}
+
+/// Sends one request through the dispatcher; returns the flow and what was queued.
+fn ask(ctx: &mut Context, id: u64, op: &str, data: &Data) -> (Flow, Outbox) {
+    let frame = message::frame_request(&Envelope::course(), op, data);
+    let mut out = Outbox::default();
+    let mut d = Dispatch {
+        ctx,
+        id,
+        key: 0,
+        peer: peer(),
+    };
+    let flow = d.request(&frame[4..], &mut out);
+    (flow, out)
+}
+
+/// The replies in a queue, decoded.
+fn replies(mut out: Outbox) -> Vec<message::Reply> {
+    struct Sink(Vec<u8>);
+    impl std::io::Read for Sink {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Ok(0)
+        }
+    }
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl crate::outbox::Transport for Sink {}
+    let mut sink = Sink(Vec::new());
+    while !out.is_empty() {
+        out.write_to(&mut sink, usize::MAX).unwrap();
+    }
+    let mut rest = &sink.0[..];
+    let mut all = Vec::new();
+    while rest.len() >= 4 {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        all.push(message::parse_reply(&rest[4..4 + len], Limits::default()).unwrap());
+        rest = &rest[4 + len..];
+    }
+    all
+}
+
+/// Jobs take turns: one slice of time per turn of the loop in all, however many run.
+#[test]
+fn copies_take_turns_one_job_per_turn() {
+    let dir = folder("turns");
+    std::fs::write(dir.join("a.bin"), vec![1u8; 20 << 20]).unwrap();
+    let storage = Storage::open(&dir).unwrap();
+    storage.prepare_staging(Duration::from_secs(60)).unwrap();
+    let mut ctx = Context::new(storage, 1 << 20);
+    for id in [1, 2] {
+        let (flow, out) = ask(&mut ctx, id, "duplicar", &Data::str("a.bin"));
+        assert_eq!(flow, Flow::Wait);
+        assert!(out.is_empty(), "big copies are not started inside the request");
+    }
+    ctx.work();
+    let progress = ctx.jobs.progress();
+    assert_eq!(progress.iter().filter(|p| **p > 0).count(), 1, "{progress:?}");
+    while ctx.has_work() {
+        ctx.work();
+    }
+    let deliveries = ctx.take_deliveries();
+    assert_eq!(deliveries.len(), 2);
+    assert!(deliveries.iter().all(|d| d.resumes));
+    assert!(dir.join("a (copia).bin").exists() && dir.join("a (copia 2).bin").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A repeated request is decoded once and then answered from the memo, and a change
+/// to the folder made by another program still shows up in `listar`.
+#[test]
+fn repeated_listar_is_memoized_and_still_sees_changes() {
+    use std::time::SystemTime;
+    let dir = folder("memo");
+    std::fs::write(dir.join("a.txt"), b"a").unwrap();
+    let age = |secs| {
+        let t = SystemTime::now() - Duration::from_secs(secs);
+        std::fs::File::open(&dir).unwrap().set_modified(t).unwrap();
+    };
+    age(3600); // settled, so the reply is remembered
+    let mut ctx = Context::new(Storage::open(&dir).unwrap(), 1 << 20);
+    let first = replies(ask(&mut ctx, 1, "listar", &Data::None).1);
+    assert_eq!(ctx.memo.len(), 1, "the request was remembered");
+    assert!(ctx.listing.is_cached(), "the reply was remembered");
+    let again = replies(ask(&mut ctx, 1, "listar", &Data::None).1);
+    assert_eq!(again, first);
+    assert_eq!(ctx.memo.len(), 1, "the same bytes use the same slot");
+    std::fs::write(dir.join("b.txt"), b"b").unwrap();
+    age(10);
+    std::thread::sleep(crate::listing::RECHECK * 2);
+    let reply = replies(ask(&mut ctx, 1, "listar", &Data::None).1);
+    let Value::List(names) = &reply[0].data else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(names.len(), 2, "the new file is listed: {names:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Each write operation is refused without the key when one is set, and runs with it.
+#[test]
+fn writes_need_the_key_when_one_is_set() {
+    let dir = folder("key");
+    std::fs::write(dir.join("a.txt"), b"a").unwrap();
+    let storage = Storage::open(&dir).unwrap();
+    storage.prepare_staging(Duration::from_secs(60)).unwrap();
+    let mut ctx = Context::new(storage, 1 << 20);
+    ctx.clave = Some("secreto".into());
+    let with = |clave: Option<&str>| {
+        let mut fields = vec![("nombre".to_string(), Data::str("a.txt"))];
+        if let Some(c) = clave {
+            fields.push(("clave".to_string(), Data::str(c)));
+        }
+        Data::Dict(fields)
+    };
+    for (clave, ok) in [(None, false), (Some("otra"), false), (Some("secreto"), true)] {
+        let reply = replies(ask(&mut ctx, 1, "duplicar", &with(clave)).1);
+        assert_eq!(reply[0].is_ok(), ok, "{clave:?}: {reply:?}");
+    }
+    let listed = replies(ask(&mut ctx, 1, "listar_detalle", &Data::None).1);
+    assert!(listed[0].is_ok(), "reads stay open");
+    let bare = replies(ask(&mut ctx, 1, "borrar", &Data::str("a.txt")).1);
+    assert!(!bare[0].is_ok() && dir.join("a.txt").exists(), "nothing changed");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A message can be addressed by alias, and reaches every subscriber using it.
+#[test]
+fn messages_reach_subscribers_by_alias() {
+    let dir = folder("alias");
+    let mut ctx = Context::new(Storage::open(&dir).unwrap(), 1 << 20);
+    let a = ctx.peers.join(0, peer());
+    let b = ctx.peers.join(1, peer());
+    let sub = Data::Dict(vec![("alias".into(), Data::str("beto"))]);
+    assert!(replies(ask(&mut ctx, b, "suscribir", &sub).1)[0].is_ok());
+    let to = |para: Data| Data::Dict(vec![("para".into(), para), ("texto".into(), Data::str("hola"))]);
+    let sent = replies(ask(&mut ctx, a, "mensaje", &to(Data::str("beto"))).1);
+    let delivered = crate::pickle::decode::get(&sent[0].data, "entregado_a");
+    assert_eq!(delivered, Some(&Value::I64(1)), "{sent:?}");
+    let deliveries = ctx.take_deliveries();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].id, b);
+    let nobody = replies(ask(&mut ctx, a, "mensaje", &to(Data::str("nadie"))).1);
+    assert!(!nobody[0].is_ok());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An operation nobody knows gets an error reply that echoes it.
+#[test]
+fn unknown_operation_gets_error_reply() {
+    let dir = folder("unknown");
+    let mut ctx = Context::new(Storage::open(&dir).unwrap(), 1 << 20);
+    let reply = replies(ask(&mut ctx, 1, "volar", &Data::None).1);
+    assert_eq!(reply[0].operacion, "volar");
+    assert!(!reply[0].is_ok());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
