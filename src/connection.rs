@@ -399,39 +399,17 @@ impl<S: Transport> Connection<S> {
         let mut frames = 0;
         loop {
             // First answer whatever complete frames are already buffered.
-            if !self.inbuf.is_empty() && !self.is_waiting() {
-                let Some(consumed) = self.handle_frames(None, h, t, &mut frames) else {
-                    return self.release(budget);
-                };
-                self.inbuf.drain(..consumed);
-                if consumed > 0 {
-                    // The large frame we held budget for (always the front one) is done.
-                    self.release(budget);
-                }
-                self.shrink_inbuf(t);
+            if !self.answer_buffered(h, t, budget, &mut frames) {
+                return;
             }
-            if !self.admit(t, budget)
-                || !matches!(self.state, State::Open | State::Waiting { input_ended: false })
-                || (self.is_waiting() && self.inbuf.len() >= WAITING_READ_MAX)
-                || !self.ready.read
-                || read >= t.read_budget
-                || frames >= t.frames_budget
-                || self.backpressured(t)
-            {
+            if !self.may_read(t, budget, read, frames) {
                 return;
             }
             match self.stream.read(scratch) {
                 // A read of 0 bytes is how the kernel says "end of file": the peer will send
                 // nothing more (it closed, or shut down its writing side). We still answer
                 // what it already asked.
-                Ok(0) => {
-                    log::trace!("{}: read 0 B: the peer closed its side", self.peer);
-                    self.ready.read = false;
-                    self.state = match self.state {
-                        State::Waiting { .. } => State::Waiting { input_ended: true },
-                        _ => State::Closing,
-                    };
-                }
+                Ok(0) => self.input_ended(),
                 Ok(n) => {
                     log::trace!("{}: read {n} B", self.peer);
                     read += n;
@@ -456,6 +434,56 @@ impl<S: Transport> Connection<S> {
                 }
             }
         }
+    }
+
+    /// Hands buffered complete frames to the handler. Returns false after a frame over
+    /// the limit (nothing more may be read).
+    fn answer_buffered<H: Handler>(
+        &mut self,
+        h: &mut H,
+        t: &Tuning,
+        budget: &mut RequestBudget,
+        frames: &mut usize,
+    ) -> bool {
+        if self.inbuf.is_empty() || self.is_waiting() {
+            return true;
+        }
+        let Some(consumed) = self.handle_frames(None, h, t, frames) else {
+            self.release(budget);
+            return false;
+        };
+        self.inbuf.drain(..consumed);
+        if consumed > 0 {
+            // The large frame we held budget for (always the front one) is done.
+            self.release(budget);
+        }
+        self.shrink_inbuf(t);
+        true
+    }
+
+    /// Whether to read more now: the input is open, the socket may have bytes, and no
+    /// budget or limit says stop.
+    fn may_read(&mut self, t: &Tuning, budget: &mut RequestBudget, read: usize, frames: usize) -> bool {
+        let open = matches!(self.state, State::Open | State::Waiting { input_ended: false });
+        // While a reply is being worked on, we still read (to notice a client that
+        // resets), but only a little.
+        let waiting_full = self.is_waiting() && self.inbuf.len() >= WAITING_READ_MAX;
+        open && !waiting_full
+            && self.ready.read
+            && read < t.read_budget
+            && frames < t.frames_budget
+            && !self.backpressured(t)
+            && self.admit(t, budget)
+    }
+
+    /// The peer shut down its sending side.
+    fn input_ended(&mut self) {
+        log::trace!("{}: read 0 B: the peer closed its side", self.peer);
+        self.ready.read = false;
+        self.state = match self.state {
+            State::Waiting { .. } => State::Waiting { input_ended: true },
+            _ => State::Closing,
+        };
     }
 
     /// Takes bytes just read. Returns false after a frame over the limit.
@@ -549,8 +577,7 @@ fn over_high_water(outbox: &Outbox, t: &Tuning) -> bool {
 
 /// A read buffer bigger than this is trimmed when mostly empty.
 const SHRINK_ABOVE: usize = 64 * 1024;
-/// While a reply is being worked on, we still read (to notice a client that resets), but
-/// only this much.
+/// While a reply is being worked on, we read at most this much.
 const WAITING_READ_MAX: usize = 64 * 1024;
 
 struct Taken {
