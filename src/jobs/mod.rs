@@ -34,7 +34,7 @@ pub trait Job {
 
 /// Where a job's reply goes.
 #[derive(Debug, Clone)]
-pub struct ReplyTo {
+pub struct Requester {
     pub key: usize,
     pub id: u64,
     pub envelope: Envelope,
@@ -43,7 +43,7 @@ pub struct ReplyTo {
 
 /// A job that ended, with its requester.
 pub struct Ended {
-    pub to: ReplyTo,
+    pub to: Requester,
     pub result: Result<Data, Refusal>,
     /// The name it held, now free.
     pub held: Option<String>,
@@ -51,7 +51,7 @@ pub struct Ended {
 
 struct Pending {
     job: Box<dyn Job>,
-    to: ReplyTo,
+    to: Requester,
 }
 
 /// Jobs in progress, advanced in turn.
@@ -61,7 +61,7 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    pub fn submit(&mut self, job: Box<dyn Job>, to: ReplyTo) {
+    pub fn submit(&mut self, job: Box<dyn Job>, to: Requester) {
         self.queue.push_back(Pending { job, to });
     }
 

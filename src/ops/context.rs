@@ -4,7 +4,7 @@
 //! message) and the replies that jobs finish later wait here until the loop collects
 //! them with [`Context::take_deliveries`], after the turn.
 
-use crate::jobs::{Ended, Job, Jobs, ReplyTo};
+use crate::jobs::{Ended, Job, Jobs, Requester};
 use crate::listing::Listing;
 use crate::locks::NameLocks;
 use crate::message::{self, Memo};
@@ -78,7 +78,7 @@ impl Context {
 
     /// Runs `job` for `caller`, between events; its reply is promised.
     pub fn submit(&mut self, job: Box<dyn Job>, caller: &Caller) -> Outcome {
-        let to = ReplyTo {
+        let to = Requester {
             key: caller.key,
             id: caller.id,
             envelope: caller.envelope.clone(),
@@ -180,7 +180,7 @@ impl Context {
             })
             .collect();
         for ended in std::mem::take(&mut self.ended) {
-            let ReplyTo {
+            let Requester {
                 key,
                 id,
                 envelope,
