@@ -175,6 +175,40 @@ impl Server {
         None
     }
 
+    /// Stops the process (SIGSTOP) and waits until the kernel reports it stopped. Whatever
+    /// the test sends until [`Server::thaw`] is then all waiting for it at once.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+        wait_until("the server is stopped", Duration::from_secs(10), || {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+            stat[stat.rfind(')').unwrap() + 2..].starts_with('T')
+        });
+    }
+
+    /// Lets a frozen server run again; signals sent meanwhile reach it now.
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    /// Bytes `client` has sent that the server has not read yet: the receive queue of the
+    /// server's end of that connection, from /proc/net/tcp.
+    pub fn unread_from(&self, client: &Client) -> usize {
+        let ours = format!(":{:04X}", self.port);
+        let theirs = format!(":{:04X}", client.stream.local_addr().unwrap().port());
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        table
+            .lines()
+            .skip(1)
+            .find_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                (f[1].ends_with(&ours) && f[2].ends_with(&theirs)).then(|| {
+                    let rx = f[4].split(':').nth(1).unwrap();
+                    usize::from_str_radix(rx, 16).unwrap()
+                })
+            })
+            .unwrap_or_else(|| panic!("no server socket for {theirs}"))
+    }
+
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
@@ -339,6 +373,16 @@ fn reply_class(payload: &[u8]) -> Envelope {
     let (module, name) = (short_str(), short_str());
     assert_eq!(rest.get(at), Some(&STACK_GLOBAL), "unexpected reply layout");
     Envelope::Instance { module, name }
+}
+
+/// Polls until `done` holds; panics naming `what` if it still does not after `limit`.
+/// Tests wait for something they can see, never for a fixed time.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up waiting until {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Deterministic, non-repeating-looking bytes for test files.
