@@ -145,7 +145,12 @@ pub fn drive(stream: ScriptedStream, ctx: &mut Context, tuning: &Tuning) -> Outc
     let mut budget = RequestBudget::new(tuning.max_frame * 2);
     let mut scratch = vec![0u8; 4096];
     // Enough turns to finish any script; a loop that needs more is a bug (it spins).
-    for _ in 0..100_000 {
+    const MAX_TURNS: usize = 100_000;
+    for turn in 0.. {
+        assert!(
+            turn < MAX_TURNS,
+            "still running after {MAX_TURNS} turns: the connection spins"
+        );
         conn.mark_ready(true, true);
         let mut dispatch = Dispatch {
             ctx: &mut *ctx,

@@ -4,7 +4,7 @@
 mod common;
 
 use almacen::pickle::Data;
-use common::{pattern, Server, TempDir};
+use common::{pattern, wait_until, Server, TempDir};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -398,14 +398,12 @@ fn subir_resumes_an_interrupted_upload() {
 /// until it has, so the test does not depend on how fast it notices.
 fn wait_until_free(server: &Server, name: &str) {
     let mut probe = server.connect();
-    for _ in 0..500 {
-        let reply = probe.ask("subir_parte", Data::dict([("nombre", Data::str(name))]));
-        if reply.estado == "ok" {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("{name} stayed busy after its uploader left");
+    let ask = Data::dict([("nombre", Data::str(name))]);
+    wait_until(
+        &format!("{name} is free after its uploader left"),
+        Duration::from_secs(10),
+        || probe.ask("subir_parte", ask.clone()).estado == "ok",
+    );
 }
 
 /// `duplicar`, `renombrar` and `borrar` change the served folder; refusals exit 1.

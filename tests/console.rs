@@ -4,7 +4,7 @@
 mod common;
 
 use almacen::pickle::Data;
-use common::{Server, Stdin, TempDir};
+use common::{wait_until, Client, Server, Stdin, TempDir};
 use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
@@ -34,7 +34,12 @@ fn only_a_full_line_closes_the_server() {
     let dir = folder();
     let mut server = Server::start(dir.path(), &[]);
     server.stdin.as_mut().unwrap().write_all(b"abc").unwrap();
-    assert!(server.wait_exit(Duration::from_millis(300)).is_none());
+    // The text is in the pipe before the first request is sent, so the server reads it no
+    // later than that request. Had it closed then, the second request would get no reply.
+    let mut c = server.connect();
+    assert_eq!(c.ask("listar", Data::None).estado, "ok");
+    assert_eq!(c.ask("listar", Data::None).estado, "ok");
+    assert!(server.child.try_wait().unwrap().is_none(), "still running");
     server.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
     assert!(server.wait_exit(Duration::from_secs(5)).unwrap().success());
 }
@@ -70,26 +75,35 @@ fn shutdown_says_goodbye_to_subscribers_and_closes_everyone() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err());
 }
 
-/// A copy cut short by SIGTERM is either finished whole or not visible at all, and its
-/// requester gets a reply either way.
+/// Sends `frame` and SIGTERM while the server is stopped, so that it finds both in the
+/// same turn when it resumes: it starts what the frame asks, then shuts down.
+fn request_then_sigterm_in_one_turn(server: &Server, c: &mut Client, frame: &[u8]) {
+    server.freeze();
+    c.send_raw(frame);
+    wait_until("the request reaches the server", Duration::from_secs(10), || {
+        server.unread_from(c) >= frame.len()
+    });
+    server.signal("TERM");
+    server.thaw();
+}
+
+/// A copy cut short by SIGTERM is not visible at all, leaves no staged bytes, and its
+/// requester is told the server is closing.
 #[test]
 fn shutdown_during_a_copy_leaves_nothing_half_written() {
     let dir = folder();
-    let big = common::pattern(96 * 1024 * 1024);
-    dir.write("grande.bin", &big);
+    // Twelve slices of 8 MiB: the copy is one slice in when the shutdown comes.
+    dir.write("grande.bin", &common::pattern(96 * 1024 * 1024));
     let mut server = Server::start(dir.path(), &[]);
     let mut c = server.connect();
-    c.send("duplicar", Data::str("grande.bin"));
-    server.signal("TERM");
+    let frame = Client::frame("duplicar", Data::str("grande.bin"));
+    request_then_sigterm_in_one_turn(&server, &mut c, &frame);
     let reply = c.recv();
     assert!(server.wait_exit(Duration::from_secs(10)).unwrap().success());
+    assert_eq!(reply.estado, "error");
+    assert!(reply.text().contains("cerrando"), "{}", reply.text());
     let copy = dir.path().join("grande (copia).bin");
-    if reply.estado == "ok" {
-        assert!(std::fs::read(&copy).unwrap() == big, "a published copy is whole");
-    } else {
-        assert!(reply.text().contains("cerrando"), "{}", reply.text());
-        assert!(!copy.exists(), "an unfinished copy is not visible");
-    }
+    assert!(!copy.exists(), "an unfinished copy is not visible");
     let staged: Vec<_> = std::fs::read_dir(dir.path().join(".almacen-staging"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -101,6 +115,7 @@ fn shutdown_during_a_copy_leaves_nothing_half_written() {
 /// Checks that an idle server is not spinning: it uses (almost) no CPU over a second.
 fn assert_idle(server: &Server) {
     let before = server.cpu_ticks();
+    // A measuring window, not a wait for something to happen.
     std::thread::sleep(Duration::from_millis(1000));
     let used = server.cpu_ticks() - before;
     assert!(used <= 5, "an idle server used {used} ticks in one second");
@@ -138,7 +153,11 @@ fn stdin_pipe_at_eof_keeps_serving_without_spinning() {
     let dir = folder();
     let mut server = Server::start_with(dir.path(), &[], Stdin::Pipe, &[("RUST_LOG", "info")]);
     drop(server.stdin.take());
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until(
+        "the server sees the end of its stdin",
+        Duration::from_secs(10),
+        || server.stderr().contains("end of file"),
+    );
     assert!(server.child.try_wait().unwrap().is_none(), "still running");
     assert_idle(&server);
     assert_eq!(server.connect().ask("listar", Data::None).estado, "ok");
@@ -209,20 +228,18 @@ fn shutdown_answers_every_buffered_request() {
     dir.write("grande.bin", &common::pattern(128 * 1024 * 1024));
     let mut server = Server::start(dir.path(), &[]);
     let mut c = server.connect();
-    let mut burst = common::Client::frame("duplicar", Data::str("grande.bin"));
+    let mut burst = Client::frame("duplicar", Data::str("grande.bin"));
     for _ in 0..100 {
-        burst.extend(common::Client::frame("listar", Data::None));
+        burst.extend(Client::frame("listar", Data::None));
     }
-    c.send_raw(&burst);
-    std::thread::sleep(Duration::from_millis(50));
-    server.signal("TERM");
+    request_then_sigterm_in_one_turn(&server, &mut c, &burst);
+    // The copy starts and holds the rest back; the shutdown then answers all of them.
     for i in 0..101 {
         let reply = c.recv();
-        assert!(
-            reply.estado == "ok" || reply.text().contains("cerrando"),
-            "reply {i}: {:?}",
-            reply.data
-        );
+        let want = if i == 0 { "duplicar" } else { "listar" };
+        assert_eq!(reply.operacion, want, "reply {i}");
+        assert_eq!(reply.estado, "error", "reply {i}: {:?}", reply.data);
+        assert!(reply.text().contains("cerrando"), "reply {i}: {}", reply.text());
     }
     assert!(c.closed_by_server());
     assert!(server.wait_exit(Duration::from_secs(10)).unwrap().success());

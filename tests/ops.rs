@@ -5,7 +5,7 @@ mod common;
 
 use almacen::pickle::decode::get;
 use almacen::pickle::{Data, Value};
-use common::{pattern, Client, Reply, Server, TempDir};
+use common::{pattern, wait_until, Client, Reply, Server, TempDir};
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
@@ -228,15 +228,9 @@ fn upload_in_parts_holds_its_name_until_the_uploader_leaves() {
     }
     drop(a);
     // The server notices the close on its next turn; b then takes over where a stopped.
-    let mut reply = b.ask("subir_parte", part("x.bin", b"def", 3, true));
-    for _ in 0..50 {
-        if reply.estado == "ok" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-        reply = b.ask("subir_parte", part("x.bin", b"def", 3, true));
-    }
-    assert_eq!(reply.estado, "ok", "{:?}", reply.data);
+    wait_until("b may take over x.bin", Duration::from_secs(10), || {
+        b.ask("subir_parte", part("x.bin", b"def", 3, true)).estado == "ok"
+    });
     assert_eq!(fs::read(dir.path().join("x.bin")).unwrap(), b"abcdef");
 }
 
@@ -555,8 +549,25 @@ fn a_vanished_requester_cancels_its_copy() {
     let dir = folder();
     dir.write("enorme.bin", &pattern(256 * 1024 * 1024));
     let server = Server::start(dir.path(), &[]);
+    let staged = || -> Vec<_> {
+        fs::read_dir(dir.path().join(".almacen-staging"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != "partes")
+            .collect()
+    };
     let mut c = server.connect();
     c.send("duplicar", Data::str("enorme.bin"));
+    // Catch the copy in the middle (its staged file exists) and hold the server there
+    // while the requester resets.
+    wait_until("the copy starts", Duration::from_secs(10), || {
+        !staged().is_empty()
+    });
+    server.freeze();
+    assert!(
+        !staged().is_empty(),
+        "the copy finished before the test could cut it short"
+    );
     // SO_LINGER 0: close() sends RST, as when a client's machine drops off.
     let linger = libc::linger {
         l_onoff: 1,
@@ -574,19 +585,12 @@ fn a_vanished_requester_cancels_its_copy() {
     };
     assert_eq!(rc, 0);
     drop(c);
-    // Another client's reply proves the server has moved on; then look at the folder.
-    let mut other = server.connect();
-    for _ in 0..40 {
-        other.ask("listar", Data::None);
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    server.thaw();
+    // The server sees the reset on its next turn and drops the copy's staged bytes.
+    wait_until("the staged copy is removed", Duration::from_secs(10), || {
+        staged().is_empty()
+    });
     assert_eq!(visible(dir.path()), ["enorme.bin", "poema.txt"]);
-    let staged: Vec<_> = fs::read_dir(dir.path().join(".almacen-staging"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n != "partes")
-        .collect();
-    assert!(staged.is_empty(), "{staged:?}");
 }
 
 /// `difundir` of a file whose frame fits one subscriber's class but not another's is an

@@ -3,7 +3,7 @@
 mod common;
 
 use almacen::pickle::Data;
-use common::{pattern, Client, Server, TempDir};
+use common::{pattern, wait_until, Client, Server, TempDir};
 use std::time::Duration;
 
 fn folder() -> TempDir {
@@ -196,8 +196,9 @@ fn a_client_vanishing_mid_download_leaks_nothing() {
     let dir = folder();
     dir.write("enorme.bin", &pattern(64 * 1024 * 1024));
     let server = Server::start(dir.path(), &[]);
-    assert_eq!(server.connect().ask("listar", Data::None).estado, "ok");
-    std::thread::sleep(Duration::from_millis(200));
+    // The baseline counts this client's descriptor, so it need not wait for a close.
+    let mut probe = server.connect();
+    assert_eq!(probe.ask("listar", Data::None).estado, "ok");
     let baseline = server.fd_count();
     for _ in 0..5 {
         let mut c = server.connect();
@@ -207,19 +208,12 @@ fn a_client_vanishing_mid_download_leaks_nothing() {
         drop(c);
     }
     // The server notices each reset on its next write and lets the connection go.
-    let mut fds = usize::MAX;
-    for _ in 0..100 {
-        fds = server.fd_count();
-        if fds <= baseline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(fds <= baseline, "fds {fds} > baseline {baseline}");
-    assert_eq!(
-        server.connect().ask("descargar", Data::str("poema.txt")).estado,
-        "ok"
+    wait_until(
+        "the server gives its descriptors back",
+        Duration::from_secs(10),
+        || server.fd_count() <= baseline,
     );
+    assert_eq!(probe.ask("descargar", Data::str("poema.txt")).estado, "ok");
 }
 
 /// Fifty clients at once all get their lists and files.

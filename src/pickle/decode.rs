@@ -1,5 +1,6 @@
 //! The decoder: pre-scan first, then `serde-pickle` turns the (now harmless) bytes into values.
 
+use super::opcodes;
 use super::scan::{self, Limits, ScanError};
 use std::fmt;
 
@@ -48,7 +49,7 @@ pub fn decode(payload: &[u8], limits: Limits) -> Result<Decoded, DecodeError> {
             let mark = blob_mark();
             let mut p = Vec::with_capacity(payload.len() - blob.opcode.len() + mark.len() + 2);
             p.extend_from_slice(&payload[..blob.opcode.start]);
-            p.push(b'C'); // SHORT_BINBYTES
+            p.push(opcodes::SHORT_BINBYTES);
             p.push(mark.len() as u8);
             p.extend_from_slice(mark);
             p.extend_from_slice(&payload[blob.opcode.end..]);

@@ -4,6 +4,12 @@
 //! bytes, ints, lists and dicts), so a small writer is simpler and faster than a general
 //! serializer. Protocol 4 without FRAME or MEMOIZE is valid: both are optional for readers.
 
+use super::opcodes::{
+    APPENDS, BINBYTES, BINBYTES8, BININT, BINUNICODE, BINUNICODE8, BUILD, EMPTY_DICT, EMPTY_LIST,
+    EMPTY_TUPLE, LONG1, MARK, NEWFALSE, NEWOBJ, NEWTRUE, NONE, PROTO, SETITEMS, SHORT_BINBYTES,
+    SHORT_BINUNICODE, STACK_GLOBAL, STOP,
+};
+
 /// A value the server sends back. Owned and plain, so replies can be built anywhere.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Data {
@@ -46,30 +52,6 @@ impl Envelope {
         }
     }
 }
-
-// Opcodes we write (facts of the pickle format).
-const PROTO: u8 = 0x80;
-const STOP: u8 = b'.';
-const MARK: u8 = b'(';
-const NONE: u8 = b'N';
-const NEWTRUE: u8 = 0x88;
-const NEWFALSE: u8 = 0x89;
-const BININT: u8 = b'J';
-const LONG1: u8 = 0x8a;
-const SHORT_BINUNICODE: u8 = 0x8c;
-const BINUNICODE: u8 = b'X';
-const BINUNICODE8: u8 = 0x8d;
-const SHORT_BINBYTES: u8 = b'C';
-const BINBYTES: u8 = b'B';
-const BINBYTES8: u8 = 0x8e;
-const EMPTY_LIST: u8 = b']';
-const APPENDS: u8 = b'e';
-const EMPTY_DICT: u8 = b'}';
-const SETITEMS: u8 = b'u';
-const STACK_GLOBAL: u8 = 0x93;
-const EMPTY_TUPLE: u8 = b')';
-const NEWOBJ: u8 = 0x81;
-const BUILD: u8 = b'b';
 
 /// Items per APPENDS/SETITEMS (CPython uses the same number).
 const BATCH: usize = 1000;

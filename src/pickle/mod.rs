@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod encode;
+pub mod opcodes;
 pub mod scan;
 
 pub use decode::{decode, DecodeError, Decoded, Value};

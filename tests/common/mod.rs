@@ -2,8 +2,9 @@
 //! on 127.0.0.1 with a free port, and a raw-socket client that speaks the course protocol.
 #![allow(dead_code)]
 
-use almacen::message::{self, Request};
-use almacen::pickle::{Data, Envelope, Limits, Value};
+use almacen::message;
+use almacen::pickle::{Data, Envelope, Value};
+use serde_pickle::HashableValue;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -174,6 +175,40 @@ impl Server {
         None
     }
 
+    /// Stops the process (SIGSTOP) and waits until the kernel reports it stopped. Whatever
+    /// the test sends until [`Server::thaw`] is then all waiting for it at once.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+        wait_until("the server is stopped", Duration::from_secs(10), || {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+            stat[stat.rfind(')').unwrap() + 2..].starts_with('T')
+        });
+    }
+
+    /// Lets a frozen server run again; signals sent meanwhile reach it now.
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    /// Bytes `client` has sent that the server has not read yet: the receive queue of the
+    /// server's end of that connection, from /proc/net/tcp.
+    pub fn unread_from(&self, client: &Client) -> usize {
+        let ours = format!(":{:04X}", self.port);
+        let theirs = format!(":{:04X}", client.stream.local_addr().unwrap().port());
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        table
+            .lines()
+            .skip(1)
+            .find_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                (f[1].ends_with(&ours) && f[2].ends_with(&theirs)).then(|| {
+                    let rx = f[4].split(':').nth(1).unwrap();
+                    usize::from_str_radix(rx, 16).unwrap()
+                })
+            })
+            .unwrap_or_else(|| panic!("no server socket for {theirs}"))
+    }
+
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
@@ -287,20 +322,66 @@ impl Client {
     }
 }
 
+/// Decodes a reply without the server's own decoder: serde-pickle reads the value (an
+/// instance comes back as its attribute dict), and the opening opcodes say which class, if
+/// any, the reply was an instance of. A layout other than the two the course client can
+/// read fails the test rather than being guessed at.
 pub fn decode_reply(payload: &[u8]) -> Reply {
-    let limits = Limits::default();
-    let msg: Request = message::parse(payload, limits)
-        .expect("the reply decodes")
-        .into_owned();
-    let estado = match msg.estado {
-        Value::String(s) => s,
-        other => panic!("estado should be a str, got {other:?}"),
+    let value = serde_pickle::value_from_slice(payload, serde_pickle::DeOptions::new())
+        .unwrap_or_else(|e| panic!("the reply decodes: {e}"));
+    let Value::Dict(mut fields) = value else {
+        panic!("the reply should be a dict or an instance, got {value:?}")
+    };
+    let mut take = |key: &str| {
+        fields
+            .remove(&HashableValue::String(key.into()))
+            .unwrap_or_else(|| panic!("the reply has no {key:?}"))
+    };
+    let (operacion, data, estado) = (take("operacion"), take("data"), take("estado"));
+    assert!(fields.is_empty(), "the reply has extra fields: {fields:?}");
+    let (Value::String(operacion), Value::String(estado)) = (operacion, estado) else {
+        panic!("operacion and estado should be str")
     };
     Reply {
-        operacion: msg.operacion,
-        data: msg.data,
+        operacion,
+        data,
         estado,
-        envelope: msg.envelope,
+        envelope: reply_class(payload),
+    }
+}
+
+/// The class a reply names. Protocol 4, then either a dict (`EMPTY_DICT`) or the class by
+/// name: two short str values (module and name) and `STACK_GLOBAL`.
+fn reply_class(payload: &[u8]) -> Envelope {
+    const SHORT_BINUNICODE: u8 = 0x8c;
+    const STACK_GLOBAL: u8 = 0x93;
+    const EMPTY_DICT: u8 = b'}';
+    let rest = payload
+        .strip_prefix(&[0x80, 4])
+        .expect("the reply is a protocol-4 pickle");
+    if rest.first() == Some(&EMPTY_DICT) {
+        return Envelope::Dict;
+    }
+    let mut at = 0;
+    let mut short_str = || -> String {
+        assert_eq!(rest.get(at), Some(&SHORT_BINUNICODE), "unexpected reply layout");
+        let len = rest[at + 1] as usize;
+        let text = std::str::from_utf8(&rest[at + 2..at + 2 + len]).expect("utf-8 name");
+        at += 2 + len;
+        text.to_string()
+    };
+    let (module, name) = (short_str(), short_str());
+    assert_eq!(rest.get(at), Some(&STACK_GLOBAL), "unexpected reply layout");
+    Envelope::Instance { module, name }
+}
+
+/// Polls until `done` holds; panics naming `what` if it still does not after `limit`.
+/// Tests wait for something they can see, never for a fixed time.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up waiting until {what}");
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

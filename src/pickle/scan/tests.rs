@@ -363,3 +363,133 @@ fn the_blob_marker_cannot_be_forged() {
     let otro = decode::get(&req.data, "otro").unwrap();
     assert_eq!(req.bytes_of(otro), Some(&[b'Z'; 70_000][..]));
 }
+
+/// Every small check of the walk refuses with its own reason, at the opcode that broke it.
+#[test]
+fn each_check_refuses_with_its_reason() {
+    let long_int = [&b"I"[..], &[b'1'; 193], b"\n."].concat();
+    let mut long1 = vec![0x80, 2, 0x8a, 65];
+    long1.extend_from_slice(&[1; 65]);
+    long1.push(b'.');
+    let mut long4 = vec![0x80, 2, 0x8b];
+    long4.extend_from_slice(&65u32.to_le_bytes());
+    long4.extend_from_slice(&[1; 65]);
+    long4.push(b'.');
+    let long_line = [&b"S"[..], &[b'a'; 300], b"\n."].concat();
+    let cases: [(&[u8], ScanError); 15] = [
+        // PROTO comes first or not at all, and names a protocol that exists.
+        (b"N\x80\x04.", ScanError::BadArgument { at: 1 }),
+        (b"\x80\x06N.", ScanError::BadArgument { at: 0 }),
+        // Integers: at most 64 bytes (192 digits in protocol 0).
+        (&long_int, ScanError::BadArgument { at: 0 }),
+        (&long1, ScanError::BadArgument { at: 2 }),
+        (&long4, ScanError::BadArgument { at: 2 }),
+        // Lines: a long one is malformed, a short unfinished one is cut off.
+        (&long_line, ScanError::BadArgument { at: 1 }),
+        (b"Sabc", ScanError::Truncated),
+        // Only a named global can be called or instantiated.
+        (b"\x80\x04N)R.", ScanError::BadArgument { at: 4 }),
+        (b"\x80\x04N)\x81.", ScanError::BadArgument { at: 4 }),
+        // Escaped protocol-0 text cannot name a class.
+        (
+            b"V__main__\nVMens\\u0061je\n\x93.",
+            ScanError::BadArgument { at: 24 },
+        ),
+        // STOP with a MARK still open.
+        (b"\x80\x04(N.", ScanError::StackUnderflow { at: 4 }),
+        // The memo has 4096 slots.
+        (b"\x80\x04Nr\x00\x10\x00\x00.", ScanError::Memo { at: 3 }),
+        // Memo indexes in protocol 0 are decimal numbers.
+        (b"Np-1\n.", ScanError::BadArgument { at: 1 }),
+        (b"Ngx\n.", ScanError::BadArgument { at: 1 }),
+        // A bare POP on an empty stack.
+        (b"0.", ScanError::StackUnderflow { at: 0 }),
+    ];
+    for (p, want) in cases {
+        assert_eq!(refused(p), want, "{p:?}");
+    }
+}
+
+/// The bounds that sit just inside each check still pass, so the checks are not too eager.
+#[test]
+fn values_at_the_limits_pass() {
+    let int = [&b"I"[..], &[b'1'; 192], b"\n."].concat();
+    let mut long1 = vec![0x80, 2, 0x8a, 64];
+    long1.extend_from_slice(&[1; 64]);
+    long1.push(b'.');
+    // POP right after a MARK takes the MARK away, as CPython does.
+    let pop_mark = b"\x80\x04(0N.";
+    let last_memo_slot = b"\x80\x04Nr\xff\x0f\x00\x00.";
+    for p in [&int[..], &long1, pop_mark, last_memo_slot] {
+        scan(p, limits()).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+    }
+}
+
+/// The stack cap counts items on the stack at once, and BUILD fills an object with its
+/// state's items without adding a level.
+#[test]
+fn stack_and_depth_limits_count_what_the_decoder_holds() {
+    let three = Limits {
+        max_stack: 3,
+        ..limits()
+    };
+    scan(b"\x80\x04](NNe.", three).unwrap();
+    assert_eq!(
+        scan(b"\x80\x04](NNNe.", three),
+        Err(ScanError::TooManyItems { at: 6 })
+    );
+    let flat = Limits {
+        max_depth: 1,
+        ..limits()
+    };
+    let built = scan(b"\x80\x02c__main__\nMensaje\n)\x81}b.", flat).unwrap();
+    assert_eq!(built.class, Some(("__main__".into(), "Mensaje".into())));
+}
+
+/// The root's class is found however the pickle builds it: a plain protocol-0 line names
+/// it, a short tuple carries it to `_reconstructor`, and a REDUCE prefers the class it
+/// calls over one in its arguments. Past eight classes the root's class is not kept.
+#[test]
+fn the_root_class_is_found_in_every_construction() {
+    let class = |p: &[u8]| scan(p, limits()).unwrap().class.map(|(m, _)| m);
+    let by_lines = b"\x80\x04V__main__\nVMensaje\n\x93)\x81}b.";
+    assert_eq!(class(by_lines).as_deref(), Some("__main__"));
+    let short_tuple = b"\x80\x02ccopy_reg\n_reconstructor\ncm\nMensaje\nc__builtin__\nobject\nN\x87R}b.";
+    assert_eq!(class(short_tuple).as_deref(), Some("m"));
+    let reduce = b"\x80\x02ca\nMensaje\ncb\nMensaje\n\x85R.";
+    assert_eq!(class(reduce).as_deref(), Some("a"));
+    let mut many = b"\x80\x02".to_vec();
+    for _ in 0..8 {
+        many.extend_from_slice(b"c__main__\nMensaje\n0");
+    }
+    many.extend_from_slice(b"cninth\nMensaje\n)\x81}b.");
+    assert_eq!(class(&many), None);
+}
+
+/// With two big bytes values, the larger one is the blob, whichever comes first.
+#[test]
+fn the_largest_bytes_value_is_the_blob() {
+    let mut p = vec![0x80, 4, b']', b'('];
+    for n in [80_000u32, 70_000] {
+        p.push(b'B');
+        p.extend_from_slice(&n.to_le_bytes());
+        p.extend(std::iter::repeat_n(7u8, n as usize));
+    }
+    p.extend_from_slice(b"e.");
+    let blob = scan(&p, limits()).unwrap().blob.unwrap();
+    assert_eq!(blob.data, 9..80_009);
+    assert_eq!(blob.opcode, 4..80_009);
+}
+
+/// Memo gets are capped by count too, even when each copies almost nothing.
+#[test]
+fn memo_gets_of_small_values_are_counted() {
+    let gets = |n: usize| {
+        let mut p = b"\x80\x04](K\x01\x94".to_vec();
+        p.extend(std::iter::repeat_n(*b"h\x00", n).flatten());
+        p.extend_from_slice(b"e.");
+        scan(&p, limits())
+    };
+    gets(1024).unwrap();
+    assert!(matches!(gets(1025), Err(ScanError::Memo { .. })));
+}
