@@ -8,6 +8,7 @@ pub mod config;
 pub mod connection;
 pub mod console;
 pub mod frame;
+pub mod logsink;
 pub mod message;
 pub mod ops;
 pub mod outbox;
