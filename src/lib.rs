@@ -7,6 +7,7 @@
 pub mod config;
 pub mod connection;
 pub mod console;
+pub mod copy_name;
 pub mod frame;
 pub mod logsink;
 pub mod message;
