@@ -169,7 +169,6 @@ pub fn free_copy_name(
     if found.is_none() && start <= MAX_COPIES {
         found = gallop(start, &mut free);
     }
-    drop(free);
     hints.last_probes = probes;
 
     match found {
@@ -360,7 +359,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
-            if x % 3 != 0 || taken.is_empty() {
+            if !x.is_multiple_of(3) || taken.is_empty() {
                 let expected = linear(&taken).unwrap();
                 let name = free_copy_name("a.txt", |n| taken.contains(n), &mut hints).unwrap();
                 assert_eq!(name, expected);
