@@ -159,7 +159,7 @@ impl Budget {
                 scaling: Duration::from_secs(3),
                 cold_listar_reps: 9,
                 warm_listar_reps: 200,
-                copy_reps: 3,
+                copy_reps: 5,
             }
         }
     }
@@ -978,7 +978,10 @@ fn warn_if_logged(srv: &Servidor) {
     let log = srv.log();
     let lines: Vec<&str> = log.trim_end().lines().collect();
     if !lines.is_empty() {
-        eprintln!("bench: servidor said:\n{}", lines[..lines.len().min(SHOWN)].join("\n"));
+        eprintln!(
+            "bench: servidor said:\n{}",
+            lines[..lines.len().min(SHOWN)].join("\n")
+        );
     }
     if lines.len() > SHOWN {
         eprintln!("bench: ... and {} more lines", lines.len() - SHOWN);

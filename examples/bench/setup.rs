@@ -142,7 +142,12 @@ impl Servidor {
 
     /// Like `start`, with the open-file limit (soft and hard) set to `nofile` first, as
     /// `ulimit -n` in the shell that starts it would.
-    pub fn start_limited(bin: &Path, dir: &Path, log: &Path, nofile: Option<u64>) -> Result<Servidor, String> {
+    pub fn start_limited(
+        bin: &Path,
+        dir: &Path,
+        log: &Path,
+        nofile: Option<u64>,
+    ) -> Result<Servidor, String> {
         let mut cmd = match nofile {
             None => Command::new(bin),
             Some(n) => {
