@@ -254,7 +254,8 @@ fn notice_logger(color: anstream::ColorChoice) -> impl Fn(u64) -> Vec<u8> {
         .target(env_logger::Target::Pipe(Box::new(SharedBuf(Arc::clone(&buf)))))
         .build();
     move |lost| {
-        let args = format_args!("{lost} log lines lost: stderr was not being read");
+        let lines = if lost == 1 { "line" } else { "lines" };
+        let args = format_args!("{lost} log {lines} lost: stderr was not being read");
         log::Log::log(
             &logger,
             &log::Record::builder()
@@ -387,6 +388,11 @@ mod tests {
         assert!(
             line.ends_with("42 log lines lost: stderr was not being read\n"),
             "{line}"
+        );
+        let one = String::from_utf8(notice_logger(anstream::ColorChoice::Never)(1)).unwrap();
+        assert!(
+            one.ends_with("] 1 log line lost: stderr was not being read\n"),
+            "{one}"
         );
     }
 }
