@@ -8,10 +8,12 @@
 pub mod config;
 pub mod connection;
 pub mod console;
+pub mod copy_name;
 pub mod frame;
 pub mod jobs;
 pub mod listing;
 pub mod locks;
+pub mod logsink;
 pub mod message;
 pub mod ops;
 pub mod outbox;

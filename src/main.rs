@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     return_big_buffers_to_the_os();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // env_logger's filter and format, written by a thread of its own: a stalled stderr
+    // loses log lines (and says how many) instead of freezing the loop. Held to the end
+    // so queued lines get out when main returns.
+    let _log = almacen::logsink::init();
     let config = match config::parse(std::env::args().skip(1)) {
         Ok(Parsed::Run(c)) => c,
         Ok(Parsed::Help) => {

@@ -6,6 +6,7 @@
 //! 127.0.0.1 over a scratch folder under the system's temp dir, and removes that folder at
 //! the end. `--help` lists the flags; `--quick` runs everything with shorter budgets.
 
+mod hardening;
 mod load;
 mod plot;
 mod reference;
@@ -27,11 +28,12 @@ use std::time::{Duration, Instant};
 const HELP: &str = "\
 bench: servidor beside the loopback limit and redis, in one run
 
-Usage: cargo run --release --example bench -- [options]
+Usage: cargo run --release --example bench -- [hardening] [options]
 
+  hardening          only issue 10's figures (same as --only hardening)
   --quick            shorter runs and fewer repetitions (about a minute)
   --only LIST        comma-separated sections: downloads, roundtrips, memory,
-                     fairness, scaling, design (default: all)
+                     fairness, scaling, design, hardening (default: all)
   --servidor PATH    use this binary instead of building target/release/servidor
   --redis PATH       redis-server to compare with (default: redis-server on PATH;
                      the comparison is skipped, and says so, when it is missing)
@@ -54,15 +56,17 @@ enum Section {
     Fairness,
     Scaling,
     Design,
+    Hardening,
 }
 
-const SECTIONS: [(Section, &str); 6] = [
+const SECTIONS: [(Section, &str); 7] = [
     (Section::Downloads, "downloads"),
     (Section::Roundtrips, "roundtrips"),
     (Section::Memory, "memory"),
     (Section::Fairness, "fairness"),
     (Section::Scaling, "scaling"),
     (Section::Design, "design"),
+    (Section::Hardening, "hardening"),
 ];
 
 struct Options {
@@ -87,6 +91,7 @@ fn parse_args() -> Result<Option<Options>> {
         match arg.as_str() {
             "-h" | "--help" => return Ok(None),
             "--quick" => o.quick = true,
+            "hardening" => o.only = vec![Section::Hardening],
             "--only" => {
                 let list = value()?;
                 o.only = list
@@ -122,6 +127,8 @@ struct Budget {
     scaling: Duration,
     cold_listar_reps: usize,
     warm_listar_reps: usize,
+    /// 256 MiB copies made while connects arrive (hardening), each measured apart.
+    copy_reps: usize,
 }
 
 impl Budget {
@@ -138,6 +145,7 @@ impl Budget {
                 scaling: Duration::from_secs(1),
                 cold_listar_reps: 3,
                 warm_listar_reps: 50,
+                copy_reps: 1,
             }
         } else {
             Budget {
@@ -151,6 +159,7 @@ impl Budget {
                 scaling: Duration::from_secs(3),
                 cold_listar_reps: 9,
                 warm_listar_reps: 200,
+                copy_reps: 5,
             }
         }
     }
@@ -282,11 +291,13 @@ fn run(opts: Options) -> Result<()> {
         eprintln!("bench: {name}");
         let result = match section {
             Section::Downloads => bench.downloads(),
-            Section::Roundtrips => bench.round_trips(),
+            Section::Roundtrips => bench.round_trips("2", &[1, 8]),
             Section::Memory => bench.memory(),
             Section::Fairness => bench.fairness(),
             Section::Scaling => bench.scaling(),
             Section::Design => bench.design(),
+            // Its round-trip figure is section 2's, when that runs too.
+            Section::Hardening => bench.hardening(!opts.only.contains(&Section::Roundtrips)),
         };
         if let Err(e) = result {
             eprintln!("bench: {name} failed: {e}");
@@ -340,6 +351,13 @@ impl Bench {
         self.logs += 1;
         let log = self.scratch.root.join(format!("servidor-{}.log", self.logs));
         Servidor::start(&self.bin, dir, &log)
+    }
+
+    /// A fresh servidor whose open-file limit is `nofile`.
+    fn servidor_limited(&mut self, dir: &Path, nofile: u64) -> Result<Servidor> {
+        self.logs += 1;
+        let log = self.scratch.root.join(format!("servidor-{}.log", self.logs));
+        Servidor::start_limited(&self.bin, dir, &log, Some(nofile))
     }
 
     /// redis's address and pid, starting it the first time; Err says why it is skipped.
@@ -433,13 +451,14 @@ impl Bench {
         Ok(())
     }
 
-    /// Section 2, `listar` round trips against redis `PING`, same client, alternating runs.
-    fn round_trips(&mut self) -> Result<()> {
+    /// Section 2, `listar` round trips against redis `PING`, same client, alternating runs,
+    /// over each number of connections in `conn_counts`; rows are labelled `section`.
+    fn round_trips(&mut self, section: &'static str, conn_counts: &[usize]) -> Result<()> {
         let srv = self.servidor(&self.archivos.clone())?;
         setup::wait_settled(&self.archivos);
         check_listar(srv.addr)?;
         let redis = self.redis_addr();
-        for conns in [1, 8] {
+        for &conns in conn_counts {
             // Each repetition runs redis, then servidor, right after it: a ratio is taken
             // within a pair and the median of those is shown, so a burst of load from
             // elsewhere on the machine moves one pair, not the figure.
@@ -498,9 +517,9 @@ impl Bench {
             let ours = median_outcome(ours).ok_or("no listar run")?;
             let theirs = median_outcome(theirs.into_iter().flatten().collect());
             let conn_s = if conns == 1 {
-                "1 connection"
+                "1 connection".to_string()
             } else {
-                "8 connections"
+                format!("{conns} connections")
             };
             let (p50, p99) = (ours.percentile(0.50), ours.percentile(0.99));
             let reference = |f: &dyn Fn(&Outcome) -> String| match (&theirs, &redis) {
@@ -510,7 +529,7 @@ impl Bench {
             };
 
             self.push(
-                "2",
+                section,
                 format!("listar round trips/s, {conn_s}"),
                 rate(ours.per_sec()),
                 reference(&|o| rate(o.per_sec())),
@@ -523,7 +542,7 @@ impl Bench {
             }
 
             self.push(
-                "2",
+                section,
                 format!("listar p50 latency, {conn_s}"),
                 duration(p50),
                 reference(&|o| duration(o.percentile(0.50))),
@@ -536,7 +555,7 @@ impl Bench {
             }
 
             self.push(
-                "2",
+                section,
                 format!("listar p99 latency, {conn_s}"),
                 duration(p99),
                 reference(&|o| duration(o.percentile(0.99))),
@@ -544,7 +563,7 @@ impl Bench {
             self.rows.last_mut().expect("pushed").ratio = ratios[2];
 
             self.push(
-                "2",
+                section,
                 format!("server CPU per round trip, {conn_s}"),
                 duration_fine(ours.cpu_per_reply()),
                 reference(&|o| duration_fine(o.cpu_per_reply())),
@@ -955,9 +974,17 @@ fn checked(out: std::io::Result<Outcome>) -> Result<Outcome> {
 }
 
 fn warn_if_logged(srv: &Servidor) {
+    const SHOWN: usize = 20;
     let log = srv.log();
-    if !log.trim().is_empty() {
-        eprintln!("bench: servidor said:\n{}", log.trim_end());
+    let lines: Vec<&str> = log.trim_end().lines().collect();
+    if !lines.is_empty() {
+        eprintln!(
+            "bench: servidor said:\n{}",
+            lines[..lines.len().min(SHOWN)].join("\n")
+        );
+    }
+    if lines.len() > SHOWN {
+        eprintln!("bench: ... and {} more lines", lines.len() - SHOWN);
     }
 }
 

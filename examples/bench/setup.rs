@@ -137,7 +137,28 @@ pub struct Servidor {
 
 impl Servidor {
     pub fn start(bin: &Path, dir: &Path, log: &Path) -> Result<Servidor, String> {
-        let mut child = Command::new(bin)
+        Servidor::start_limited(bin, dir, log, None)
+    }
+
+    /// Like `start`, with the open-file limit (soft and hard) set to `nofile` first, as
+    /// `ulimit -n` in the shell that starts it would.
+    pub fn start_limited(
+        bin: &Path,
+        dir: &Path,
+        log: &Path,
+        nofile: Option<u64>,
+    ) -> Result<Servidor, String> {
+        let mut cmd = match nofile {
+            None => Command::new(bin),
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(bin);
+                sh
+            }
+        };
+        let mut child = cmd
             .args(["0", "127.0.0.1", "--dir"])
             .arg(dir)
             .env("RUST_LOG", "warn")
@@ -209,6 +230,16 @@ impl Drop for Servidor {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The kernel's count of connections dropped because a listen queue was full (all sockets,
+/// since boot; `nstat`'s TcpExtListenOverflows). None where /proc does not say.
+pub fn listen_overflows() -> Option<u64> {
+    let netstat = fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let at = names.split_whitespace().position(|n| n == "ListenOverflows")?;
+    values.split_whitespace().nth(at)?.parse().ok()
 }
 
 /// CPU time (user + system) a process has used so far, from /proc/PID/stat.

@@ -33,6 +33,7 @@ impl<'r> Operation<'r> for Borrar<'r> {
             .and_then(|()| ctx.storage.remove(self.name));
         if deleted.is_ok() {
             ctx.changed();
+            ctx.copy_hints.released(self.name);
             log::info!("{}: deleted {:?}", caller.peer, self.name);
         }
         deleted

@@ -4,6 +4,7 @@
 //! message) and the replies that jobs finish later wait here until the loop collects
 //! them with [`Context::take_deliveries`], after the turn.
 
+use crate::copy_name::CopyHints;
 use crate::jobs::{Ended, Job, Jobs, Requester};
 use crate::listing::Listing;
 use crate::locks::NameLocks;
@@ -34,6 +35,8 @@ pub struct Context {
     pub locks: NameLocks,
     /// Long work in progress.
     pub jobs: Jobs,
+    /// Where `duplicar` last left off naming copies of each file.
+    pub copy_hints: CopyHints,
     /// Frames for other connections, for the loop to queue after this turn.
     pushes: Vec<Push>,
     /// Jobs that ended, whose replies the loop delivers.
@@ -63,6 +66,7 @@ impl Context {
             peers: Peers::default(),
             locks: NameLocks::default(),
             jobs: Jobs::default(),
+            copy_hints: CopyHints::default(),
             pushes: Vec::new(),
             ended: Vec::new(),
         }
@@ -110,6 +114,10 @@ impl Context {
     fn end_job(&mut self, ended: Ended) {
         if let Some(name) = &ended.held {
             self.locks.release(name);
+            if ended.result.is_err() {
+                // Never published: its copy number is free again.
+                self.copy_hints.released(name);
+            }
         }
         if ended.result.is_ok() {
             self.changed();

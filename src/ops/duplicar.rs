@@ -7,10 +7,11 @@
 use super::args;
 use super::context::Context;
 use super::operation::Operation;
+use crate::copy_name;
 use crate::jobs::{FileCopy, Job};
 use crate::message::Request;
 use crate::reply::{Caller, Outcome};
-use crate::storage::{self, check_name, Refusal};
+use crate::storage::{self, Refusal};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -65,15 +66,16 @@ impl<'r> Operation<'r> for Duplicar<'r> {
                 break result;
             }
         };
-        if result.is_ok() {
-            ctx.changed();
+        match &result {
+            Ok(_) => ctx.changed(),
+            Err(_) => ctx.copy_hints.released(&target),
         }
         result.into()
     }
 }
 
 impl Duplicar<'_> {
-    fn start(&self, ctx: &Context, caller: &Caller) -> Result<FileCopy, Refusal> {
+    fn start(&self, ctx: &mut Context, caller: &Caller) -> Result<FileCopy, Refusal> {
         ctx.locks.check_free(self.name, caller.id)?;
         let (src, _) = ctx.storage.open_file(self.name)?;
         let target = match self.new {
@@ -84,46 +86,13 @@ impl Duplicar<'_> {
                 }
                 n.to_string()
             }
-            None => free_copy_name(self.name, |n| ctx.storage.is_taken(n) || ctx.locks.is_held(n))?,
+            None => {
+                let (storage, locks) = (&ctx.storage, &ctx.locks);
+                let taken = |n: &str| storage.is_taken(n) || locks.is_held(n);
+                copy_name::free_copy_name(self.name, taken, &mut ctx.copy_hints)?
+            }
         };
         FileCopy::start(&ctx.storage, self.name, src, &target)
-    }
-}
-
-/// `poema.txt` → `poema (copia).txt`, then `poema (copia 2).txt`, and so on.
-fn free_copy_name(name: &str, taken: impl Fn(&str) -> bool) -> Result<String, Refusal> {
-    let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => name.split_at(i),
-        _ => (name, ""),
-    };
-    for n in 1..10_000 {
-        let candidate = if n == 1 {
-            format!("{stem} (copia){ext}")
-        } else {
-            format!("{stem} (copia {n}){ext}")
-        };
-        check_name(&candidate)?;
-        if !taken(&candidate) {
-            return Ok(candidate);
-        }
-    }
-    Err("hay demasiadas copias de ese archivo".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Copies are named like a file manager would, skipping names in use.
-    #[test]
-    fn copy_names_count_up_and_keep_the_extension() {
-        let taken = ["poema (copia).txt", "poema (copia 2).txt"];
-        assert_eq!(
-            free_copy_name("poema.txt", |n| taken.contains(&n)).unwrap(),
-            "poema (copia 3).txt"
-        );
-        assert_eq!(free_copy_name("notas", |_| false).unwrap(), "notas (copia)");
-        assert_eq!(free_copy_name("a.tar.gz", |_| false).unwrap(), "a.tar (copia).gz");
-        assert!(free_copy_name(&"x".repeat(250), |_| false).is_err());
+            .inspect_err(|_| ctx.copy_hints.released(&target))
     }
 }

@@ -37,6 +37,7 @@ impl<'r> Operation<'r> for Renombrar<'r> {
             .and_then(|()| ctx.storage.rename(self.name, self.new));
         if renamed.is_ok() {
             ctx.changed();
+            ctx.copy_hints.released(self.name);
             log::info!("{}: renamed {:?} to {:?}", caller.peer, self.name, self.new);
         }
         renamed
