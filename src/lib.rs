@@ -15,6 +15,7 @@ pub mod peers;
 pub mod pickle;
 pub mod server;
 pub mod signals;
+pub mod spanish;
 pub mod storage;
 #[doc(hidden)]
 pub mod testkit;
