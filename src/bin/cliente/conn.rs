@@ -110,14 +110,15 @@ impl Pending {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 
-    /// True when a request has waited `wait` or more for its reply. A read that timed out
-    /// may have started before the request went out, so the send time decides.
-    fn overdue(&self, wait: Duration) -> bool {
+    /// How much longer the oldest owed reply may take, or None when nothing is owed. A
+    /// read that timed out may have started before the request went out, so the send
+    /// time decides, not the read's own clock.
+    fn left(&self, wait: Duration) -> Option<Duration> {
         if self.count.load(Ordering::SeqCst) == 0 {
-            return false;
+            return None;
         }
         let sent = Duration::from_millis(self.sent_at.load(Ordering::SeqCst));
-        self.epoch.elapsed().saturating_sub(sent) >= wait
+        Some(wait.saturating_sub(self.epoch.elapsed().saturating_sub(sent)))
     }
 }
 
@@ -213,6 +214,8 @@ pub struct Reader {
     spilled: u64,
     pending: Arc<Pending>,
     peer: Peer,
+    /// The socket's read timeout is cut short to the time an owed reply has left.
+    shortened: bool,
 }
 
 /// Sends requests.
@@ -243,6 +246,7 @@ pub fn connect(target: &Target, spool: &Path, wait: Duration) -> Result<(Reader,
             spilled: 0,
             pending: pending.clone(),
             peer: peer.clone(),
+            shortened: false,
         },
         Writer {
             stream,
@@ -313,10 +317,19 @@ impl Reader {
                 Ok(0) => return Err(Failure::Link("el servidor cortó un mensaje por la mitad".into())),
                 Ok(n) => got += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                // Silence between frames is fine unless a reply is owed.
-                Err(e) if timed_out(&e) && got == 0 && !self.pending.overdue(self.peer.wait) => {}
+                // Silence between frames is fine while nothing is owed; while a reply is
+                // owed, the next read waits only for the time it has left.
+                Err(e) if timed_out(&e) && got == 0 => match self.pending.left(self.peer.wait) {
+                    None => {}
+                    Some(left) if left.is_zero() => return Err(self.peer.silent()),
+                    Some(left) => self.read_timeout(left)?,
+                },
                 Err(e) => return Err(self.peer.lost(&e)),
             }
+        }
+        if self.shortened {
+            // Inside a frame, each read may wait the whole `wait` again.
+            self.read_timeout(self.peer.wait)?;
         }
         // Servers of other kinds answer in text: say which instead of trying to read
         // gigabytes of "length".
@@ -349,6 +362,16 @@ impl Reader {
         let mut payload = head;
         payload.extend(self.read_exact(len - HEAD)?);
         self.decode(&payload, None)
+    }
+
+    fn read_timeout(&mut self, limit: Duration) -> Result<(), Failure> {
+        // Zero would mean "no timeout" to the OS.
+        let limit = limit.max(Duration::from_millis(1));
+        self.shortened = limit != self.peer.wait;
+        self.stream
+            .get_ref()
+            .set_read_timeout(Some(limit))
+            .map_err(|e| self.peer.lost(&e))
     }
 
     fn read_exact(&mut self, len: usize) -> Result<Vec<u8>, Failure> {
