@@ -22,6 +22,7 @@ pub mod pickle;
 pub mod reply;
 pub mod server;
 pub mod signals;
+pub mod spanish;
 pub mod storage;
 pub mod sys;
 #[doc(hidden)]

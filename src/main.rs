@@ -1,7 +1,8 @@
 //! `servidor`: parses the command line, prints the course's banner, runs the loop.
 
-use almacen::config::{self, Parsed};
+use almacen::config::{self, Config, Parsed};
 use almacen::server::Server;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -10,7 +11,8 @@ fn main() -> ExitCode {
     // loses log lines (and says how many) instead of freezing the loop. Held to the end
     // so queued lines get out when main returns.
     let _log = almacen::logsink::init();
-    let config = match config::parse(std::env::args().skip(1)) {
+    // args_os: a folder name need not be UTF-8, and must not panic when it is not.
+    let mut config = match config::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Run(c)) => c,
         Ok(Parsed::Help) => {
             print!("{}", config::HELP);
@@ -25,6 +27,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if config.clave.is_none() {
+        match config::clave_from_env(std::env::var_os(config::CLAVE_ENV)) {
+            Ok(clave) => config.clave = clave,
+            Err(e) => {
+                eprintln!("servidor: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let server = match Server::bind(&config) {
         Ok(s) => s,
         Err(e) => {
@@ -39,13 +50,59 @@ fn main() -> ExitCode {
         server.local_addr().port()
     );
     println!("Presione enter para cerrar");
+    let local = server.local_addr();
+    if local.ip().is_unspecified() {
+        print_reachable_addresses(local);
+    }
+    warn_if_anyone_can_write(&config, local);
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("servidor: event loop failed: {e}");
+            eprintln!(
+                "servidor: el bucle de eventos falló: {}",
+                almacen::spanish::io_error(&e)
+            );
             ExitCode::FAILURE
         }
     }
+}
+
+/// Bound to every address (0.0.0.0 or ::), the banner's host says nothing a person on
+/// another computer can type. List this machine's own addresses of that family instead,
+/// read from its network interfaces with the if-addrs crate (getifaddrs on Unix,
+/// GetAdaptersAddresses on Windows), loopback last. Link-local IPv6 addresses need a zone
+/// to be used, so they are left out.
+fn print_reachable_addresses(local: SocketAddr) {
+    let mut found: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| ip.is_ipv4() == local.is_ipv4() && !ip.is_loopback())
+        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+        .collect();
+    found.sort();
+    found.dedup();
+    let port = local.port();
+    println!("Los clientes pueden conectarse a:");
+    for ip in found {
+        println!("  {ip} : {port}");
+    }
+    let loopback = if local.is_ipv4() { "127.0.0.1" } else { "::1" };
+    println!("  {loopback} : {port} (desde este mismo computador)");
+}
+
+/// Reachable beyond this computer and writable by anyone: say so once, and how to guard it.
+fn warn_if_anyone_can_write(config: &Config, local: SocketAddr) {
+    if local.ip().is_loopback() || config.read_only || config.clave.is_some() {
+        return;
+    }
+    eprintln!(
+        "servidor: aviso: cualquiera que llegue al puerto {} puede subir, borrar y renombrar \
+         archivos. Para exigir una clave al escribir use --clave CLAVE (o la variable {}); \
+         para que nadie escriba, --read-only.",
+        local.port(),
+        config::CLAVE_ENV
+    );
 }
 
 /// Uploads pass through buffers of a few MiB. glibc's allocator raises its threshold for

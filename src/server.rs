@@ -51,14 +51,37 @@ pub enum StartError {
 
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::spanish::{io_error, shell_word};
         match self {
-            StartError::Folder(p, e) => write!(f, "cannot serve folder {}: {e}", p.display()),
-            StartError::Resolve(h) => write!(f, "cannot resolve host {h:?}"),
-            StartError::Bind(a, e) if e.kind() == ErrorKind::AddrInUse => {
-                write!(f, "port {} is already in use on {}", a.port(), a.ip())
-            }
-            StartError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
-            StartError::Setup(e) => write!(f, "cannot set up the event loop: {e}"),
+            StartError::Folder(p, e) if e.kind() == ErrorKind::NotFound => write!(
+                f,
+                "no existe la carpeta {0}: créela con `mkdir {1}` o elija otra con --dir CARPETA",
+                p.display(),
+                shell_word(&p.display().to_string())
+            ),
+            StartError::Folder(p, e) => write!(f, "no se puede compartir la carpeta {}: {}", p.display(), io_error(e)),
+            StartError::Resolve(h) => write!(
+                f,
+                "no se encontró el host {h:?}: use una dirección como 127.0.0.1 o 0.0.0.0, o un nombre que exista"
+            ),
+            StartError::Bind(a, e) if e.kind() == ErrorKind::AddrInUse => write!(
+                f,
+                "el puerto {} ya está en uso en {}: cierre el otro programa o elija otro puerto (0 elige uno libre)",
+                a.port(),
+                a.ip()
+            ),
+            StartError::Bind(a, e) if e.kind() == ErrorKind::AddrNotAvailable => write!(
+                f,
+                "la dirección {} no es de este computador: use 0.0.0.0 para escuchar en todas sus direcciones",
+                a.ip()
+            ),
+            StartError::Bind(a, e) if e.kind() == ErrorKind::PermissionDenied => write!(
+                f,
+                "no hay permiso para escuchar en el puerto {}: los puertos bajo 1024 suelen estar reservados; use otro, como 3247",
+                a.port()
+            ),
+            StartError::Bind(a, e) => write!(f, "no se puede escuchar en {a}: {}", io_error(e)),
+            StartError::Setup(e) => write!(f, "no se pudo preparar el bucle de eventos: {}", io_error(e)),
         }
     }
 }
@@ -128,6 +151,7 @@ impl Server {
         };
         let mut ctx = Context::new(storage, config.max_frame);
         ctx.read_only = config.read_only;
+        ctx.clave = config.clave.clone();
         if !ctx.read_only {
             match ctx.storage.prepare_staging(STAGING_MAX_AGE) {
                 Ok(0) => {}

@@ -125,18 +125,17 @@ fn id_in(line: &str) -> String {
     after.chars().take_while(char::is_ascii_digit).collect()
 }
 
-/// `--help` names every subcommand and the exit codes, and exits 0.
+/// `--help` names every subcommand and the exit codes in Spanish, and exits 0.
 #[test]
 fn help_lists_every_subcommand() {
     let run = cliente(1, Path::new("."), &["--help"]);
     assert_eq!(run.code, 0, "{run:?}");
     for word in [
+        "Uso:",
         "listar",
         "listar-detalle",
         "descargar",
-        "--continuar",
         "subir",
-        "--reemplazar",
         "duplicar",
         "borrar",
         "renombrar",
@@ -144,10 +143,48 @@ fn help_lists_every_subcommand() {
         "mensaje",
         "clientes",
         "escuchar",
-        "Exit codes",
+        "--espera",
+        "--clave",
+        "Códigos de salida",
     ] {
         assert!(run.stdout.contains(word), "help lacks {word}: {run:?}");
     }
+    for english in ["Usage", "Options", "Print help", "Commands"] {
+        assert!(!run.stdout.contains(english), "help has {english}: {run:?}");
+    }
+}
+
+/// `cliente help SUBCOMANDO` and `cliente SUBCOMANDO --help` show that subcommand's own
+/// Spanish help, and a typo gets a suggestion.
+#[test]
+fn help_per_subcommand_and_typo_suggestions() {
+    let cwd = TempDir::new("cli-help");
+    let by_word = cliente(1, cwd.path(), &["help", "subir"]);
+    let by_flag = cliente(1, cwd.path(), &["subir", "--help"]);
+    assert_eq!(by_word.code, 0, "{by_word:?}");
+    assert_eq!(by_word.stdout, by_flag.stdout);
+    assert!(by_word.stdout.contains("Uso: cliente subir RUTA"), "{by_word:?}");
+    assert!(by_word.stdout.contains("--reemplazar") && by_word.stdout.contains("--replace"));
+    assert!(!by_word.stdout.contains("Subcomandos"), "{by_word:?}");
+    let typo = cliente(1, cwd.path(), &["renombar", "a", "b"]);
+    assert_eq!(typo.code, 2, "{typo:?}");
+    assert!(typo.stderr.contains("¿quiso decir «renombrar»?"), "{typo:?}");
+}
+
+/// Completions and a man page come from the hidden `generar` subcommand.
+#[test]
+fn completions_and_man_page_are_generated() {
+    let cwd = TempDir::new("cli-gen");
+    let bash = cliente(1, cwd.path(), &["generar", "bash"]);
+    assert_eq!(bash.code, 0, "{bash:?}");
+    assert!(bash.stdout.contains("complete") && bash.stdout.contains("descargar"));
+    let man = cliente(1, cwd.path(), &["generar", "man"]);
+    assert_eq!(man.code, 0, "{man:?}");
+    assert!(
+        man.stdout.starts_with(".ie") || man.stdout.contains(".TH cliente"),
+        "{man:?}"
+    );
+    assert!(man.stdout.contains(".SH SINOPSIS"), "{man:?}");
 }
 
 /// Usage mistakes exit 2 with a one-line reason, before any connection is tried.
@@ -160,7 +197,8 @@ fn usage_mistakes_exit_2() {
         &["renombrar", "a"],
         &["listar", "--continuar"],
         &["--nope"],
-        &["mensaje", "ana", "hola"],
+        &["mensaje", "0", "hola"],
+        &["descargar", "x", "-o", "no-hay/x.txt"],
         &["descargar", "../fuera.txt"],
         &["subir", "x", "--nombre", ".oculto"],
     ] {
@@ -171,7 +209,7 @@ fn usage_mistakes_exit_2() {
     }
 }
 
-/// With no server listening, a subcommand exits 2 and says it could not connect.
+/// With no server listening, a subcommand exits 2 and says to start one, in Spanish.
 #[test]
 fn no_server_exits_2() {
     let port = {
@@ -181,10 +219,13 @@ fn no_server_exits_2() {
     let cwd = TempDir::new("cli-noserver");
     let run = cliente(port, cwd.path(), &["listar"]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("no se pudo conectar"), "{run:?}");
+    assert!(run.stderr.contains("no hay un servidor escuchando"), "{run:?}");
+    assert!(run.stderr.contains("inícielo"), "{run:?}");
+    assert!(!run.stderr.contains("refused"), "{run:?}");
 }
 
-/// `listar` prints one name per line; `listar-detalle` adds each size.
+/// `listar` prints one name per line; `listar-detalle` adds each size, readable by
+/// default and exact with `--bytes`.
 #[test]
 fn listar_and_listar_detalle_show_the_folder() {
     let dir = served();
@@ -194,6 +235,12 @@ fn listar_and_listar_detalle_show_the_folder() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, "mi foto.png\npoema.txt\nvacío.txt\n");
     let run = cliente(server.port, cwd.path(), &["listar-detalle"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.lines().next().unwrap().contains("68.4 KiB "),
+        "{run:?}"
+    );
+    let run = cliente(server.port, cwd.path(), &["listar-detalle", "--bytes"]);
     assert_eq!(run.code, 0, "{run:?}");
     let rows: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(rows.len(), 3, "{run:?}");
@@ -224,6 +271,7 @@ fn descargar_saves_exact_bytes_into_descargas() {
             "{name}"
         );
     }
+    std::fs::create_dir(cwd.path().join("otra")).unwrap();
     let run = cliente(
         server.port,
         cwd.path(),
@@ -259,41 +307,152 @@ fn descargar_of_a_missing_file_exits_1_and_creates_nothing() {
     assert!(!cwd.path().join("descargas/no-existe.txt").exists());
 }
 
-/// `--continuar` keeps the bytes already on disk and asks only for the rest.
+/// `-o` into a folder that does not exist is an error that says how to make it, and
+/// creates nothing.
 #[test]
-fn descargar_continuar_resumes_from_the_local_size() {
+fn descargar_into_a_missing_folder_is_an_error() {
     let dir = served();
-    let whole = pattern(6 * MIB + 100);
+    let server = Server::start(dir.path(), &[]);
+    let cwd = TempDir::new("cli-nodir");
+    let run = cliente(
+        server.port,
+        cwd.path(),
+        &["descargar", "poema.txt", "-o", "nodir/x.txt"],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("la carpeta nodir no existe"), "{run:?}");
+    assert!(run.stderr.contains("mkdir nodir"), "{run:?}");
+    assert!(!cwd.path().join("nodir").exists());
+}
+
+/// A proxy to `port` that cuts the connection once `limit` bytes came back from the
+/// server: a download interrupted halfway, as by a dropped network.
+fn cutting_proxy(port: u16, limit: usize) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Ok((client, _)) = listener.accept() else {
+            return;
+        };
+        let server = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut c_read, &mut s_write);
+        });
+        let (mut s_read, mut c_write) = (server, client);
+        let mut sent = 0;
+        let mut buf = vec![0; 64 * 1024];
+        while sent < limit {
+            let n = match s_read.read(&mut buf[..(limit - sent).min(64 * 1024)]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if c_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            sent += n;
+        }
+        let _ = c_write.shutdown(std::net::Shutdown::Both);
+        let _ = s_read.shutdown(std::net::Shutdown::Both);
+    });
+    proxy_port
+}
+
+/// Names in a folder, sorted (hidden ones included).
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|it| {
+            it.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// An interrupted download leaves nothing under the final name, only a hidden partial;
+/// running the same command again resumes from it and gets the exact file.
+#[test]
+fn an_interrupted_download_resumes_on_the_next_run() {
+    let dir = served();
+    let whole = pattern(10 * MIB + 100);
     dir.write("video.bin", &whole);
     let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-continuar");
-    std::fs::create_dir(cwd.path().join("descargas")).unwrap();
-    // A local start made of zeros: if it survives, the download really resumed from
-    // the local size instead of starting over.
-    let kept = 5 * MIB + 3;
-    std::fs::write(cwd.path().join("descargas/video.bin"), vec![0u8; kept]).unwrap();
-    let run = cliente(
-        server.port,
-        cwd.path(),
-        &["descargar", "video.bin", "--continuar"],
+    let cwd = TempDir::new("cli-resume");
+    // The first range (4 MiB) gets through, the second is cut.
+    let proxy = cutting_proxy(server.port, 6 * MIB);
+    let run = cliente(proxy, cwd.path(), &["descargar", "video.bin"]);
+    assert_ne!(run.code, 0, "{run:?}");
+    let downloads = cwd.path().join("descargas");
+    assert!(
+        !downloads.join("video.bin").exists(),
+        "{:?}",
+        names_in(&downloads)
     );
+    let left = names_in(&downloads);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(
+        left[0].starts_with(".video.bin.") && left[0].ends_with(".parcial"),
+        "{left:?}"
+    );
+    assert_eq!(
+        std::fs::metadata(downloads.join(&left[0])).unwrap().len(),
+        4 * MIB as u64
+    );
+
+    let run = cliente(server.port, cwd.path(), &["descargar", "video.bin"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
-        run.stdout.contains(&format!("se continuó desde {kept}")),
+        run.stderr
+            .contains("retomando la descarga de video.bin: ya hay 4.0 MiB de 10.0 MiB"),
         "{run:?}"
     );
-    let got = read(cwd.path().join("descargas/video.bin"));
-    assert_eq!(got.len(), whole.len());
-    assert!(got[..kept].iter().all(|b| *b == 0));
-    assert_eq!(&got[kept..], &whole[kept..]);
-    // Resuming a complete file asks for nothing more and changes nothing.
-    let run = cliente(
-        server.port,
-        cwd.path(),
-        &["descargar", "video.bin", "--continuar"],
-    );
+    assert!(run.stdout.contains("se continuó desde 4.0 MiB"), "{run:?}");
+    assert_eq!(read(downloads.join("video.bin")), whole);
+    assert_eq!(names_in(&downloads), ["video.bin"]);
+}
+
+/// A partial left from another version of the file (the server's copy changed since)
+/// is dropped, and the download starts over instead of mixing two versions.
+#[test]
+fn a_partial_of_another_version_is_not_resumed() {
+    let dir = served();
+    dir.write("video.bin", &pattern(5 * MIB));
+    let server = Server::start(dir.path(), &[]);
+    let cwd = TempDir::new("cli-stale");
+    let downloads = cwd.path().join("descargas");
+    std::fs::create_dir(&downloads).unwrap();
+    std::fs::write(downloads.join(".video.bin.5242880-1.parcial"), vec![0u8; MIB]).unwrap();
+    let run = cliente(server.port, cwd.path(), &["descargar", "video.bin"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(read(cwd.path().join("descargas/video.bin")), got);
+    assert!(!run.stderr.contains("retomando"), "{run:?}");
+    assert_eq!(
+        read(downloads.join("video.bin")),
+        read(dir.path().join("video.bin"))
+    );
+    assert_eq!(names_in(&downloads), ["video.bin"]);
+}
+
+/// The menu offers to resume an interrupted download, and resumes when told yes.
+#[test]
+fn menu_offers_to_resume_a_download() {
+    let dir = served();
+    let whole = pattern(10 * MIB + 7);
+    dir.write("video.bin", &whole);
+    let server = Server::start(dir.path(), &[]);
+    let cwd = TempDir::new("cli-menu-resume");
+    let proxy = cutting_proxy(server.port, 6 * MIB);
+    assert_ne!(cliente(proxy, cwd.path(), &["descargar", "video.bin"]).code, 0);
+    let run = menu(server.port, cwd.path(), "2\nvideo.bin\ntal vez\ns\nsalir\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("Hay una descarga interrumpida de video.bin (4.0 MiB de 10.0 MiB)"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("Responda s (sí) o n (no)."), "{run:?}");
+    assert!(run.stdout.contains("se continuó desde 4.0 MiB"), "{run:?}");
+    assert_eq!(read(cwd.path().join("descargas/video.bin")), whole);
 }
 
 /// `subir` publishes a file, refuses to overwrite without --reemplazar (exit 1), and
@@ -306,14 +465,15 @@ fn subir_publishes_and_only_overwrites_when_asked() {
     cwd.write("nota.txt", b"primera version");
     let run = cliente(server.port, cwd.path(), &["subir", "nota.txt"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(run.stdout, "Subido nota.txt (15 bytes)\n");
+    assert_eq!(run.stdout, "Subido nota.txt (15 B)\n");
     assert_eq!(read(dir.path().join("nota.txt")), b"primera version");
 
     cwd.write("nota.txt", b"segunda");
     let run = cliente(server.port, cwd.path(), &["subir", "nota.txt"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
-        run.stderr.contains("ya existe un archivo llamado nota.txt"),
+        run.stderr
+            .contains("ya existe un archivo llamado nota.txt (use --reemplazar para sobrescribirlo)"),
         "{run:?}"
     );
     assert_eq!(read(dir.path().join("nota.txt")), b"primera version");
@@ -372,7 +532,7 @@ fn subir_resumes_an_interrupted_upload() {
 
     let run = cliente(server.port, cwd.path(), &["subir", "grande.bin"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stderr.contains(&format!("desde {staged}")), "{run:?}");
+    assert!(run.stderr.contains(&format!("desde el byte {staged}")), "{run:?}");
     assert_eq!(read(dir.path().join("grande.bin")), content);
 
     // 6 MiB staged for a 5 MiB file cannot be a start of it: start over.
@@ -554,7 +714,6 @@ fn menu_runs_a_script_that_ends_at_eof() {
         "3", // subir
         "local.txt",
         "",  // keep the local name
-        "n", // do not replace
         "4", // duplicar with an automatic name
         "poema.txt",
         "",
@@ -563,6 +722,7 @@ fn menu_runs_a_script_that_ends_at_eof() {
         "subido.txt",
         "5", // borrar
         "poema (copia).txt",
+        "s", // yes, delete it
         "7", // difundir (nobody else is subscribed)
         "poema.txt",
         "8", // clientes
@@ -580,9 +740,9 @@ fn menu_runs_a_script_that_ends_at_eof() {
         "Conectado a 127.0.0.1:",
         "Menú",
         "mi foto.png",
-        "Descargado mi foto.png en descargas/mi foto.png (70000 bytes)",
+        "Descargado mi foto.png en descargas/mi foto.png (68.4 KiB)",
         "Error: no existe el archivo: no-existe.txt",
-        "Subido local.txt (13 bytes)",
+        "Subido local.txt (13 B)",
         "Copiado poema.txt como poema (copia).txt",
         "Renombrado local.txt a subido.txt",
         "Borrado poema (copia).txt",
@@ -600,6 +760,297 @@ fn menu_runs_a_script_that_ends_at_eof() {
     assert_eq!(read(dir.path().join("subido.txt")), b"desde el menu");
     assert!(!dir.path().join("poema (copia).txt").exists());
     assert!(!cwd.path().join("descargas/no-existe.txt").exists());
+}
+
+/// The menu takes local paths as people paste them: quoted, with backslash-escaped
+/// spaces, or starting with ~.
+#[test]
+fn menu_takes_pasted_paths() {
+    let dir = served();
+    let server = Server::start(dir.path(), &[]);
+    let cwd = TempDir::new("cli-paste");
+    let home = TempDir::new("cli-home");
+    cwd.write("mi nota.txt", b"con espacio");
+    home.write("casa.txt", b"desde home");
+    let quoted = format!("'{}'", cwd.path().join("mi nota.txt").display());
+    let double = format!("\"{}\"", cwd.path().join("mi nota.txt").display());
+    let escaped = "mi\\ nota.txt";
+    let script = format!(
+        "3\n{quoted}\nuno.txt\n3\n{double}\ndos.txt\n3\n{escaped}\ntres.txt\n3\n~/casa.txt\n\nsalir\n"
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_cliente"))
+        .args([&server.port.to_string(), "127.0.0.1"])
+        .current_dir(cwd.path())
+        .env("HOME", home.path())
+        .env("USERPROFILE", home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = finish(child, Some(&script));
+    assert_eq!(run.code, 0, "{run:?}");
+    for name in ["uno.txt", "dos.txt", "tres.txt"] {
+        assert_eq!(read(dir.path().join(name)), b"con espacio", "{name}: {run:?}");
+    }
+    assert_eq!(read(dir.path().join("casa.txt")), b"desde home", "{run:?}");
+}
+
+/// `borrar` in the menu asks first; an answer that is neither yes nor no is asked again,
+/// and no keeps the file.
+#[test]
+fn menu_borrar_asks_for_confirmation() {
+    let dir = served();
+    let server = Server::start(dir.path(), &[]);
+    let cwd = TempDir::new("cli-borrar");
+    let run = menu(server.port, cwd.path(), "5\npoema.txt\n3\nn\nsalir\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("¿Borrar poema.txt del servidor?"), "{run:?}");
+    assert_eq!(run.stdout.matches("¿Borrar poema.txt").count(), 2, "{run:?}");
+    assert!(run.stdout.contains("No se borró poema.txt."), "{run:?}");
+    assert!(dir.path().join("poema.txt").exists());
+    let run = menu(server.port, cwd.path(), "5\npoema.txt\nsí\nsalir\n");
+    assert!(run.stdout.contains("Borrado poema.txt"), "{run:?}");
+    assert!(!dir.path().join("poema.txt").exists());
+}
+
+/// Uploading over an existing name in the menu asks whether to replace it, then does.
+#[test]
+fn menu_subir_asks_before_replacing() {
+    let dir = served();
+    let server = Server::start(dir.path(), &[]);
+    let cwd = TempDir::new("cli-reemplazar");
+    cwd.write("poema.txt", b"otro poema");
+    let run = menu(
+        server.port,
+        cwd.path(),
+        "3\npoema.txt\n\nn\n3\npoema.txt\n\ns\nsalir\n",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("Ya existe poema.txt en el servidor. ¿Reemplazarlo?"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("No se subió poema.txt."), "{run:?}");
+    assert!(run.stdout.contains("Subido poema.txt (10 B)"), "{run:?}");
+    assert_eq!(read(dir.path().join("poema.txt")), b"otro poema");
+}
+
+/// `mensaje` reaches a client by its alias, from a subcommand and from the menu, and a
+/// pushed file names its sender with id and alias, as a message does.
+#[test]
+fn mensaje_by_alias_and_senders_named_alike() {
+    let dir = served();
+    let server = Server::start(dir.path(), &[]);
+    let listener_dir = TempDir::new("cli-alias-ana");
+    let menu_dir = TempDir::new("cli-alias-beto");
+    let mut listener = cliente_cmd(server.port, listener_dir.path(), &["--alias", "ana", "escuchar"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Lines::of(listener.stdout.take().unwrap());
+    lines.until("Suscrito como cliente");
+
+    let run = cliente(server.port, menu_dir.path(), &["mensaje", "ana", "hola", "ana"]);
+    assert_eq!(run.stdout, "Mensaje entregado a 1 cliente\n", "{run:?}");
+    assert!(lines.until("[mensaje de").ends_with("] hola ana"));
+    let run = cliente(server.port, menu_dir.path(), &["mensaje", "nadie", "hola"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("no hay un cliente con alias «nadie»"),
+        "{run:?}"
+    );
+
+    let mut beto = Command::new(env!("CARGO_BIN_EXE_cliente"))
+        .args([&server.port.to_string(), "127.0.0.1", "--alias", "beto"])
+        .current_dir(menu_dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let shown = Lines::of(beto.stdout.take().unwrap());
+    let beto_id = id_in(&shown.until("Conectado a"));
+    let mut stdin = beto.stdin.take().unwrap();
+    stdin.write_all(b"9\nAna\nsoy beto\n").unwrap();
+    shown.until("Mensaje entregado a 1 cliente");
+    let from = format!("de {beto_id} (beto)]");
+    let line = lines.until("soy beto");
+    assert!(line.starts_with(&format!("[mensaje {from}")), "{line}");
+    stdin.write_all(b"7\npoema.txt\n").unwrap();
+    let line = lines.until("poema.txt guardado");
+    assert!(line.starts_with(&format!("[archivo {from}")), "{line}");
+    stdin.write_all(b"salir\n").unwrap();
+    shown.until("Hasta luego.");
+    assert_eq!(beto.wait().unwrap().code(), Some(0));
+    drop(server);
+    let _ = listener.wait();
+}
+
+/// A listener on `port` that accepts connections and runs `serve` on each, in a thread.
+fn fake_server(serve: fn(std::net::TcpStream)) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    port
+}
+
+/// Reads one request frame and decodes it.
+fn read_request(stream: &mut std::net::TcpStream) -> Option<almacen::message::Request<'static>> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).ok()?;
+    let mut payload = vec![0; u32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut payload).ok()?;
+    let msg = almacen::message::parse(&payload, almacen::pickle::Limits::default()).ok()?;
+    Some(msg.into_owned())
+}
+
+/// A server that accepts and then says nothing makes `cliente` give up after `--espera`
+/// seconds with exit 1 and a Spanish hint that it may not be almacen.
+#[test]
+fn a_silent_server_times_out_with_a_hint() {
+    let port = fake_server(|mut stream| {
+        // Read whatever comes and never answer, until the client leaves.
+        let mut buf = [0u8; 1024];
+        while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    let cwd = TempDir::new("cli-silent");
+    let run = cliente(port, cwd.path(), &["--espera", "1", "listar"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("no respondió en 1 s"), "{run:?}");
+    assert!(run.stderr.contains("no es un servidor almacen"), "{run:?}");
+    assert!(run.stderr.contains("--espera"), "{run:?}");
+}
+
+/// A web server on the port is recognised from its answer: exit 1, and it says so.
+#[test]
+fn an_http_server_is_recognised() {
+    let port = fake_server(|mut stream| {
+        let mut buf = [0u8; 1024];
+        let _ = stream.read(&mut buf);
+        let _ = stream.write_all(b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    });
+    let cwd = TempDir::new("cli-http");
+    let run = cliente(port, cwd.path(), &["listar"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("respondió en HTTP"), "{run:?}");
+    assert!(run.stderr.contains("no parece un servidor almacen"), "{run:?}");
+}
+
+/// A reply that keeps arriving, however slowly, is never cut by `--espera`: only
+/// silence is.
+#[test]
+fn a_slow_but_moving_reply_does_not_time_out() {
+    let port = fake_server(|mut stream| {
+        let Some(req) = read_request(&mut stream) else {
+            return;
+        };
+        let names = almacen::pickle::Data::List(vec![Data::str("lento.txt")]);
+        let reply = almacen::message::ok(&almacen::pickle::Envelope::Dict, &req.operacion, &names);
+        // Each piece comes well within the 1 s limit; the whole takes longer than it.
+        for piece in reply.chunks(reply.len().div_ceil(6)) {
+            std::thread::sleep(Duration::from_millis(400));
+            if stream.write_all(piece).is_err() {
+                return;
+            }
+        }
+        let mut buf = [0u8; 64];
+        let _ = stream.read(&mut buf);
+    });
+    let cwd = TempDir::new("cli-slow");
+    let run = cliente(port, cwd.path(), &["--espera", "1", "listar"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "lento.txt\n");
+}
+
+/// Silence while nothing is owed is not a timeout: `escuchar` waits past `--espera`
+/// and still gets the next message.
+#[test]
+fn an_idle_subscriber_does_not_time_out() {
+    let dir = served();
+    let server = Server::start(dir.path(), &[]);
+    let cwd = TempDir::new("cli-idle");
+    let mut listener = cliente_cmd(server.port, cwd.path(), &["--espera", "1", "escuchar"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Lines::of(listener.stdout.take().unwrap());
+    let id = id_in(&lines.until("Suscrito como cliente"));
+    // Idle for longer than --espera (this sets up the case; nothing is measured).
+    std::thread::sleep(Duration::from_millis(2500));
+    let run = cliente(server.port, cwd.path(), &["mensaje", &id, "sigues", "ahí"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(lines.until("[mensaje de").ends_with("sigues ahí"));
+    drop(server);
+    assert_eq!(listener.wait().unwrap().code(), Some(0));
+}
+
+/// With `--clave` (or ALMACEN_CLAVE), every write goes in its dict form with the key;
+/// reads carry no key.
+#[test]
+fn the_key_goes_with_every_write() {
+    use almacen::pickle::decode::get;
+    use almacen::pickle::Value;
+    let port = fake_server(|mut stream| {
+        while let Some(req) = read_request(&mut stream) {
+            // Echo the request's data back, so the test can see what was sent.
+            let echo = match req.operacion.as_str() {
+                "listar" => Data::List(vec![]),
+                _ => Data::dict([("nombre", Data::str("x"))]),
+            };
+            let keyed = get(&req.data, "clave") == Some(&Value::String("k".into()));
+            let estado_ok = keyed || req.operacion == "listar";
+            let frame = if estado_ok {
+                almacen::message::ok(&almacen::pickle::Envelope::Dict, &req.operacion, &echo)
+            } else {
+                almacen::message::error(&almacen::pickle::Envelope::Dict, &req.operacion, "falta la clave")
+            };
+            if stream.write_all(&frame).is_err() {
+                return;
+            }
+        }
+    });
+    let cwd = TempDir::new("cli-clave");
+    cwd.write("nota.txt", b"x");
+    for args in [
+        &["borrar", "poema.txt"][..],
+        &["duplicar", "poema.txt"],
+        &["renombrar", "a.txt", "b.txt"],
+        &["subir", "nota.txt"],
+    ] {
+        let mut with_flag = vec!["--clave", "k"];
+        with_flag.extend_from_slice(args);
+        let run = cliente(port, cwd.path(), &with_flag);
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        let child = cliente_cmd(port, cwd.path(), args)
+            .env("ALMACEN_CLAVE", "k")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let run = finish(child, None);
+        assert_eq!(run.code, 0, "{args:?} with ALMACEN_CLAVE: {run:?}");
+        let child = cliente_cmd(port, cwd.path(), args)
+            .env_remove("ALMACEN_CLAVE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let run = finish(child, None);
+        assert_eq!(run.code, 1, "{args:?} without a key: {run:?}");
+        assert!(run.stderr.contains("use --clave CLAVE"), "{args:?}: {run:?}");
+    }
 }
 
 /// `salir` ends the menu with exit 0, and nothing typed after it runs.
@@ -680,7 +1131,9 @@ fn a_server_shutdown_ends_escuchar_and_the_menu_cleanly() {
     server.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
     listened.until("[servidor] se está cerrando");
     shown.until("[servidor] se está cerrando");
-    shown.until("Hasta luego.");
+    // The notice starts its own line, not the end of the prompt's.
+    let bye = shown.until("Hasta luego.");
+    assert!(bye.starts_with("El servidor cerró la sesión"), "{bye}");
     assert_eq!(listener.wait().unwrap().code(), Some(0));
     assert_eq!(menu_child.wait().unwrap().code(), Some(0));
     assert!(server.wait_exit(Duration::from_secs(5)).unwrap().success());

@@ -181,7 +181,7 @@ fn port_in_use_is_a_clear_error() {
     let out = run_servidor(&[&port, "127.0.0.1", "--dir", dir.path().to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("already in use"), "{err}");
+    assert!(err.contains("ya está en uso"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
@@ -210,7 +210,7 @@ fn help_lists_the_options() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     for word in [
-        "PORT",
+        "PUERTO",
         "HOST",
         "--dir",
         "--max-frame",

@@ -2,7 +2,8 @@
 //!
 //! `args` reads the command line, `conn` speaks the framed protocol (with `spill` for
 //! large pushed files), `ops` and `transfer` are the operations, `commands` and `menu`
-//! are the two ways of using them, `pushes` handles what the server sends unasked.
+//! are the two ways of using them (`paste` reads the paths people paste into the menu),
+//! `pushes` handles what the server sends unasked.
 
 // The modules live in cliente/, next to this file.
 mod cliente {
@@ -11,6 +12,7 @@ mod cliente {
     pub mod conn;
     pub mod menu;
     pub mod ops;
+    pub mod paste;
     pub mod progress;
     pub mod pushes;
     pub mod spill;
@@ -26,14 +28,11 @@ use std::process::ExitCode;
 pub const DOWNLOADS: &str = "descargas";
 
 fn main() -> ExitCode {
-    let inv = match args::parse(std::env::args().skip(1)) {
+    let env_clave = std::env::var(almacen::config::CLAVE_ENV).ok();
+    let inv = match args::parse(std::env::args_os().skip(1), env_clave) {
         Ok(Parsed::Run(inv)) => inv,
-        Ok(Parsed::Help) => {
-            print!("{}", args::HELP);
-            return ExitCode::SUCCESS;
-        }
-        Ok(Parsed::Version) => {
-            println!("cliente {}", env!("CARGO_PKG_VERSION"));
+        Ok(Parsed::Print(text)) => {
+            print!("{text}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {

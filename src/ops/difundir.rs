@@ -1,6 +1,6 @@
 //! `difundir`: sends a file to every other subscriber.
 //!
-//! Each recipient gets a frame `Mensaje("archivo", {"nombre", "de", "contenido"}, "ok")`
+//! Each recipient gets a frame `Mensaje("archivo", {"nombre", "de", "alias", "contenido"}, "ok")`
 //! streamed from disk exactly like a download. All of them share one open file and read
 //! it at their own offsets, so twenty recipients cost twenty small heads and tails, not
 //! twenty copies of the file, and a slow one holds back nobody but itself.
@@ -38,9 +38,11 @@ impl<'r> Operation<'r> for Difundir<'r> {
             Err(refusal) => return Outcome::Refused(refusal),
         };
         let file = Rc::new(file);
+        let alias = ctx.peers.get(caller.id).and_then(|p| p.alias.clone());
         let fields = [
             ("nombre".to_string(), Data::str(self.name)),
             ("de".to_string(), Data::Int(caller.id as i64)),
+            ("alias".to_string(), alias.map_or(Data::None, Data::Str)),
         ];
         let to = ctx.peers.subscribers(caller.id);
         let sent = ctx.fan_out(to, caller.peer, "file", |env| {

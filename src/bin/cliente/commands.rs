@@ -3,6 +3,7 @@
 
 use super::args::{Command, Invocation};
 use super::conn::{self, Direct, Failure};
+use super::ops::human;
 use super::pushes::{self, Pushes};
 use super::{ops, transfer};
 use crate::DOWNLOADS;
@@ -15,12 +16,14 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
     // round trip, and must not depend on whether a server is up.
     let plan = Plan::check(&inv.command)?;
     let downloads = Path::new(DOWNLOADS);
-    let (reader, writer) = conn::connect(&inv.target, downloads)?;
+    let (reader, writer) = conn::connect(&inv.target, downloads, inv.wait)?;
     let mut link = Direct {
         reader,
         writer,
         pushes: Pushes::new(downloads),
+        clave: inv.clave.clone(),
     };
+    let have_key = inv.clave.is_some();
     match &inv.command {
         Command::Menu => unreachable!("the menu is not a subcommand"),
         Command::Listar => {
@@ -28,37 +31,57 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
                 println!("{name}");
             }
         }
-        Command::ListarDetalle => print!("{}", ops::render_entries(&ops::listar_detalle(&mut link)?)),
+        Command::ListarDetalle { bytes } => {
+            print!(
+                "{}",
+                ops::render_entries(&ops::listar_detalle(&mut link)?, *bytes)
+            )
+        }
         Command::Clientes => print!("{}", ops::render_peers(&ops::clientes(&mut link)?)),
-        Command::Descargar { name, resume, .. } => {
+        Command::Descargar { name, .. } => {
             let dest = plan.dest.as_deref().expect("checked");
-            let done = transfer::download(&mut link, name, dest, *resume)?;
+            let job = transfer::plan_download(&mut link, name, dest)?;
+            let resume = job.resumable() > 0;
+            if resume {
+                eprintln!(
+                    "retomando la descarga de {name}: ya hay {} de {}",
+                    human(job.resumable()),
+                    human(job.total().unwrap_or(0))
+                );
+            }
+            let done = transfer::download(&mut link, job, resume)?;
             if done.from > 0 {
                 println!(
-                    "Descargado {name} en {} ({} bytes; se continuó desde {})",
+                    "Descargado {name} en {} ({}; se continuó desde {})",
                     dest.display(),
-                    done.bytes,
-                    done.from
+                    human(done.bytes),
+                    human(done.from)
                 );
             } else {
-                println!("Descargado {name} en {} ({} bytes)", dest.display(), done.bytes);
+                println!("Descargado {name} en {} ({})", dest.display(), human(done.bytes));
             }
         }
         Command::Subir { path, replace, .. } => {
             let name = plan.name.as_deref().expect("checked");
-            let done = transfer::upload(&mut link, path, name, *replace)?;
-            println!("Subido {name} ({} bytes)", done.bytes);
+            let done = transfer::upload(&mut link, path, name, *replace).map_err(|f| {
+                match ops::already_exists(&f) {
+                    Some(m) => Failure::Server(format!("{m} (use --reemplazar para sobrescribirlo)")),
+                    None => ops::key_hint(f, have_key),
+                }
+            })?;
+            println!("Subido {name} ({})", human(done.bytes));
         }
         Command::Duplicar { name, new } => {
-            let copy = ops::duplicar(&mut link, name, new.as_deref())?;
+            let copy =
+                ops::duplicar(&mut link, name, new.as_deref()).map_err(|f| ops::key_hint(f, have_key))?;
             println!("Copiado {name} como {copy}");
         }
         Command::Borrar { name } => {
-            ops::borrar(&mut link, name)?;
+            ops::borrar(&mut link, name).map_err(|f| ops::key_hint(f, have_key))?;
             println!("Borrado {name}");
         }
         Command::Renombrar { name, new } => {
-            let new = ops::renombrar(&mut link, name, new)?;
+            let new = ops::renombrar(&mut link, name, new).map_err(|f| ops::key_hint(f, have_key))?;
             println!("Renombrado {name} a {new}");
         }
         Command::Difundir { name } => {
@@ -66,7 +89,7 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
             println!("{name} enviado a {n} {}", plural(n, "cliente", "clientes"));
         }
         Command::Mensaje { to, text } => {
-            let n = ops::mensaje(&mut link, ops::recipient(to)?, text)?;
+            let n = ops::mensaje(&mut link, &ops::recipient(to)?, text)?;
             println!("Mensaje entregado a {n} {}", plural(n, "cliente", "clientes"));
         }
         Command::Escuchar => listen(&mut link, inv.alias.as_deref())?,
@@ -90,14 +113,17 @@ impl Plan {
             name: None,
         };
         match command {
-            Command::Descargar { name, out, .. } => {
+            Command::Descargar { name, out } => {
                 plan.dest = Some(match out {
                     // Into an existing folder, under the file's own name.
                     Some(path) if path.is_dir() => {
                         check_name(name).map_err(|why| usage(&pushes::printable(name), why))?;
                         path.join(name)
                     }
-                    Some(path) => path.clone(),
+                    Some(path) => {
+                        check_out(path)?;
+                        path.clone()
+                    }
                     // The name becomes a path under descargas/: it must be one plain
                     // component, exactly what the server accepts.
                     None => {
@@ -127,6 +153,28 @@ impl Plan {
     }
 }
 
+/// `-o RUTA` that is not an existing folder: a file whose folder must exist. Making
+/// folders silently hides typos (`-o /tmp/nodir/x.txt`), so a missing one is an error
+/// that says how to make it.
+fn check_out(path: &Path) -> Result<(), Failure> {
+    let text = path.to_string_lossy();
+    if text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR) {
+        return Err(Failure::Local(format!(
+            "la carpeta {} no existe: créela (mkdir {}) o elija otra con -o",
+            path.display(),
+            almacen::spanish::shell_word(&text)
+        )));
+    }
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) if !parent.is_dir() => Err(Failure::Local(format!(
+            "la carpeta {} no existe: créela (mkdir {}) o elija otra con -o",
+            parent.display(),
+            almacen::spanish::shell_word(&parent.to_string_lossy())
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// `escuchar`: subscribe, then print and save pushes until the server closes.
 fn listen(link: &mut Direct, alias: Option<&str>) -> Result<(), Failure> {
     let id = ops::suscribir(link, alias)?;
@@ -137,7 +185,15 @@ fn listen(link: &mut Direct, alias: Option<&str>) -> Result<(), Failure> {
                 eprintln!("El servidor cerró la conexión");
                 return Ok(());
             }
-            Some(msg) if pushes::is_push(&msg) => link.pushes.handle(msg),
+            Some(msg) if pushes::is_push(&msg) => {
+                // A file names only its sender's id: look the alias up once.
+                if link.pushes.needs_lookup(&msg) {
+                    if let Ok(peers) = ops::clientes(link) {
+                        link.pushes.learn(&peers);
+                    }
+                }
+                link.pushes.handle(msg)
+            }
             // Nothing else is expected: we asked nothing more.
             Some(msg) => eprintln!("mensaje inesperado del servidor: {}", msg.operacion),
         }

@@ -4,6 +4,13 @@
 //! menu can read on one thread while it writes on another. Reading decodes each frame
 //! with the library's own parser; a frame carrying a large `bytes` value has that value
 //! streamed to a hidden file instead of memory (see `spill.rs`).
+//!
+//! Nothing here waits forever. Connecting gives up after a while, and both halves have
+//! socket timeouts: a read or write that sees no progress for `wait` fails. Silence is
+//! normal while the server owes us nothing (a menu at its prompt, `escuchar`), so a
+//! timeout between frames only counts while a request is outstanding (`Pending`, shared
+//! by both halves). Inside a frame, each read that brings bytes starts the clock again,
+//! so a long transfer that keeps moving never times out.
 
 use super::args::Target;
 use super::progress::Progress;
@@ -11,11 +18,15 @@ use super::spill;
 use almacen::frame::HEADER_LEN;
 use almacen::message;
 use almacen::pickle::{Data, Envelope, Limits, Value};
+use almacen::spanish::io_error;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{self, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Frames up to this size are read whole into memory.
 const INLINE_MAX: usize = 8 * 1024 * 1024;
@@ -28,23 +39,29 @@ const SPILL_MIN: u64 = 1024 * 1024;
 const BUFFER_MAX: usize = 256 * 1024 * 1024;
 // A spilled body is larger than the head, so it never ends inside the head we read.
 const _: () = assert!(SPILL_MIN > HEAD as u64);
+/// Connecting waits at most this long (or `wait`, if shorter) for each address.
+const CONNECT_MAX: Duration = Duration::from_secs(10);
 
 /// Why an operation did not complete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// The server answered with `estado="error"`; this is its message.
     Server(String),
-    /// The connection failed, or the server said something we cannot read.
+    /// The server's answer never came, or is not what an almacen server says: it may be
+    /// another kind of server.
+    Reply(String),
+    /// The connection could not be made, or was lost.
     Link(String),
     /// A problem on this side: a local file, or how the command was asked.
     Local(String),
 }
 
 impl Failure {
-    /// The process exit code for it: 1 when the server refused, 2 otherwise.
+    /// The process exit code for it: 1 when the server refused or did not answer as
+    /// almacen does, 2 when we could not ask at all.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Failure::Server(_) => 1,
+            Failure::Server(_) | Failure::Reply(_) => 1,
             Failure::Link(_) | Failure::Local(_) => 2,
         }
     }
@@ -53,13 +70,89 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Server(m) | Failure::Link(m) | Failure::Local(m) => f.write_str(m),
+            Failure::Server(m) | Failure::Reply(m) | Failure::Link(m) | Failure::Local(m) => f.write_str(m),
         }
     }
 }
 
-fn lost(e: &io::Error) -> Failure {
-    Failure::Link(format!("se perdió la conexión con el servidor: {e}"))
+/// Whether an I/O error is a socket timeout (its name differs between OSes).
+fn timed_out(e: &io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// How many requests wait for their reply, and when the last one was sent: what tells
+/// a silent server from an idle session.
+struct Pending {
+    count: AtomicUsize,
+    /// Milliseconds from `epoch` to the last send.
+    sent_at: AtomicU64,
+    epoch: Instant,
+}
+
+impl Pending {
+    fn new() -> Pending {
+        Pending {
+            count: AtomicUsize::new(0),
+            sent_at: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn sending(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.sent_at.store(ms, Ordering::SeqCst);
+        self.count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn answered(&self) {
+        let _ = self
+            .count
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    }
+
+    /// How much longer the oldest owed reply may take, or None when nothing is owed. A
+    /// read that timed out may have started before the request went out, so the send
+    /// time decides, not the read's own clock.
+    fn left(&self, wait: Duration) -> Option<Duration> {
+        if self.count.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        let sent = Duration::from_millis(self.sent_at.load(Ordering::SeqCst));
+        Some(wait.saturating_sub(self.epoch.elapsed().saturating_sub(sent)))
+    }
+}
+
+/// What we know about the far end, for messages.
+#[derive(Clone)]
+struct Peer {
+    /// `host:port` as the user gave it.
+    name: String,
+    wait: Duration,
+}
+
+impl Peer {
+    fn lost(&self, e: &io::Error) -> Failure {
+        if timed_out(e) {
+            return self.silent();
+        }
+        Failure::Link(format!("se perdió la conexión con el servidor: {}", io_error(e)))
+    }
+
+    fn silent(&self) -> Failure {
+        Failure::Reply(format!(
+            "el servidor en {} no respondió en {} s; quizás no es un servidor almacen \
+             (¿es el puerto correcto?), o está muy ocupado: use --espera para esperar más",
+            self.name,
+            self.wait.as_secs()
+        ))
+    }
+
+    fn not_almacen(&self, what: &str) -> Failure {
+        Failure::Reply(format!(
+            "{what} desde {}: no parece un servidor almacen (¿es el puerto correcto?)",
+            self.name
+        ))
+    }
 }
 
 /// A bytes value that was written to a hidden file instead of memory. The file is
@@ -119,39 +212,97 @@ pub struct Reader {
     stream: BufReader<TcpStream>,
     spool: PathBuf,
     spilled: u64,
+    pending: Arc<Pending>,
+    peer: Peer,
+    /// The socket's read timeout is cut short to the time an owed reply has left.
+    shortened: bool,
 }
 
 /// Sends requests.
 pub struct Writer {
     stream: TcpStream,
+    pending: Arc<Pending>,
+    peer: Peer,
 }
 
-/// Connects and returns both halves.
-pub fn connect(target: &Target, spool: &Path) -> Result<(Reader, Writer), Failure> {
-    let stream = TcpStream::connect((target.host.as_str(), target.port)).map_err(|e| {
-        Failure::Link(format!(
-            "no se pudo conectar a {}:{}: {e}",
-            target.host, target.port
-        ))
-    })?;
+/// Connects and returns both halves. `wait` bounds every silence while a reply is owed.
+pub fn connect(target: &Target, spool: &Path, wait: Duration) -> Result<(Reader, Writer), Failure> {
+    let name = format!("{}:{}", target.host, target.port);
+    let stream = open(target, &name, wait)?;
+    let peer = Peer { name, wait };
     // Requests are single writes of whole frames; no reason to wait for more.
     let _ = stream.set_nodelay(true);
-    let read_half = stream.try_clone().map_err(|e| lost(&e))?;
+    let timeouts = stream
+        .set_read_timeout(Some(wait))
+        .and_then(|()| stream.set_write_timeout(Some(wait)));
+    let read_half = timeouts
+        .and_then(|()| stream.try_clone())
+        .map_err(|e| peer.lost(&e))?;
+    let pending = Arc::new(Pending::new());
     Ok((
         Reader {
             stream: BufReader::with_capacity(HEAD, read_half),
             spool: spool.to_path_buf(),
             spilled: 0,
+            pending: pending.clone(),
+            peer: peer.clone(),
+            shortened: false,
         },
-        Writer { stream },
+        Writer {
+            stream,
+            pending,
+            peer,
+        },
     ))
+}
+
+/// Resolves the host and tries each address in turn, each for a bounded time.
+fn open(target: &Target, name: &str, wait: Duration) -> Result<TcpStream, Failure> {
+    let addrs: Vec<SocketAddr> = (target.host.as_str(), target.port)
+        .to_socket_addrs()
+        .map_err(|_| {
+            Failure::Link(format!(
+                "no se encontró el host «{}»: revise el nombre, o use una dirección como 127.0.0.1",
+                target.host
+            ))
+        })?
+        .collect();
+    let mut last = None;
+    for addr in &addrs {
+        match TcpStream::connect_timeout(addr, wait.min(CONNECT_MAX)) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    let e = last.unwrap_or_else(|| io::Error::from(ErrorKind::AddrNotAvailable));
+    Err(Failure::Link(match e.kind() {
+        ErrorKind::ConnectionRefused => format!(
+            "no hay un servidor escuchando en {name}: inícielo (por ejemplo `servidor {}`, o \
+             `cargo run --release` en el proyecto) o revise el puerto y el host",
+            target.port
+        ),
+        _ if timed_out(&e) => format!(
+            "no se pudo conectar a {name}: nadie respondió en {} s (¿la dirección es \
+             correcta? ¿un cortafuegos bloquea el puerto?)",
+            wait.min(CONNECT_MAX).as_secs()
+        ),
+        _ => format!("no se pudo conectar a {name}: {}", io_error(&e)),
+    }))
 }
 
 impl Writer {
     /// Sends `Mensaje(operacion, data)` the way the course client does.
     pub fn send(&mut self, operacion: &str, data: &Data) -> Result<(), Failure> {
         let frame = message::frame_request(&Envelope::course(), operacion, data);
-        self.stream.write_all(&frame).map_err(|e| lost(&e))
+        // Counted before the bytes leave, so the reader never sees a reply it did not
+        // know was owed.
+        self.pending.sending();
+        self.stream.write_all(&frame).map_err(|e| self.peer.lost(&e))
+    }
+
+    /// Notes that the reply to one request arrived.
+    pub fn answered(&self) {
+        self.pending.answered();
     }
 }
 
@@ -159,15 +310,38 @@ impl Reader {
     /// The next frame, or None when the server closed the connection between frames.
     pub fn next(&mut self) -> Result<Option<Msg>, Failure> {
         let mut prefix = [0u8; HEADER_LEN];
-        match read_full(&mut self.stream, &mut prefix).map_err(|e| lost(&e))? {
-            0 => return Ok(None),
-            HEADER_LEN => {}
-            _ => return Err(Failure::Link("el servidor cortó un mensaje por la mitad".into())),
+        let mut got = 0;
+        while got < HEADER_LEN {
+            match self.stream.read(&mut prefix[got..]) {
+                Ok(0) if got == 0 => return Ok(None),
+                Ok(0) => return Err(Failure::Link("el servidor cortó un mensaje por la mitad".into())),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // Silence between frames is fine while nothing is owed; while a reply is
+                // owed, the next read waits only for the time it has left.
+                Err(e) if timed_out(&e) && got == 0 => match self.pending.left(self.peer.wait) {
+                    None => {}
+                    Some(left) if left.is_zero() => return Err(self.peer.silent()),
+                    Some(left) => self.read_timeout(left)?,
+                },
+                Err(e) => return Err(self.peer.lost(&e)),
+            }
+        }
+        if self.shortened {
+            // Inside a frame, each read may wait the whole `wait` again.
+            self.read_timeout(self.peer.wait)?;
+        }
+        // Servers of other kinds answer in text: say which instead of trying to read
+        // gigabytes of "length".
+        for (start, what) in [(&b"HTTP"[..], "respondió en HTTP"), (b"SSH-", "respondió SSH")] {
+            if prefix.starts_with(start) {
+                return Err(self.peer.not_almacen(&format!("el servidor {what}")));
+            }
         }
         let len = u32::from_be_bytes(prefix) as usize;
         if len <= INLINE_MAX {
             let payload = self.read_exact(len)?;
-            return decode(&payload, None);
+            return self.decode(&payload, None);
         }
         let head = self.read_exact(HEAD)?;
         if let Some(found) = spill::find_large_bytes(&head, SPILL_MIN) {
@@ -176,23 +350,57 @@ impl Reader {
             if let Some(tail_len) = tail_len.filter(|t| *t <= HEAD as u64) {
                 let spill = self.spill_body(&head[found.body_at..], found.len)?;
                 let tail = self.read_exact(tail_len as usize)?;
-                return decode(&spill::skeleton(&head, &found, &tail), Some(spill));
+                return self.decode(&spill::skeleton(&head, &found, &tail), Some(spill));
             }
         }
         if len > BUFFER_MAX {
-            return Err(Failure::Link(format!(
-                "el servidor envió un mensaje demasiado grande ({len} bytes)"
+            return Err(self.peer.not_almacen(&format!(
+                "llegó un mensaje demasiado grande ({})",
+                super::ops::human(len as u64)
             )));
         }
         let mut payload = head;
         payload.extend(self.read_exact(len - HEAD)?);
-        decode(&payload, None)
+        self.decode(&payload, None)
+    }
+
+    fn read_timeout(&mut self, limit: Duration) -> Result<(), Failure> {
+        // Zero would mean "no timeout" to the OS.
+        let limit = limit.max(Duration::from_millis(1));
+        self.shortened = limit != self.peer.wait;
+        self.stream
+            .get_ref()
+            .set_read_timeout(Some(limit))
+            .map_err(|e| self.peer.lost(&e))
     }
 
     fn read_exact(&mut self, len: usize) -> Result<Vec<u8>, Failure> {
         let mut buf = vec![0; len];
-        self.stream.read_exact(&mut buf).map_err(|e| lost(&e))?;
+        self.stream.read_exact(&mut buf).map_err(|e| {
+            if e.kind() == ErrorKind::UnexpectedEof {
+                self.peer
+                    .not_almacen("la conexión se cerró a mitad de una respuesta")
+            } else {
+                self.peer.lost(&e)
+            }
+        })?;
         Ok(buf)
+    }
+
+    fn decode(&self, payload: &[u8], spill: Option<Spill>) -> Result<Option<Msg>, Failure> {
+        let msg = message::parse(payload, Limits::default())
+            .map_err(|_| self.peer.not_almacen("llegó una respuesta ilegible"))?
+            .into_owned();
+        let estado = match msg.estado {
+            Value::String(s) => s,
+            _ => String::new(),
+        };
+        Ok(Some(Msg {
+            operacion: msg.operacion,
+            data: msg.data,
+            estado,
+            spill,
+        }))
     }
 
     /// Writes `len` bytes of a value to a new hidden file: `started` (already read with
@@ -205,7 +413,7 @@ impl Reader {
             let path = self.spool.join(name);
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(f) => break (f, path),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(local_io(&path, &e)),
             }
         };
@@ -217,7 +425,11 @@ impl Reader {
         let mut buf = vec![0; 256 * 1024];
         while done < len {
             let want = buf.len().min((len - done) as usize);
-            let n = self.stream.read(&mut buf[..want]).map_err(|e| lost(&e))?;
+            let n = match self.stream.read(&mut buf[..want]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.peer.lost(&e)),
+            };
             if n == 0 {
                 return Err(Failure::Link(
                     "el servidor cerró la conexión a mitad de un archivo".into(),
@@ -235,39 +447,9 @@ fn write_to(file: &mut File, bytes: &[u8], path: &Path) -> Result<(), Failure> {
     file.write_all(bytes).map_err(|e| local_io(path, &e))
 }
 
-/// A local file problem, naming the file.
+/// A local file problem, naming the file, in Spanish words.
 pub fn local_io(path: &Path, e: &io::Error) -> Failure {
-    Failure::Local(format!("{}: {e}", path.display()))
-}
-
-/// Reads until `buf` is full or the stream ends; returns how much was read.
-fn read_full(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match stream.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
-}
-
-fn decode(payload: &[u8], spill: Option<Spill>) -> Result<Option<Msg>, Failure> {
-    let msg = message::parse(payload, Limits::default())
-        .map_err(|bad| Failure::Link(format!("respuesta ilegible del servidor: {}", bad.detail)))?
-        .into_owned();
-    let estado = match msg.estado {
-        Value::String(s) => s,
-        _ => String::new(),
-    };
-    Ok(Some(Msg {
-        operacion: msg.operacion,
-        data: msg.data,
-        estado,
-        spill,
-    }))
+    Failure::Local(format!("{}: {}", path.display(), io_error(e)))
 }
 
 /// Anything that can carry one request and bring back its reply.
@@ -275,6 +457,9 @@ pub trait Call {
     /// Sends `operacion` with `data` and returns the reply, after routing any pushes
     /// that arrive before it.
     fn call(&mut self, operacion: &str, data: Data) -> Result<Msg, Failure>;
+
+    /// The write key to send with writes, if any.
+    fn clave(&self) -> Option<&str>;
 
     /// Like [`Call::call`], keeping only an ok reply's data.
     fn ask(&mut self, operacion: &str, data: Data) -> Result<Value, Failure> {
@@ -287,16 +472,24 @@ pub struct Direct {
     pub reader: Reader,
     pub writer: Writer,
     pub pushes: super::pushes::Pushes,
+    pub clave: Option<String>,
 }
 
 impl Call for Direct {
+    fn clave(&self) -> Option<&str> {
+        self.clave.as_deref()
+    }
+
     fn call(&mut self, operacion: &str, data: Data) -> Result<Msg, Failure> {
         self.writer.send(operacion, &data)?;
         loop {
             match self.reader.next()? {
                 None => return Err(Failure::Link("el servidor cerró la conexión".into())),
                 Some(msg) if super::pushes::is_push(&msg) => self.pushes.handle(msg),
-                Some(msg) => return Ok(msg),
+                Some(msg) => {
+                    self.writer.answered();
+                    return Ok(msg);
+                }
             }
         }
     }

@@ -11,14 +11,15 @@
 use super::args::Invocation;
 use super::commands::plural;
 use super::conn::{self, Call, Failure, Msg, Writer};
+use super::ops::human;
 use super::pushes::{self, Pushes};
-use super::{ops, transfer};
+use super::{ops, paste, transfer};
 use crate::DOWNLOADS;
 use almacen::pickle::Data;
 use almacen::storage::check_name;
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 
@@ -50,12 +51,16 @@ struct Menu {
     pending: VecDeque<String>,
     eof: bool,
     pushes: Pushes,
+    clave: Option<String>,
+    /// A prompt is on screen with the cursor after it: anything printed now must start
+    /// on a line of its own.
+    at_prompt: bool,
 }
 
 /// Runs the menu until `salir`, the end of stdin, or the server closing.
 pub fn run(inv: &Invocation) -> Result<(), Failure> {
     let downloads = Path::new(DOWNLOADS);
-    let (mut reader, writer) = conn::connect(&inv.target, downloads)?;
+    let (mut reader, writer) = conn::connect(&inv.target, downloads, inv.wait)?;
     let (tx, events) = mpsc::channel();
     let frames = tx.clone();
     thread::spawn(move || loop {
@@ -95,6 +100,8 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
         pending: VecDeque::new(),
         eof: false,
         pushes: Pushes::new(downloads),
+        clave: inv.clave.clone(),
+        at_prompt: false,
     };
     let id = ops::suscribir(&mut menu, inv.alias.as_deref())?;
     println!(
@@ -137,7 +144,12 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
             Ok(()) => {}
             // The server refused, or a local file or an answer was wrong: say so and
             // show the menu again. A lost connection ends the session.
-            Err(Stop::Failed(Failure::Server(m) | Failure::Local(m))) => println!("Error: {m}"),
+            Err(Stop::Failed(Failure::Server(m) | Failure::Local(m))) => {
+                println!(
+                    "Error: {}",
+                    ops::key_hint(Failure::Server(m), menu.clave.is_some())
+                )
+            }
             Err(Stop::Failed(failure)) => return Err(failure),
             Err(Stop::Eof) => return Ok(()),
         }
@@ -160,36 +172,82 @@ impl From<Failure> for Stop {
 impl Menu {
     /// Shows `prompt` and returns the next line; None at the end of stdin.
     fn line(&mut self, prompt: &str) -> Result<Option<String>, Failure> {
-        print!("{prompt}");
-        let _ = std::io::stdout().flush();
+        self.prompt(prompt);
         if let Some(line) = self.pending.pop_front() {
+            self.at_prompt = false;
             return Ok(Some(line));
         }
         while !self.eof {
             match self.events.recv() {
-                Ok(Event::Line(line)) => return Ok(Some(line)),
+                Ok(Event::Line(line)) => {
+                    self.at_prompt = false;
+                    return Ok(Some(line));
+                }
                 Ok(Event::Eof) => self.eof = true,
                 Ok(Event::Frame(msg)) if pushes::is_push(&msg) => {
-                    // Put the push on its own line, then the prompt again under it.
-                    println!();
+                    // A file names only its sender's id: look the alias up once, while
+                    // nothing else is asked.
+                    if self.pushes.needs_lookup(&msg) {
+                        if let Ok(peers) = ops::clientes(self) {
+                            self.pushes.learn(&peers);
+                        }
+                    }
+                    // The push on its own line, then the prompt again under it.
+                    self.own_line();
                     self.pushes.handle(msg);
-                    print!("{prompt}");
-                    let _ = std::io::stdout().flush();
+                    self.prompt(prompt);
                 }
-                Ok(Event::Frame(msg)) => eprintln!("mensaje inesperado del servidor: {}", msg.operacion),
+                Ok(Event::Frame(msg)) => {
+                    self.own_line();
+                    eprintln!("mensaje inesperado del servidor: {}", msg.operacion)
+                }
                 // After the server's goodbye, its close is the end of the session, not a
                 // failure.
                 Ok(Event::Closed(_)) if self.pushes.server_closing() => {
+                    self.own_line();
                     println!("El servidor cerró la sesión. Hasta luego.");
                     return Ok(None);
                 }
-                Ok(Event::Closed(e)) => return Err(closed(e)),
-                Err(_) => return Err(closed(None)),
+                Ok(Event::Closed(e)) => {
+                    self.own_line();
+                    return Err(closed(e));
+                }
+                Err(_) => {
+                    self.own_line();
+                    return Err(closed(None));
+                }
             }
         }
         // End the prompt's line, so the shell's prompt starts clean.
-        println!();
+        self.own_line();
         Ok(None)
+    }
+
+    fn prompt(&mut self, prompt: &str) {
+        print!("{prompt}");
+        let _ = std::io::stdout().flush();
+        self.at_prompt = true;
+    }
+
+    /// Ends the prompt's line, if one is waiting, so what comes next starts clean.
+    fn own_line(&mut self) {
+        if self.at_prompt {
+            println!();
+            self.at_prompt = false;
+        }
+    }
+
+    /// A yes/no question. Enter takes `default`; any answer that is neither is asked again.
+    fn yes_no(&mut self, prompt: &str, default: bool) -> Result<bool, Stop> {
+        loop {
+            let answer = self.ask(prompt)?;
+            match answer.to_lowercase().as_str() {
+                "" => return Ok(default),
+                "s" | "si" | "sí" | "y" | "yes" => return Ok(true),
+                "n" | "no" => return Ok(false),
+                _ => println!("Responda s (sí) o n (no)."),
+            }
+        }
     }
 
     /// Asks for a line; stdin ending turns into `Stop::Eof`.
@@ -216,12 +274,19 @@ fn closed(e: Option<Failure>) -> Failure {
 }
 
 impl Call for Menu {
+    fn clave(&self) -> Option<&str> {
+        self.clave.as_deref()
+    }
+
     fn call(&mut self, operacion: &str, data: Data) -> Result<Msg, Failure> {
         self.writer.send(operacion, &data)?;
         loop {
             match self.events.recv() {
                 Ok(Event::Frame(msg)) if pushes::is_push(&msg) => self.pushes.handle(msg),
-                Ok(Event::Frame(msg)) => return Ok(msg),
+                Ok(Event::Frame(msg)) => {
+                    self.writer.answered();
+                    return Ok(msg);
+                }
                 Ok(Event::Line(line)) => self.pending.push_back(line),
                 Ok(Event::Eof) => self.eof = true,
                 Ok(Event::Closed(e)) => return Err(closed(e)),
@@ -237,7 +302,7 @@ fn listar(menu: &mut Menu) -> Result<(), Stop> {
         println!("No hay archivos en el servidor.");
     } else {
         println!("Archivos en el servidor:");
-        print!("{}", ops::render_entries(&entries));
+        print!("{}", ops::render_entries(&entries, false));
     }
     Ok(())
 }
@@ -248,18 +313,38 @@ fn descargar(menu: &mut Menu) -> Result<(), Stop> {
     };
     check_name(&name).map_err(|why| Failure::Local(format!("{}: {why}", pushes::printable(&name))))?;
     let dest = Path::new(DOWNLOADS).join(&name);
-    let done = transfer::download(menu, &name, &dest, false)?;
-    println!("Descargado {name} en {} ({} bytes)", dest.display(), done.bytes);
+    let plan = transfer::plan_download(menu, &name, &dest)?;
+    let resume = plan.resumable() > 0
+        && menu.yes_no(
+            &format!(
+                "Hay una descarga interrumpida de {name} ({} de {}). ¿Continuarla? (S/n): ",
+                human(plan.resumable()),
+                human(plan.total().unwrap_or(0))
+            ),
+            true,
+        )?;
+    let done = transfer::download(menu, plan, resume)?;
+    if done.from > 0 {
+        println!(
+            "Descargado {name} en {} ({}; se continuó desde {})",
+            dest.display(),
+            human(done.bytes),
+            human(done.from)
+        );
+    } else {
+        println!("Descargado {name} en {} ({})", dest.display(), human(done.bytes));
+    }
     Ok(())
 }
 
 fn subir(menu: &mut Menu) -> Result<(), Stop> {
-    let path = menu.ask("Ruta del archivo local: ")?;
-    if path.is_empty() {
+    let typed = menu.ask("Ruta del archivo local: ")?;
+    if typed.is_empty() {
         println!("Cancelado.");
         return Ok(());
     }
-    let path = PathBuf::from(path);
+    // Pasted paths come quoted, escaped or with ~: take the reading that exists.
+    let path = paste::resolve(&typed, paste::home().as_deref());
     // Check the local file before asking anything else, so a typo costs one question and
     // a script's next lines are not taken as answers to questions about a missing file.
     if !path.is_file() {
@@ -274,9 +359,18 @@ fn subir(menu: &mut Menu) -> Result<(), Stop> {
     let name = menu.ask(&format!("Nombre en el servidor [{default}]: "))?;
     let name = if name.is_empty() { default } else { name };
     check_name(&name).map_err(|why| Failure::Local(format!("{}: {why}", pushes::printable(&name))))?;
-    let replace = yes(&menu.ask("¿Reemplazar si ya existe? (s/N): ")?);
-    let done = transfer::upload(menu, &path, &name, replace)?;
-    println!("Subido {name} ({} bytes)", done.bytes);
+    let done = match transfer::upload(menu, &path, &name, false) {
+        Err(f) if ops::already_exists(&f).is_some() => {
+            let question = format!("Ya existe {name} en el servidor. ¿Reemplazarlo? (s/N): ");
+            if !menu.yes_no(&question, false)? {
+                println!("No se subió {name}.");
+                return Ok(());
+            }
+            transfer::upload(menu, &path, &name, true)?
+        }
+        other => other?,
+    };
+    println!("Subido {name} ({})", human(done.bytes));
     Ok(())
 }
 
@@ -294,6 +388,14 @@ fn borrar(menu: &mut Menu) -> Result<(), Stop> {
     let Some(name) = menu.ask_name("Nombre del archivo: ")? else {
         return Ok(());
     };
+    let question = format!(
+        "¿Borrar {} del servidor? No se puede deshacer. (s/N): ",
+        pushes::printable(&name)
+    );
+    if !menu.yes_no(&question, false)? {
+        println!("No se borró {name}.");
+        return Ok(());
+    }
     ops::borrar(menu, &name)?;
     println!("Borrado {name}");
     Ok(())
@@ -326,22 +428,14 @@ fn clientes(menu: &mut Menu) -> Result<(), Stop> {
 }
 
 fn mensaje(menu: &mut Menu) -> Result<(), Stop> {
-    let to = menu.ask("Para (id de un cliente, o todos): ")?;
+    let to = menu.ask("Para (id o alias de un cliente, o todos): ")?;
     let to = ops::recipient(&to)?;
     let text = menu.ask("Texto: ")?;
     if text.is_empty() {
         println!("Cancelado.");
         return Ok(());
     }
-    let n = ops::mensaje(menu, to, &text)?;
+    let n = ops::mensaje(menu, &to, &text)?;
     println!("Mensaje entregado a {n} {}", plural(n, "cliente", "clientes"));
     Ok(())
-}
-
-/// `s`, `si`, `sí`, `y`, `yes` (any case) mean yes; anything else, no.
-fn yes(answer: &str) -> bool {
-    matches!(
-        answer.trim().to_lowercase().as_str(),
-        "s" | "si" | "sí" | "y" | "yes"
-    )
 }

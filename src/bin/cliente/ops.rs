@@ -101,23 +101,56 @@ pub fn suscribir(link: &mut dyn Call, alias: Option<&str>) -> Result<i64, Failur
     int(&link.ask("suscribir", data)?, "id").ok_or_else(|| odd("suscribir"))
 }
 
+/// The dict form of a write request, with the write key when we have one. Every write
+/// goes in this form, so a server that asks for a key finds it in the same place.
+pub fn write_request<'a>(link: &dyn Call, fields: impl IntoIterator<Item = (&'a str, Data)>) -> Data {
+    let mut pairs: Vec<(String, Data)> = fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    if let Some(k) = link.clave() {
+        pairs.push(("clave".to_string(), Data::str(k)));
+    }
+    Data::Dict(pairs)
+}
+
 /// Copies `name`; returns the copy's name (chosen by the server when `new` is None).
 pub fn duplicar(link: &mut dyn Call, name: &str, new: Option<&str>) -> Result<String, Failure> {
-    let data = match new {
-        Some(n) => Data::dict([("nombre", Data::str(name)), ("nuevo", Data::str(n))]),
-        None => Data::str(name),
-    };
+    let mut fields = vec![("nombre", Data::str(name))];
+    if let Some(n) = new {
+        fields.push(("nuevo", Data::str(n)));
+    }
+    let data = write_request(link, fields);
     text(&link.ask("duplicar", data)?, "nombre").ok_or_else(|| odd("duplicar"))
 }
 
 pub fn borrar(link: &mut dyn Call, name: &str) -> Result<(), Failure> {
-    link.ask("borrar", Data::str(name)).map(drop)
+    let data = write_request(link, [("nombre", Data::str(name))]);
+    link.ask("borrar", data).map(drop)
 }
 
 /// Renames; returns the new name.
 pub fn renombrar(link: &mut dyn Call, name: &str, new: &str) -> Result<String, Failure> {
-    let data = Data::dict([("nombre", Data::str(name)), ("nuevo", Data::str(new))]);
+    let data = write_request(link, [("nombre", Data::str(name)), ("nuevo", Data::str(new))]);
     text(&link.ask("renombrar", data)?, "nombre").ok_or_else(|| odd("renombrar"))
+}
+
+/// The server's refusal of a write that needs the key, with how to give it.
+pub fn key_hint(failure: Failure, have_key: bool) -> Failure {
+    match failure {
+        Failure::Server(m) if m.contains("clave") && !have_key => Failure::Server(format!(
+            "{m} (este servidor exige una clave para escribir: use --clave CLAVE o la variable {})",
+            almacen::config::CLAVE_ENV
+        )),
+        other => other,
+    }
+}
+
+/// The server's "a file with that name exists" refusal, without its "; para
+/// sobrescribirlo envíe reemplazar=True" tail (written for protocol readers), so each
+/// mode can say what to do in its words.
+pub fn already_exists(failure: &Failure) -> Option<&str> {
+    match failure {
+        Failure::Server(m) if m.contains("ya existe") => Some(m.split("; ").next().unwrap_or(m)),
+        _ => None,
+    }
 }
 
 /// Sends a file to every other subscriber; returns how many got it.
@@ -125,38 +158,113 @@ pub fn difundir(link: &mut dyn Call, name: &str) -> Result<i64, Failure> {
     int(&link.ask("difundir", Data::str(name))?, "enviado_a").ok_or_else(|| odd("difundir"))
 }
 
-/// Who a message is for, as typed by a person: an id, or `todos`.
-pub fn recipient(typed: &str) -> Result<Data, Failure> {
+/// Who a message is for, as typed by a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    Todos,
+    Id(i64),
+    Alias(String),
+}
+
+/// Reads what a person typed: `todos`, an id, or an alias.
+pub fn recipient(typed: &str) -> Result<Recipient, Failure> {
     let typed = typed.trim();
     if typed.eq_ignore_ascii_case("todos") {
-        return Ok(Data::str("todos"));
+        return Ok(Recipient::Todos);
     }
-    match typed.parse::<i64>() {
-        Ok(id) if id > 0 => Ok(Data::Int(id)),
-        _ => Err(Failure::Local(format!(
-            "destinatario inválido {typed:?}: use el id de un cliente o todos"
+    if typed.is_empty() {
+        return Err(Failure::Local(
+            "falta el destinatario: un id, un alias o todos".into(),
+        ));
+    }
+    if typed.bytes().all(|b| b.is_ascii_digit()) {
+        return match typed.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(Recipient::Id(id)),
+            _ => Err(Failure::Local(format!(
+                "destinatario inválido «{typed}»: use el id de un cliente, su alias, o todos"
+            ))),
+        };
+    }
+    Ok(Recipient::Alias(typed.to_string()))
+}
+
+/// The protocol's `para`: an alias is looked up with `clientes` (the protocol only
+/// knows ids). An exact match wins; otherwise case is ignored; two holders are ambiguous.
+pub fn resolve(link: &mut dyn Call, to: &Recipient) -> Result<Data, Failure> {
+    let alias = match to {
+        Recipient::Todos => return Ok(Data::str("todos")),
+        Recipient::Id(id) => return Ok(Data::Int(*id)),
+        Recipient::Alias(a) => a,
+    };
+    let peers = clientes(link)?;
+    let named = |exact: bool| -> Vec<i64> {
+        peers
+            .iter()
+            .filter(|p| match &p.alias {
+                Some(a) if exact => a == alias,
+                Some(a) => a.to_lowercase() == alias.to_lowercase(),
+                None => false,
+            })
+            .map(|p| p.id)
+            .collect()
+    };
+    let mut ids = named(true);
+    if ids.is_empty() {
+        ids = named(false);
+    }
+    match ids.as_slice() {
+        [id] => Ok(Data::Int(*id)),
+        [] => Err(Failure::Local(format!(
+            "no hay un cliente con alias «{}» (vea quién está con clientes)",
+            super::pushes::printable(alias)
+        ))),
+        many => Err(Failure::Local(format!(
+            "hay {} clientes con alias «{}» (ids {}): use el id",
+            many.len(),
+            super::pushes::printable(alias),
+            many.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
         ))),
     }
 }
 
 /// Sends a text; returns how many got it.
-pub fn mensaje(link: &mut dyn Call, to: Data, texto: &str) -> Result<i64, Failure> {
+pub fn mensaje(link: &mut dyn Call, to: &Recipient, texto: &str) -> Result<i64, Failure> {
+    let to = resolve(link, to)?;
     let data = Data::dict([("para", to), ("texto", Data::str(texto))]);
     int(&link.ask("mensaje", data)?, "entregado_a").ok_or_else(|| odd("mensaje"))
 }
 
-/// Right-aligned sizes, local dates, names.
-pub fn render_entries(entries: &[Entry]) -> String {
-    let width = entries
-        .iter()
-        .map(|e| e.bytes.to_string().len())
-        .max()
-        .unwrap_or(0);
+/// Right-aligned sizes (human-readable, or exact bytes), local dates, names.
+pub fn render_entries(entries: &[Entry], exact: bool) -> String {
+    let size = |e: &Entry| {
+        if exact {
+            e.bytes.to_string()
+        } else {
+            human(e.bytes)
+        }
+    };
+    let width = entries.iter().map(|e| size(e).len()).max().unwrap_or(0);
     let mut out = String::new();
     for e in entries {
-        let _ = writeln!(out, "{:>width$}  {}  {}", e.bytes, local_time(e.modified), e.name);
+        let _ = writeln!(out, "{:>width$}  {}  {}", size(e), local_time(e.modified), e.name);
     }
     out
+}
+
+/// A byte count as people read it: `512 B`, `1.5 KiB`, `190.7 MiB`.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 pub fn render_peers(peers: &[Peer]) -> String {
@@ -176,40 +284,48 @@ pub fn render_peers(peers: &[Peer]) -> String {
     out
 }
 
-/// `2026-11-25 09:24` in the local time zone.
+/// `2026-11-25 09:24` in the local time zone (jiff reads the system's zone on every OS;
+/// a time it cannot place is shown in UTC).
 fn local_time(unix: i64) -> String {
-    let t = unix as libc::time_t;
-    // SAFETY: localtime_r only reads `t` and writes the `tm` we own; the zeroed struct is
-    // a valid starting value, and a null return leaves us on the fallback.
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            return unix.to_string();
-        }
-        tm
+    let Ok(t) = jiff::Timestamp::from_second(unix) else {
+        return unix.to_string();
     };
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min
-    )
+    t.to_zoned_datetime(jiff::tz::TimeZone::system())
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// `todos` (any case) or a positive id; anything else is refused before sending.
+    /// `todos` (any case), a positive id, or an alias; 0 and nothing are refused.
     #[test]
-    fn recipients_are_ids_or_todos() {
-        assert_eq!(recipient("todos").unwrap(), Data::str("todos"));
-        assert_eq!(recipient(" TODOS ").unwrap(), Data::str("todos"));
-        assert_eq!(recipient("12").unwrap(), Data::Int(12));
+    fn recipients_are_ids_aliases_or_todos() {
+        assert_eq!(recipient("todos").unwrap(), Recipient::Todos);
+        assert_eq!(recipient(" TODOS ").unwrap(), Recipient::Todos);
+        assert_eq!(recipient("12").unwrap(), Recipient::Id(12));
+        assert_eq!(recipient("ana").unwrap(), Recipient::Alias("ana".into()));
         assert!(recipient("0").is_err());
-        assert!(recipient("ana").is_err());
+        assert!(recipient(" ").is_err());
+    }
+
+    /// Sizes read as people say them.
+    #[test]
+    fn sizes_use_binary_units() {
+        assert_eq!(human(0), "0 B");
+        assert_eq!(human(1023), "1023 B");
+        assert_eq!(human(1536), "1.5 KiB");
+        assert_eq!(human(200_000_000), "190.7 MiB");
+        assert_eq!(human(3 << 30), "3.0 GiB");
+    }
+
+    /// Dates come out as year-month-day hour:minute, whatever the zone.
+    #[test]
+    fn dates_are_local_and_short() {
+        let text = local_time(1_700_000_000);
+        assert_eq!(text.len(), "2023-11-14 22:13".len(), "{text}");
+        assert!(text.starts_with("2023-11-1"), "{text}");
     }
 
     /// Sizes line up on the right, whatever their width.
@@ -227,10 +343,13 @@ mod tests {
                 modified: 0,
             },
         ];
-        let text = render_entries(&rows);
+        let text = render_entries(&rows, true);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("    5  "), "{text}");
         assert!(lines[1].starts_with("12345  "), "{text}");
         assert!(lines[1].ends_with("  b"));
+        let text = render_entries(&rows, false);
+        assert!(text.starts_with("     5 B  "), "{text}");
+        assert!(text.lines().nth(1).unwrap().starts_with("12.1 KiB  "), "{text}");
     }
 }

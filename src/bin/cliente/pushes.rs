@@ -7,9 +7,11 @@
 //! so a message cannot move the cursor or recolour the terminal.
 
 use super::conn::{local_io, Failure, Msg};
+use super::ops::{human, Peer};
 use almacen::pickle::decode::get;
 use almacen::pickle::Value;
 use almacen::storage::check_name;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -32,6 +34,11 @@ pub struct Pushes {
     saved: u64,
     /// The server said it is shutting down.
     closing: bool,
+    /// Aliases of other clients, learned from their messages and from `clientes`, so a
+    /// pushed file (which carries only the sender's id) names its sender as a message does.
+    aliases: HashMap<i64, String>,
+    /// Ids already looked up with `clientes`, found with or without an alias.
+    looked_up: HashSet<i64>,
 }
 
 impl Pushes {
@@ -40,6 +47,31 @@ impl Pushes {
             dir: dir.to_path_buf(),
             saved: 0,
             closing: false,
+            aliases: HashMap::new(),
+            looked_up: HashSet::new(),
+        }
+    }
+
+    /// Remembers who is who from a `clientes` listing.
+    pub fn learn(&mut self, peers: &[Peer]) {
+        for p in peers {
+            self.looked_up.insert(p.id);
+            if let Some(a) = &p.alias {
+                self.aliases.insert(p.id, a.clone());
+            }
+        }
+    }
+
+    /// True when this push names a sender whose alias we do not know and have not looked
+    /// up yet: worth one `clientes` before showing it.
+    pub fn needs_lookup(&self, msg: &Msg) -> bool {
+        match sender_id(&msg.data) {
+            Some(id) => {
+                get(&msg.data, "alias").is_none()
+                    && !self.aliases.contains_key(&id)
+                    && !self.looked_up.contains(&id)
+            }
+            None => false,
         }
     }
 
@@ -47,7 +79,7 @@ impl Pushes {
     /// session that received it.
     pub fn handle(&mut self, msg: Msg) {
         let line = match msg.operacion.as_str() {
-            "mensaje" => Ok(describe_message(&msg.data)),
+            "mensaje" => Ok(self.describe_message(&msg.data)),
             "cierre" => {
                 self.closing = true;
                 Ok("[servidor] se está cerrando".to_string())
@@ -66,7 +98,7 @@ impl Pushes {
     }
 
     fn save_file(&mut self, msg: Msg) -> Result<String, String> {
-        let from = sender(&msg.data);
+        let from = self.sender(&msg.data);
         let name = match get(&msg.data, "nombre") {
             Some(Value::String(n)) => n.clone(),
             _ => return Err(format!("[archivo de {from}] rechazado: no trae nombre")),
@@ -87,8 +119,9 @@ impl Pushes {
         let _ = fs::remove_file(&staged);
         let path = placed.map_err(|e| e.to_string())?;
         Ok(format!(
-            "[archivo de {from}] {name} guardado en {} ({size} bytes)",
-            path.display()
+            "[archivo de {from}] {name} guardado en {} ({})",
+            path.display(),
+            human(size)
         ))
     }
 
@@ -143,24 +176,35 @@ fn numbered(name: &str, n: u32) -> String {
     }
 }
 
-/// `3` or `3 (ana)`: who sent a push.
-fn sender(data: &Value) -> String {
-    let id = match get(data, "de") {
-        Some(Value::I64(id)) => id.to_string(),
-        _ => "?".to_string(),
-    };
-    match get(data, "alias") {
-        Some(Value::String(alias)) => format!("{id} ({})", printable(alias)),
-        _ => id,
+fn sender_id(data: &Value) -> Option<i64> {
+    match get(data, "de") {
+        Some(Value::I64(id)) => Some(*id),
+        _ => None,
     }
 }
 
-fn describe_message(data: &Value) -> String {
-    let text = match get(data, "texto") {
-        Some(Value::String(t)) => printable(t),
-        _ => String::new(),
-    };
-    format!("[mensaje de {}] {text}", sender(data))
+impl Pushes {
+    /// `3` or `3 (ana)`: who sent a push, the same way for files and messages.
+    fn sender(&mut self, data: &Value) -> String {
+        let Some(id) = sender_id(data) else {
+            return "?".to_string();
+        };
+        if let Some(Value::String(alias)) = get(data, "alias") {
+            self.aliases.insert(id, alias.clone());
+        }
+        match self.aliases.get(&id) {
+            Some(alias) => format!("{id} ({})", printable(alias)),
+            None => id.to_string(),
+        }
+    }
+
+    fn describe_message(&mut self, data: &Value) -> String {
+        let text = match get(data, "texto") {
+            Some(Value::String(t)) => printable(t),
+            _ => String::new(),
+        };
+        format!("[mensaje de {}] {text}", self.sender(data))
+    }
 }
 
 /// `text` with control characters (escape sequences, carriage returns, newlines)
@@ -252,6 +296,49 @@ mod tests {
         assert_eq!(fs::read(dir.join("nota.txt")).unwrap(), b"uno");
         assert_eq!(fs::read(dir.join("nota (2).txt")).unwrap(), b"dos");
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 2, "no hidden leftovers");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A file from a sender whose alias came with an earlier message names it the same way.
+    #[test]
+    fn files_and_messages_name_their_sender_alike() {
+        let dir = scratch("alias");
+        let mut pushes = Pushes::new(&dir);
+        let text = msg(
+            "mensaje",
+            vec![
+                ("de", Value::I64(4)),
+                ("alias", Value::String("beto".into())),
+                ("texto", Value::String("hola".into())),
+            ],
+        );
+        assert_eq!(pushes.describe_message(&text.data), "[mensaje de 4 (beto)] hola");
+        let file = |from: i64| {
+            msg(
+                "archivo",
+                vec![
+                    ("nombre", Value::String("nota.txt".into())),
+                    ("de", Value::I64(from)),
+                    ("contenido", Value::Bytes(b"x".to_vec())),
+                ],
+            )
+        };
+        assert!(!pushes.needs_lookup(&file(4)));
+        assert!(pushes
+            .save_file(file(4))
+            .unwrap()
+            .starts_with("[archivo de 4 (beto)] nota.txt"));
+        assert!(pushes.needs_lookup(&file(9)));
+        pushes.learn(&[Peer {
+            id: 9,
+            address: "x".into(),
+            alias: Some("ana".into()),
+            subscribed: true,
+        }]);
+        assert!(pushes
+            .save_file(file(9))
+            .unwrap()
+            .starts_with("[archivo de 9 (ana)]"));
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -3,14 +3,20 @@
 //! Both sides work in pieces of a few MiB, so memory stays flat whatever the file size,
 //! each frame stays far under the server's frame limit, and an interruption costs at
 //! most one piece.
+//!
+//! A download is written under a hidden partial name beside its destination and renamed
+//! into place only when complete and checked, so nothing partial ever sits under the
+//! final name. The partial's name carries the server file's size and modification time
+//! (`.foto.png.68400-1700000000.parcial`): a later run finds it only if the server still
+//! has that same version, and then asks just for the rest.
 
 use super::conn::{local_io, Call, Failure};
-use super::ops;
-use super::progress::{self, Progress};
+use super::ops::{self, human, Entry};
+use super::progress::Progress;
 use almacen::pickle::{Data, Value};
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
 /// Bytes per `subir_parte` and per ranged `descargar`. Files up to this size are
 /// uploaded with one `subir`.
@@ -34,11 +40,14 @@ pub fn upload(link: &mut dyn Call, path: &Path, name: &str, replace: bool) -> Re
     let size = meta.len();
     if size <= PIECE {
         let content = read_piece(&mut file, size as usize, path)?;
-        let data = Data::dict([
-            ("nombre", Data::str(name)),
-            ("contenido", Data::Bytes(content)),
-            ("reemplazar", Data::Bool(replace)),
-        ]);
+        let data = ops::write_request(
+            link,
+            [
+                ("nombre", Data::str(name)),
+                ("contenido", Data::Bytes(content)),
+                ("reemplazar", Data::Bool(replace)),
+            ],
+        );
         link.ask("subir", data)?;
         return Ok(Uploaded {
             bytes: size,
@@ -49,11 +58,16 @@ pub fn upload(link: &mut dyn Call, path: &Path, name: &str, replace: bool) -> Re
     // Asking without `contenido` tells how much an earlier attempt left staged. It can
     // only be ours if it is no longer than this file; otherwise start over (desde 0
     // makes the server drop what it had).
-    let staged = received(&link.ask("subir_parte", Data::dict([("nombre", Data::str(name))]))?)?;
+    let ask = ops::write_request(link, [("nombre", Data::str(name))]);
+    let staged = received(&link.ask("subir_parte", ask)?)?;
     let mut at = if staged > 0 && staged <= size { staged } else { 0 };
     let resumed_from = (at > 0).then_some(at);
     if at > 0 {
-        eprintln!("retomando la subida de {name}: el servidor ya tiene {at} de {size} bytes (desde {at})");
+        eprintln!(
+            "retomando la subida de {name}: el servidor ya tiene {} de {} (desde el byte {at})",
+            human(at),
+            human(size)
+        );
     }
     file.seek(SeekFrom::Start(at)).map_err(|e| local_io(path, &e))?;
     let mut progress = Progress::new("subiendo", Some(size), at);
@@ -61,13 +75,16 @@ pub fn upload(link: &mut dyn Call, path: &Path, name: &str, replace: bool) -> Re
         let len = PIECE.min(size - at);
         let content = read_piece(&mut file, len as usize, path)?;
         let last = at + len == size;
-        let data = Data::dict([
-            ("nombre", Data::str(name)),
-            ("contenido", Data::Bytes(content)),
-            ("desde", Data::Int(at as i64)),
-            ("fin", Data::Bool(last)),
-            ("reemplazar", Data::Bool(replace)),
-        ]);
+        let data = ops::write_request(
+            link,
+            [
+                ("nombre", Data::str(name)),
+                ("contenido", Data::Bytes(content)),
+                ("desde", Data::Int(at as i64)),
+                ("fin", Data::Bool(last)),
+                ("reemplazar", Data::Bool(replace)),
+            ],
+        );
         let now = received(&link.ask("subir_parte", data)?)?;
         if now != at + len {
             return Err(Failure::Link(format!(
@@ -104,36 +121,126 @@ fn read_piece(file: &mut File, len: usize, path: &Path) -> Result<Vec<u8>, Failu
 /// How a download went.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Downloaded {
-    /// Size of the local file at the end.
+    /// Size of the file at the end.
     pub bytes: u64,
-    /// Where it started (the local size, when resuming).
+    /// Where it started: the bytes an earlier, interrupted run had already saved.
     pub from: u64,
 }
 
-/// Downloads `name` into `dest` in ranges. With `resume`, keeps what `dest` already
-/// holds and asks only for the rest; otherwise `dest` is replaced. Nothing is created
-/// until the server has answered the first range, so a refused download leaves no
-/// empty file behind.
-pub fn download(link: &mut dyn Call, name: &str, dest: &Path, resume: bool) -> Result<Downloaded, Failure> {
-    let from = if resume {
-        match fs::metadata(dest) {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(local_io(dest, &e)),
+/// What is known before a download starts: the server's version of the file, and what
+/// an interrupted earlier run left beside the destination.
+#[derive(Debug)]
+pub struct Plan {
+    name: String,
+    dest: PathBuf,
+    /// The server's size and modification time, when its listing has the file.
+    version: Option<Entry>,
+    /// The partial file for that version, and its size, when one is there.
+    pub partial: Option<(PathBuf, u64)>,
+    /// Partial files of other versions: useless now.
+    stale: Vec<PathBuf>,
+}
+
+impl Plan {
+    /// The server's size of the file, if known.
+    pub fn total(&self) -> Option<u64> {
+        self.version.as_ref().map(|v| v.bytes)
+    }
+
+    /// Bytes an earlier run saved for this same version (0 if none).
+    pub fn resumable(&self) -> u64 {
+        self.partial.as_ref().map_or(0, |p| p.1)
+    }
+}
+
+/// The hidden partial name for `dest` and a version: `.NAME.BYTES-MTIME.parcial`.
+fn partial_path(dest: &Path, version: Option<&Entry>) -> PathBuf {
+    let file = dest
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stamp = match version {
+        Some(v) => format!("{}-{}", v.bytes, v.modified),
+        None => "x".to_string(),
+    };
+    // File names are limited to 255 bytes; a long name gives up some of its own tail.
+    let room = 255usize.saturating_sub(stamp.len() + ".parcial".len() + 3);
+    let mut cut = file.len().min(room);
+    while !file.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    dest.with_file_name(format!(".{}.{stamp}.parcial", &file[..cut]))
+}
+
+/// Looks at the server's listing and at what lies beside `dest`.
+pub fn plan_download(link: &mut dyn Call, name: &str, dest: &Path) -> Result<Plan, Failure> {
+    let version = ops::listar_detalle(link)?.into_iter().find(|e| e.name == name);
+    let partial = partial_path(dest, version.as_ref());
+    let mut plan = Plan {
+        name: name.to_string(),
+        dest: dest.to_path_buf(),
+        version,
+        partial: None,
+        stale: Vec::new(),
+    };
+    // Other versions' partials share the prefix `.NAME.` and end in `.parcial`.
+    let file = partial
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let prefix = file.rsplitn(3, '.').last().unwrap_or_default().to_string();
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let found = entry.file_name().to_string_lossy().into_owned();
+            if found == file {
+                let len = entry.metadata().map_or(0, |m| m.len());
+                let fits = plan.version.as_ref().is_some_and(|v| len <= v.bytes);
+                if fits {
+                    plan.partial = Some((entry.path(), len));
+                } else {
+                    plan.stale.push(entry.path());
+                }
+            } else if is_partial_of(&found, &prefix) {
+                plan.stale.push(entry.path());
+            }
         }
-    } else {
-        0
-    };
-    // The total only feeds the progress line, so only ask for it when one is shown.
-    let total = if progress::wanted() {
-        ops::listar_detalle(link)
-            .ok()
-            .and_then(|entries| entries.into_iter().find(|e| e.name == name))
-            .map(|e| e.bytes)
-    } else {
-        None
-    };
-    let mut progress = Progress::new("descargando", total, from);
+    }
+    Ok(plan)
+}
+
+/// Whether `found` is a partial download named from `prefix` (`.NAME`), of any version.
+fn is_partial_of(found: &str, prefix: &str) -> bool {
+    let stamp = found
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_suffix(".parcial"));
+    match stamp {
+        Some("x") => true,
+        Some(s) => !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'-'),
+        None => false,
+    }
+}
+
+/// Downloads by `plan` in ranges. With `resume`, keeps the partial bytes an earlier run
+/// saved and asks only for the rest; otherwise starts from zero. The file is renamed into
+/// place only once its size matches the server's and the server's version did not change
+/// meanwhile. Nothing is created until the server has answered the first range, so a
+/// refused download leaves nothing behind.
+pub fn download(link: &mut dyn Call, plan: Plan, resume: bool) -> Result<Downloaded, Failure> {
+    for old in &plan.stale {
+        let _ = fs::remove_file(old);
+    }
+    let temp = partial_path(&plan.dest, plan.version.as_ref());
+    let from = if resume { plan.resumable() } else { 0 };
+    if from == 0 {
+        let _ = fs::remove_file(&temp);
+    }
+    let name = plan.name.as_str();
+    let mut progress = Progress::new("descargando", plan.total(), from);
     let mut at = from;
     let mut file: Option<File> = None;
     loop {
@@ -145,34 +252,88 @@ pub fn download(link: &mut dyn Call, name: &str, dest: &Path, resume: bool) -> R
         let piece = match link.ask("descargar", data)? {
             Value::Bytes(b) => b,
             _ => {
-                return Err(Failure::Link(
+                return Err(Failure::Reply(
                     "respuesta inesperada del servidor a descargar".into(),
                 ))
             }
         };
         let out = match &mut file {
             Some(f) => f,
-            None => file.insert(open_dest(dest, resume)?),
+            None => file.insert(open_partial(&temp, from > 0)?),
         };
-        out.write_all(&piece).map_err(|e| local_io(dest, &e))?;
+        out.write_all(&piece).map_err(|e| local_io(&temp, &e))?;
         at += piece.len() as u64;
         progress.update(at);
         // A short piece is the end of the file.
         if (piece.len() as u64) < PIECE {
-            return Ok(Downloaded { bytes: at, from });
+            break;
         }
     }
+    progress.finish();
+    let file = file.expect("at least one piece was written");
+    file.sync_all().map_err(|e| local_io(&temp, &e))?;
+    drop(file);
+    // The same version from start to end: same size now, and same size and time in the
+    // listing as when we began. A file replaced meanwhile would mix two versions.
+    if let Some(version) = &plan.version {
+        let now = ops::listar_detalle(link)?.into_iter().find(|e| e.name == name);
+        if at != version.bytes || now.as_ref() != Some(version) {
+            let _ = fs::remove_file(&temp);
+            return Err(Failure::Local(format!(
+                "{name} cambió en el servidor durante la descarga; vuelva a descargarlo"
+            )));
+        }
+    }
+    fs::rename(&temp, &plan.dest).map_err(|e| local_io(&plan.dest, &e))?;
+    Ok(Downloaded { bytes: at, from })
 }
 
-fn open_dest(dest: &Path, resume: bool) -> Result<File, Failure> {
-    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+fn open_partial(path: &Path, resume: bool) -> Result<File, Failure> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(|e| local_io(parent, &e))?;
     }
     let mut options = OpenOptions::new();
     if resume {
-        options.append(true).create(true);
+        options.append(true);
     } else {
         options.write(true).create(true).truncate(true);
     }
-    options.open(dest).map_err(|e| local_io(dest, &e))
+    options.open(path).map_err(|e| match e.kind() {
+        // The partial vanished between the plan and now: say it plainly.
+        ErrorKind::NotFound if resume => Failure::Local(format!(
+            "{}: la descarga interrumpida ya no está; vuelva a intentarlo",
+            path.display()
+        )),
+        _ => local_io(path, &e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The partial's name carries the version, stays hidden, and fits in 255 bytes.
+    #[test]
+    fn partial_names_carry_the_version() {
+        let v = Entry {
+            name: "foto.png".into(),
+            bytes: 68_400,
+            modified: 1_700_000_000,
+        };
+        let p = partial_path(Path::new("descargas/foto.png"), Some(&v));
+        assert_eq!(p, Path::new("descargas/.foto.png.68400-1700000000.parcial"));
+        let long = "ñ".repeat(127);
+        let p = partial_path(Path::new(&long), Some(&v));
+        let name = p.file_name().unwrap().to_str().unwrap();
+        assert!(name.len() <= 255 && name.ends_with(".parcial"), "{name}");
+    }
+
+    /// Another version's partial is recognised; a partial of another file is not.
+    #[test]
+    fn stale_partials_are_only_this_files() {
+        assert!(is_partial_of(".foto.png.10-20.parcial", ".foto.png"));
+        assert!(is_partial_of(".foto.png.x.parcial", ".foto.png"));
+        assert!(!is_partial_of(".foto.png.bak.10-20.parcial", ".foto.png"));
+        assert!(!is_partial_of(".foto.png", ".foto.png"));
+    }
 }
