@@ -13,6 +13,7 @@ pub mod ops;
 pub mod outbox;
 pub mod peers;
 pub mod pickle;
+pub mod proto2;
 pub mod server;
 pub mod signals;
 pub mod storage;
