@@ -7,6 +7,7 @@
 pub mod config;
 pub mod connection;
 pub mod console;
+pub mod digest;
 pub mod frame;
 pub mod message;
 pub mod ops;
