@@ -468,7 +468,7 @@ impl Server {
         for (_, client) in self.clients.iter_mut() {
             if !client.conn.is_waiting() {
                 let mut farewell = Farewell {
-                    limits: self.ctx.pickle_limits,
+                    limits: self.tuning.limits(),
                     peer: client.peer,
                 };
                 client.conn.mark_ready(true, false);
@@ -481,7 +481,7 @@ impl Server {
                 );
             }
             if let Some(env) = self.ctx.peers.get(client.id).and_then(|p| p.subscribed.as_ref()) {
-                let bye = message::ok(env, "cierre", &Data::str(CLOSING));
+                let bye = env.push("cierre", &Data::str(CLOSING));
                 client.conn.enqueue([Chunk::bytes(bye)]);
             }
             client.conn.stop_reading(&mut self.budget);

@@ -1,6 +1,7 @@
 //! The state machine over an in-memory stream: every readiness situation, no sockets.
 
 use super::*;
+use crate::frame;
 use crate::outbox::Chunk;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -67,11 +68,15 @@ impl Transport for Mock {}
 #[derive(Default)]
 struct Echo {
     seen: usize,
-    too_large: Vec<u64>,
+    invalid: Vec<String>,
 }
 
 impl Handler for Echo {
-    fn request(&mut self, payload: &[u8], out: &mut Outbox) -> Flow {
+    fn request(&mut self, _: Codec, bytes: &[u8], f: Frame, out: &mut Outbox) -> Flow {
+        let crate::proto2::Body::Course { payload } = f.body else {
+            unreachable!("the mock speaks the course's protocol")
+        };
+        let payload = &bytes[payload];
         self.seen += 1;
         // "later" stands for work whose reply the loop delivers afterwards.
         if payload == b"later" {
@@ -82,8 +87,8 @@ impl Handler for Echo {
         ));
         Flow::Done
     }
-    fn too_large(&mut self, len: u64, out: &mut Outbox) {
-        self.too_large.push(len);
+    fn invalid(&mut self, bad: &Bad, out: &mut Outbox) {
+        self.invalid.push(bad.detail.clone());
         out.push(Chunk::bytes(frame::encode(b"TOO BIG").unwrap()));
     }
 }
@@ -169,7 +174,8 @@ fn a_frame_over_the_limit_gets_a_reply_then_close() {
         ..tuning()
     };
     run(&mut conn, &mut h, &t);
-    assert_eq!(h.too_large, vec![0xffff_ffff]);
+    assert_eq!(h.invalid.len(), 1);
+    assert!(h.invalid[0].contains("4294967295"), "{:?}", h.invalid);
     assert_eq!(h.seen, 0);
     assert_eq!(conn.stream.output, frames(&[b"TOO BIG"]));
     assert_eq!(conn.state, State::Closed);
@@ -269,10 +275,10 @@ fn read_errors_close_the_connection() {
     impl Transport for Broken {}
     struct Never;
     impl Handler for Never {
-        fn request(&mut self, _: &[u8], _: &mut Outbox) -> Flow {
+        fn request(&mut self, _: Codec, _: &[u8], _: Frame, _: &mut Outbox) -> Flow {
             unreachable!()
         }
-        fn too_large(&mut self, _: u64, _: &mut Outbox) {
+        fn invalid(&mut self, _: &Bad, _: &mut Outbox) {
             unreachable!()
         }
     }

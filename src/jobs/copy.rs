@@ -6,7 +6,7 @@
 //! is still the version we started from: a copy of a file that changed under us would
 //! match neither version, and we would be publishing a lie.
 
-use super::Job;
+use super::{Env, Job, Step};
 use crate::pickle::Data;
 use crate::storage::{self, Refusal, Storage};
 use std::fs::{File, Metadata};
@@ -171,7 +171,27 @@ impl FileCopy {
 }
 
 impl Job for FileCopy {
-    fn step(&mut self, storage: &Storage, deadline: Instant) -> Option<Result<Data, Refusal>> {
+    fn step(&mut self, env: &mut Env<'_>, deadline: Instant) -> Option<Step> {
+        self.advance(env.storage, deadline).map(Step::Done)
+    }
+
+    fn cancel(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+
+    fn holds(&self) -> Option<&str> {
+        Some(&self.target)
+    }
+
+    fn progress(&self) -> u64 {
+        self.done
+    }
+}
+
+impl FileCopy {
+    fn advance(&mut self, storage: &Storage, deadline: Instant) -> Option<Result<Data, Refusal>> {
         loop {
             let want = (self.version.len - self.done).min(STEP);
             let moved = if want == 0 { Ok(0) } else { self.copy_slice(want) };
@@ -192,20 +212,6 @@ impl Job for FileCopy {
                 return None;
             }
         }
-    }
-
-    fn cancel(&mut self) {
-        if let Some(tmp) = self.tmp.take() {
-            let _ = std::fs::remove_file(tmp);
-        }
-    }
-
-    fn holds(&self) -> Option<&str> {
-        Some(&self.target)
-    }
-
-    fn progress(&self) -> u64 {
-        self.done
     }
 }
 
@@ -241,7 +247,7 @@ mod tests {
         let mut copy = FileCopy::start(&storage, "a.bin", src, "b.bin").unwrap();
         let mut steps = 1;
         // A deadline already past: one system call's worth per step.
-        while copy.step(&storage, Instant::now()).is_none() {
+        while copy.advance(&storage, Instant::now()).is_none() {
             assert!(!root.join("b.bin").exists(), "not visible before the last step");
             steps += 1;
         }
@@ -258,7 +264,7 @@ mod tests {
         std::fs::write(root.join("a.bin"), vec![7u8; (3 * STEP) as usize]).unwrap();
         let (src, _) = storage.open_file("a.bin").unwrap();
         let mut copy = FileCopy::start(&storage, "a.bin", src, "b.bin").unwrap();
-        assert!(copy.step(&storage, Instant::now()).is_none());
+        assert!(copy.advance(&storage, Instant::now()).is_none());
         std::fs::OpenOptions::new()
             .write(true)
             .open(root.join("a.bin"))
@@ -266,7 +272,7 @@ mod tests {
             .set_len(STEP + 10)
             .unwrap();
         let result = loop {
-            if let Some(r) = copy.step(&storage, Instant::now()) {
+            if let Some(r) = copy.advance(&storage, Instant::now()) {
                 break r;
             }
         };
