@@ -3,8 +3,9 @@
 //!
 //! mio delivers *edge-triggered* events: "this socket became readable" is said once, not
 //! again and again while data waits. So the rule is to keep reading until the kernel says
-//! `WouldBlock` ("nothing more right now; I will tell you when there is"), and to remember
-//! in `readable`/`writable` that we have not heard that yet. When we stop early on purpose
+//! `WouldBlock` ("nothing more right now; I will tell you when there is"; on Unix a short
+//! read says the same, see [`Tuning::short_read_drains`]), and to remember in `Readiness`
+//! that we have not heard that yet. When we stop early on purpose
 //! (to be fair to other clients, or because this client is not reading its replies), those
 //! flags stay set and the loop comes back to us without waiting for a new event.
 

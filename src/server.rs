@@ -243,8 +243,9 @@ impl Server {
         }
     }
 
-    /// Records a client's event and schedules it. A token with no client behind it (one
-    /// closed since the poller queued the event) is ignored.
+    /// Records a client's event and schedules it. Nothing closes a client while events are
+    /// read, and a closed client is deregistered before the next poll, so a token always
+    /// finds its client; one that does not is ignored all the same, as a defence.
     fn note_event(&mut self, t: usize, event: &mio::event::Event) {
         let Some(key) = t.checked_sub(FIRST_CLIENT) else {
             return;
