@@ -262,6 +262,10 @@ impl<S: Transport> Connection<S> {
         self.flush(&mut write_budget);
         if self.state != State::Closed {
             self.read_and_handle(scratch, h, t, budget, now);
+            // A large frame whose start arrived asks for its room now, even if the read
+            // ended early: until it is refused it is the client's to finish, and the
+            // stall clock must run for it.
+            self.admit(t, budget);
         }
         self.flush(&mut write_budget);
         if self.state == State::Closing && self.outbox.is_empty() && !self.has_complete_frame(t) {

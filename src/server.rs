@@ -96,6 +96,8 @@ struct Client {
     interest: Interest,
     /// Already in the `ready` list.
     scheduled: bool,
+    /// Already in the `parked` list.
+    parked: bool,
 }
 
 pub struct Server {
@@ -221,6 +223,9 @@ impl Server {
                 // Room for large requests: the clients waiting for it go on (no event
                 // will tell them, their bytes are already waiting in the kernel).
                 for key in std::mem::take(&mut self.parked) {
+                    if let Some(client) = self.clients.get_mut(key) {
+                        client.parked = false;
+                    }
                     self.schedule(key);
                 }
             }
@@ -359,6 +364,7 @@ impl Server {
             peer,
             interest: Interest::READABLE,
             scheduled: false,
+            parked: false,
         });
         log::info!("{peer} connected ({} clients)", self.clients.len());
     }
@@ -391,7 +397,8 @@ impl Server {
         }
         let (inbuf, queued) = client.conn.buffered();
         log::debug!("{}: read buffer {inbuf} B, queue {queued} B", client.peer);
-        if client.conn.is_parked(&self.tuning) {
+        if client.conn.is_parked(&self.tuning) && !client.parked {
+            client.parked = true;
             self.parked.push(key);
         }
         if !self.sync_interest(key) {

@@ -401,3 +401,27 @@ fn large_frames_wait_for_room_in_the_shared_budget() {
     assert_eq!(h.seen, 1, "answered once room was there");
     assert_eq!(budget.used(), 0, "and the room given back");
 }
+
+/// A client that announces a large frame, sends a little of it and stops is the
+/// client's stall, not ours: with room in the budget it is not parked, and the stall
+/// clock runs (a slowloris cannot hide behind the budget).
+#[test]
+fn a_large_frame_abandoned_early_is_still_timed_out() {
+    let mut start = ((4 * SMALL_FRAME) as u32).to_be_bytes().to_vec();
+    start.extend_from_slice(b"0123456789");
+    let t = Tuning {
+        short_read_drains: true,
+        ..Tuning::default()
+    };
+    let now = Instant::now();
+    let mut conn = Connection::new(Mock::new(vec![Step::Data(start)]), peer(), now);
+    let mut budget = RequestBudget::new(64 * SMALL_FRAME);
+    let mut scratch = vec![0u8; SMALL_FRAME];
+    conn.mark_ready(true, false);
+    conn.service(&mut scratch, &mut Echo::default(), &t, &mut budget, now);
+    assert!(!conn.is_parked(&t), "there was room: it is not waiting for us");
+    let limit = Duration::from_secs(60);
+    assert!(conn.stalled(now + limit + Duration::from_secs(1), limit, &t));
+    conn.release(&mut budget);
+    assert_eq!(budget.used(), 0);
+}

@@ -66,7 +66,9 @@ pub fn operations() -> impl Iterator<Item = &'static str> {
 fn run<'r, O: Operation<'r>>(req: &'r Request<'_>, ctx: &mut Context, caller: &Caller) -> Outcome {
     match O::parse(req) {
         Ok(op) => {
-            log::info!("{}: {} {op}", caller.peer, caller.op);
+            let args = op.to_string();
+            let sep = if args.is_empty() { "" } else { " " };
+            log::info!("{}: {}{sep}{args}", caller.peer, caller.op);
             op.run(ctx, caller)
         }
         Err(refusal) => {
@@ -89,7 +91,7 @@ impl Dispatch<'_> {
     /// Decodes one request, runs it and queues what it gave back.
     fn handle(&mut self, codec: Codec, bytes: &[u8], frame: Frame, out: &mut Outbox) -> Flow {
         let limits = self.limits();
-        let (req, to) = match decode(&mut self.ctx.memo, codec, bytes, frame, &limits) {
+        let (req, to) = match decode(self.peer, &mut self.ctx.memo, codec, bytes, frame, &limits) {
             Ok(decoded) => decoded,
             Err(bad) => {
                 log::warn!("{}: bad request ({} B): {}", self.peer, bytes.len(), bad.detail);
@@ -153,6 +155,7 @@ impl Dispatch<'_> {
 /// The request in a frame, and how to answer it. A course frame goes through the memo
 /// of small requests already decoded.
 fn decode<'b>(
+    peer: SocketAddr,
     memo: &mut Memo,
     codec: Codec,
     bytes: &'b [u8],
@@ -161,7 +164,14 @@ fn decode<'b>(
 ) -> Result<(Request<'b>, ReplyTo), Bad> {
     match frame.body {
         Body::Course { payload } => {
-            let req = memo.parse(&bytes[payload], limits.pickle)?;
+            let payload = &bytes[payload];
+            let req = match memo.lookup(payload) {
+                Some(req) => {
+                    log::trace!("{peer}: request of {} B decoded from the memo", payload.len());
+                    req
+                }
+                None => memo.parse(payload, limits.pickle)?,
+            };
             let to = ReplyTo::Course(req.envelope.clone());
             Ok((req, to))
         }
@@ -266,7 +276,7 @@ pub const CLOSING: &str = "el servidor se está cerrando";
 
 impl Handler for Farewell {
     fn request(&mut self, codec: Codec, bytes: &[u8], frame: Frame, out: &mut Outbox) -> Flow {
-        let reply = match decode(&mut Memo::default(), codec, bytes, frame, &self.limits) {
+        let reply = match decode(self.peer, &mut Memo::default(), codec, bytes, frame, &self.limits) {
             Ok((req, to)) => to.error(&req.operacion, CLOSING),
             Err(bad) => bad.to.error(&bad.operacion, CLOSING),
         };
