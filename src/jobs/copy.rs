@@ -200,7 +200,11 @@ impl FileCopy {
                 Ok(0) => return Some(self.publish(storage)),
                 Ok(n) => self.done += n,
                 Err(e) => {
-                    log::warn!("copy to {:?} failed: {e}", self.target);
+                    log::warn!(
+                        "no se pudo copiar a {:?}: {}",
+                        self.target,
+                        crate::spanish::io_error(&e)
+                    );
                     self.cancel();
                     return Some(Err(storage::write_refusal(&e)));
                 }

@@ -190,7 +190,7 @@ impl Context {
             }
         }
         if skipped > 0 {
-            log::warn!("{from}: {skipped} subscribers are not reading; the {what} was not queued for them");
+            log::warn!("{from}: {skipped} suscriptores no están leyendo; no se les envió el {what}");
         }
         queued
     }

@@ -45,7 +45,7 @@ impl<'r> Operation<'r> for Difundir<'r> {
             ("alias".to_string(), alias.map_or(Data::None, Data::Str)),
         ];
         let recipients = ctx.peers.subscribers(caller.id);
-        let sent = ctx.fan_out(recipients, caller.peer, "file", |to| {
+        let sent = ctx.fan_out(recipients, caller.peer, "archivo", |to| {
             let parts = to.push_parts_in_dict("archivo", &fields, "contenido", len);
             let (head, tail) = parts.ok_or("archivo demasiado grande para enviarlo en un mensaje")?;
             Ok(vec![

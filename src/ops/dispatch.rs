@@ -94,8 +94,13 @@ impl Dispatch<'_> {
         let (req, to) = match decode(self.peer, &mut self.ctx.memo, codec, bytes, frame, &limits) {
             Ok(decoded) => decoded,
             Err(bad) => {
-                log::warn!("{}: bad request ({} B): {}", self.peer, bytes.len(), bad.detail);
-                log::info!("{}: refused: {}", self.peer, bad.mensaje);
+                log::warn!(
+                    "{}: pedido inválido ({} B): {}",
+                    self.peer,
+                    bytes.len(),
+                    bad.mensaje
+                );
+                log::debug!("{}: bad request: {}", self.peer, bad.detail);
                 push(out, self.peer, Chunk::bytes(bad.reply()));
                 return Flow::Done;
             }
@@ -235,8 +240,8 @@ impl Handler for Dispatch<'_> {
     }
 
     fn invalid(&mut self, bad: &Bad, out: &mut Outbox) {
-        log::warn!("{}: {}; closing", self.peer, bad.detail);
-        log::info!("{}: refused: {}", self.peer, bad.mensaje);
+        log::warn!("{}: {}; se cierra la conexión", self.peer, bad.mensaje);
+        log::debug!("{}: unusable frame: {}", self.peer, bad.detail);
         push(out, self.peer, Chunk::bytes(bad.reply()));
     }
 }
@@ -255,7 +260,7 @@ fn isolate_panics(peer: SocketAddr, out: &mut Outbox, handle: impl FnOnce(&mut O
         Ok(flow) => flow,
         Err(_) => {
             out.truncate(before);
-            log::error!("{peer}: a request made the server panic; answered with an error");
+            log::error!("{peer}: un pedido hizo fallar al servidor; se le respondió con un error");
             let reply = ReplyTo::Course(Envelope::course()).error("", "error interno del servidor");
             push(out, peer, Chunk::bytes(reply));
             Flow::Done

@@ -29,7 +29,11 @@ impl Operation<'_> for Listar {
         let listed = match ctx.storage.list() {
             Ok(listed) => listed,
             Err(e) => {
-                log::warn!("cannot list {}: {e}", ctx.storage.root().display());
+                log::warn!(
+                    "no se pudo leer la carpeta {}: {}",
+                    ctx.storage.root().display(),
+                    crate::spanish::io_error(&e)
+                );
                 return Outcome::refused("no se pudo leer la carpeta");
             }
         };

@@ -69,7 +69,7 @@ impl<'r> Operation<'r> for Mensaje<'r> {
             ("alias", alias.map_or(Data::None, Data::Str)),
             ("texto", Data::str(self.text)),
         ]);
-        let delivered = ctx.fan_out(to, caller.peer, "message", |to| {
+        let delivered = ctx.fan_out(to, caller.peer, "mensaje", |to| {
             Ok(vec![Chunk::bytes(to.push("mensaje", &data))])
         });
         if let Ok(n) = delivered {
