@@ -254,8 +254,8 @@ fn notice_logger(color: anstream::ColorChoice) -> impl Fn(u64) -> Vec<u8> {
         .target(env_logger::Target::Pipe(Box::new(SharedBuf(Arc::clone(&buf)))))
         .build();
     move |lost| {
-        let lines = if lost == 1 { "línea" } else { "líneas" };
-        let args = format_args!("se perdieron {lost} {lines} del registro: nadie leía stderr");
+        let (verb, lines) = if lost == 1 { ("perdió", "línea") } else { ("perdieron", "líneas") };
+        let args = format_args!("se {verb} {lost} {lines} del registro: nadie leía stderr");
         log::Log::log(
             &logger,
             &log::Record::builder()
@@ -391,7 +391,7 @@ mod tests {
         );
         let one = String::from_utf8(notice_logger(anstream::ColorChoice::Never)(1)).unwrap();
         assert!(
-            one.ends_with("] se perdieron 1 línea del registro: nadie leía stderr\n"),
+            one.ends_with("] se perdió 1 línea del registro: nadie leía stderr\n"),
             "{one}"
         );
     }
