@@ -16,5 +16,6 @@ pub mod pickle;
 pub mod server;
 pub mod signals;
 pub mod storage;
+pub mod sys;
 #[doc(hidden)]
 pub mod testkit;

@@ -115,7 +115,7 @@ fn stdin_at_dev_null_keeps_serving() {
     assert_idle(&server);
     assert_eq!(server.connect().ask("listar", Data::None).estado, "ok");
     assert!(
-        server.stderr().contains("without a console"),
+        server.stderr().contains("sin consola"),
         "{}",
         server.stderr()
     );

@@ -8,7 +8,6 @@ use crate::message::{self, Request};
 use crate::outbox::{Chunk, Outbox};
 use crate::pickle::decode::get;
 use crate::pickle::{Data, Value};
-use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 
 /// Files up to this size are read into the reply and leave in one write with its head.
@@ -68,7 +67,7 @@ pub fn run(req: &Request, ctx: &mut super::Context, out: &mut Outbox) {
         let mut buf = vec![0; len as usize];
         let mut got = 0;
         while got < buf.len() {
-            match file.read_at(&mut buf[got..], ask.from + got as u64) {
+            match crate::sys::read_at(&file, &mut buf[got..], ask.from + got as u64) {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

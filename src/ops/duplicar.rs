@@ -12,19 +12,14 @@ use crate::connection::Flow;
 use crate::message::{self, Request};
 use crate::outbox::{Chunk, Outbox};
 use crate::pickle::{Data, Envelope};
-use crate::storage::{self, check_name, Refusal, Storage};
+use crate::storage::{self, check_name, Refusal, Staged, Storage};
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 
 /// Bytes copied per turn of the loop: a few milliseconds of work.
 const SLICE: u64 = 8 * 1024 * 1024;
 /// Files up to this size are copied inside the request, and answered at once.
 const INLINE: u64 = 1024 * 1024;
-/// Buffer for the fallback copy.
-const BUFFER: usize = 256 * 1024;
 
 pub fn run(req: &Request, ctx: &mut Context, caller: &Caller, out: &mut Outbox) -> Flow {
     let (env, op) = (&req.envelope, req.operacion.as_str());
@@ -116,7 +111,7 @@ pub struct Copy {
     src: File,
     dst: File,
     /// The staged file, until it is published or removed.
-    tmp: Option<PathBuf>,
+    tmp: Option<Staged>,
     target: String,
     done: u64,
     len: u64,
@@ -159,59 +154,7 @@ impl Copy {
     }
 
     fn copy_slice(&mut self, want: u64) -> io::Result<u64> {
-        if self.kernel {
-            let mut off_in = self.done as libc::loff_t;
-            let mut off_out = self.done as libc::loff_t;
-            let mut moved = 0u64;
-            while moved < want {
-                // SAFETY: both descriptors are open files we own; the offsets are ours.
-                let n = unsafe {
-                    libc::copy_file_range(
-                        self.src.as_raw_fd(),
-                        &mut off_in,
-                        self.dst.as_raw_fd(),
-                        &mut off_out,
-                        (want - moved) as usize,
-                        0,
-                    )
-                };
-                match n {
-                    0 => break,
-                    n if n > 0 => moved += n as u64,
-                    _ => {
-                        let e = io::Error::last_os_error();
-                        match e.raw_os_error() {
-                            Some(libc::EINTR) => continue,
-                            // Not possible between these files (another filesystem, an
-                            // old kernel): copy through memory from here on.
-                            Some(libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP)
-                                if moved == 0 =>
-                            {
-                                self.kernel = false;
-                                return self.copy_slice(want);
-                            }
-                            _ if moved > 0 => break,
-                            _ => return Err(e),
-                        }
-                    }
-                }
-            }
-            return Ok(moved);
-        }
-        let mut buf = vec![0u8; BUFFER.min(want as usize)];
-        let mut moved = 0u64;
-        while moved < want {
-            let room = buf.len().min((want - moved) as usize);
-            let n = match self.src.read_at(&mut buf[..room], self.done + moved) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            self.dst.write_all_at(&buf[..n], self.done + moved)?;
-            moved += n as u64;
-        }
-        Ok(moved)
+        crate::sys::copy_slice(&self.src, &self.dst, self.done, want, &mut self.kernel)
     }
 
     fn publish(&mut self, storage: &Storage) -> Result<(), Refusal> {
@@ -220,7 +163,7 @@ impl Copy {
         };
         let result = storage.publish(&tmp, &self.target, false);
         if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = tmp.remove();
         }
         result
     }
@@ -228,7 +171,7 @@ impl Copy {
     /// Abandons the copy: the staged bytes go, nothing is published.
     pub fn cancel(&mut self) {
         if let Some(tmp) = self.tmp.take() {
-            let _ = std::fs::remove_file(tmp);
+            let _ = tmp.remove();
         }
     }
 

@@ -4,9 +4,8 @@
 use super::{args, Caller, Context, Reply};
 use crate::message::Request;
 use crate::pickle::Data;
-use crate::storage::{self, Storage};
+use crate::storage::{self, Staged, Storage};
 use std::io::Write;
-use std::path::Path;
 
 pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
     args::dict(&req.data, "nombre y contenido")?;
@@ -39,10 +38,8 @@ fn write_new(storage: &Storage, name: &str, content: &[u8], replace: bool) -> Re
     Ok(published?)
 }
 
-fn discard(path: &Path) {
-    if let Err(e) = std::fs::remove_file(path) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            log::warn!("cannot remove {}: {e}", path.display());
-        }
+fn discard(staged: &Staged) {
+    if let Err(e) = staged.remove() {
+        log::warn!("cannot remove {staged:?}: {e}");
     }
 }

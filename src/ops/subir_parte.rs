@@ -10,9 +10,7 @@ use super::{args, Caller, Context, Reply};
 use crate::message::Request;
 use crate::pickle::Data;
 use crate::storage;
-use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 
 pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
     args::dict(&req.data, "nombre, contenido, desde y fin")?;
@@ -36,7 +34,7 @@ pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
         // Only asking how far an earlier upload got.
         return reply(staged);
     }
-    if content.is_none() && !ctx.storage.part_path(name).exists() {
+    if content.is_none() && !ctx.storage.has_part(name) {
         // `fin` alone publishes what is staged; with nothing staged (say, a retried `fin`
         // whose reply was lost) it must not publish an empty file over a real one.
         return Err(format!("no hay una subida en curso de {name}"));
@@ -61,14 +59,7 @@ pub fn run(req: &Request, ctx: &mut Context, caller: &Caller) -> Reply {
         touched: Some(std::time::Instant::now()),
     };
     ctx.busy.insert(name.to_string(), busy);
-    let path = ctx.storage.part_path(name);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(&path)
-        .map_err(|e| storage::write_refusal(&e))?;
+    let (mut file, path) = ctx.storage.open_part(name)?;
     let bytes = content.unwrap_or_default();
     let appended = file
         .set_len(from)
