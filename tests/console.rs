@@ -40,6 +40,7 @@ fn only_a_full_line_closes_the_server() {
 }
 
 /// SIGTERM and SIGINT close it cleanly with exit code 0.
+#[cfg(unix)] // sends SIGTERM and SIGINT
 #[test]
 fn sigterm_and_sigint_close_cleanly() {
     for sig in ["TERM", "INT"] {
@@ -72,6 +73,7 @@ fn shutdown_says_goodbye_to_subscribers_and_closes_everyone() {
 
 /// A copy cut short by SIGTERM is either finished whole or not visible at all, and its
 /// requester gets a reply either way.
+#[cfg(unix)] // sends SIGTERM and SIGINT
 #[test]
 fn shutdown_during_a_copy_leaves_nothing_half_written() {
     let dir = folder();
@@ -99,11 +101,17 @@ fn shutdown_during_a_copy_leaves_nothing_half_written() {
 }
 
 /// Checks that an idle server is not spinning: it uses (almost) no CPU over a second.
+/// (CPU time comes from /proc: elsewhere only the serving before and after is checked.)
 fn assert_idle(server: &Server) {
-    let before = server.cpu_ticks();
-    std::thread::sleep(Duration::from_millis(1000));
-    let used = server.cpu_ticks() - before;
-    assert!(used <= 5, "an idle server used {used} ticks in one second");
+    #[cfg(target_os = "linux")]
+    {
+        let before = server.cpu_ticks();
+        std::thread::sleep(Duration::from_millis(1000));
+        let used = server.cpu_ticks() - before;
+        assert!(used <= 5, "an idle server used {used} ticks in one second");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = server;
 }
 
 /// stdin at /dev/null (epoll refuses it) does not stop the server, nor make it spin.
@@ -114,11 +122,7 @@ fn stdin_at_dev_null_keeps_serving() {
     assert_eq!(server.connect().ask("listar", Data::None).estado, "ok");
     assert_idle(&server);
     assert_eq!(server.connect().ask("listar", Data::None).estado, "ok");
-    assert!(
-        server.stderr().contains("sin consola"),
-        "{}",
-        server.stderr()
-    );
+    assert!(server.stderr().contains("sin consola"), "{}", server.stderr());
 }
 
 /// stdin as a regular file also leaves the server running.
@@ -203,6 +207,7 @@ fn help_lists_the_options() {
 }
 
 /// Requests buffered behind a long copy when the server shuts down are all answered.
+#[cfg(unix)] // sends SIGTERM and SIGINT
 #[test]
 fn shutdown_answers_every_buffered_request() {
     let dir = folder();

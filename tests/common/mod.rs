@@ -69,9 +69,13 @@ impl Server {
     }
 
     fn spawn(dir: &Path, extra: &[&str], stdin: Stdin, env: &[(&str, &str)], nofile: Option<u64>) -> Server {
+        #[cfg(not(unix))]
+        let _ = nofile;
         let logs = TempDir::new("logs");
         let stderr_path = logs.path().join("stderr");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_servidor"));
+        // Descriptor limits are a Unix thing (rlimit); the tests that need them are gated.
+        #[cfg(unix)]
         if let Some(n) = nofile {
             use std::os::unix::process::CommandExt;
             // SAFETY: setrlimit is async-signal-safe, as required between fork and exec.
@@ -302,6 +306,13 @@ pub fn decode_reply(payload: &[u8]) -> Reply {
         estado,
         envelope: msg.envelope,
     }
+}
+
+/// Makes a symlink. Unix only: on Windows creating one needs a privilege (or developer
+/// mode) that test machines do not have, so the tests about symlinks are Unix-only.
+#[cfg(unix)]
+pub fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) {
+    std::os::unix::fs::symlink(target, link).unwrap();
 }
 
 /// Deterministic, non-repeating-looking bytes for test files.
