@@ -182,10 +182,12 @@ impl Server {
                 log::trace!("event {:?}", event);
                 match event.token() {
                     LISTENER => self.accept(now),
-                    CONSOLE => {
-                        shutdown |= self.console.on_readable(self.poll.registry()) == Command::Shutdown
+                    // Either wake-up may carry news for both: on Windows the console
+                    // thread and the Ctrl-C handler share one mio::Waker (src/sys/).
+                    CONSOLE | SIGNALS => {
+                        shutdown |= self.console.on_readable(self.poll.registry()) == Command::Shutdown;
+                        shutdown |= self.signals.as_ref().is_some_and(Signals::drain);
                     }
-                    SIGNALS => shutdown |= self.signals.as_ref().is_some_and(Signals::drain),
                     Token(t) => {
                         // A token whose client is gone (closed earlier in this batch) is
                         // stale: ignore it.

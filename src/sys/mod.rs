@@ -127,6 +127,13 @@ pub fn links_unsupported(e: &io::Error) -> bool {
     imp::links_unsupported(e)
 }
 
+/// Whether a failed replace means the file being replaced is open elsewhere: Windows
+/// refuses to replace a file open without delete sharing (and wine even with it). Never
+/// the case on Unix, where a rename does not care who has the file open.
+pub fn replace_blocked_by_open_file(e: &io::Error) -> bool {
+    imp::replace_blocked_by_open_file(e)
+}
+
 /// Sends up to `len` bytes of `file` from `offset` into a non-blocking socket; returns
 /// how many went out. Linux and macOS hand the pages to the kernel (`sendfile`);
 /// elsewhere this reads into a buffer and writes it.

@@ -260,6 +260,10 @@ pub(super) fn links_unsupported(e: &io::Error) -> bool {
         .is_some_and(|c| [libc::EPERM, libc::EOPNOTSUPP, libc::ENOTSUP, libc::ENOSYS].contains(&c))
 }
 
+pub(super) fn replace_blocked_by_open_file(_: &io::Error) -> bool {
+    false
+}
+
 /// The open-file limit: the soft limit raised to `cap(hard)`.
 pub(super) fn raise_nofile(cap: impl Fn(Option<u64>) -> u64) -> Option<u64> {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};

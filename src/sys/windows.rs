@@ -244,6 +244,13 @@ pub(super) fn links_unsupported(e: &io::Error) -> bool {
     ) || e.kind() == io::ErrorKind::Unsupported
 }
 
+pub(super) fn replace_blocked_by_open_file(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(ERROR_ACCESS_DENIED | ERROR_SHARING_VIOLATION | ERROR_LOCK_VIOLATION)
+    )
+}
+
 /// Nothing like RLIMIT_NOFILE limits sockets and file handles on Windows.
 pub(super) fn raise_open_file_limit() -> Option<u64> {
     None
@@ -298,9 +305,7 @@ pub struct Stdin {
 
 impl Stdin {
     pub fn watch(registry: &Registry, token: Token) -> io::Result<Stdin> {
-        // Several wakers on one poller are fine on Windows: each posts its own token to
-        // the completion port.
-        let waker = Waker::new(registry, token)?;
+        let waker = loop_waker(registry, token, true)?;
         let inbox = Arc::new(Mutex::new(Inbox::default()));
         let shared = Arc::clone(&inbox);
         std::thread::Builder::new()
@@ -364,14 +369,33 @@ impl Stdin {
     pub fn unwatch(&mut self, _: &Registry) {}
 }
 
+/// The loop's one `Waker`: mio allows a single one per poller, so the console thread and
+/// the Ctrl-C handler share it. Whichever registers first makes it (the console, in
+/// `Server::bind`); the other takes that one. Its token is the maker's, so the loop
+/// looks at both the console and the interrupts on either token.
+static LOOP_WAKER: Mutex<Option<Arc<Waker>>> = Mutex::new(None);
+
+/// The shared waker: a new one when `fresh` (a new poller), else the current one.
+fn loop_waker(registry: &Registry, token: Token, fresh: bool) -> io::Result<Arc<Waker>> {
+    let mut slot = LOOP_WAKER
+        .lock()
+        .map_err(|_| io::Error::other("waker lock poisoned"))?;
+    match slot.as_ref() {
+        Some(w) if !fresh => Ok(Arc::clone(w)),
+        _ => {
+            let w = Arc::new(Waker::new(registry, token)?);
+            *slot = Some(Arc::clone(&w));
+            Ok(w)
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Ctrl-C, Ctrl-Break, closing the console.
 
 /// Set by the handler, taken by the loop.
 static RAISED: AtomicBool = AtomicBool::new(false);
-/// The loop to wake. The handler can be installed only once per process, so a later
-/// server (tests start several) swaps in its own waker.
-static WAKER: Mutex<Option<Arc<Waker>>> = Mutex::new(None);
+/// The handler can be installed only once per process; it wakes whatever loop is current.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 pub struct Interrupts {
@@ -380,14 +404,11 @@ pub struct Interrupts {
 
 impl Interrupts {
     pub fn install(registry: &Registry, token: Token) -> io::Result<Interrupts> {
-        let waker = Arc::new(Waker::new(registry, token)?);
-        if let Ok(mut slot) = WAKER.lock() {
-            *slot = Some(waker);
-        }
+        loop_waker(registry, token, false)?;
         if !INSTALLED.swap(true, Ordering::SeqCst) {
             ctrlc::set_handler(|| {
                 RAISED.store(true, Ordering::SeqCst);
-                if let Ok(slot) = WAKER.lock() {
+                if let Ok(slot) = LOOP_WAKER.lock() {
                     if let Some(w) = slot.as_ref() {
                         let _ = w.wake();
                     }
@@ -400,13 +421,5 @@ impl Interrupts {
 
     pub fn drain(&self) -> bool {
         RAISED.swap(false, Ordering::SeqCst)
-    }
-}
-
-impl Drop for Interrupts {
-    fn drop(&mut self) {
-        if let Ok(mut slot) = WAKER.lock() {
-            *slot = None;
-        }
     }
 }
