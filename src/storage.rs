@@ -455,10 +455,15 @@ impl Storage {
                 Ok(_) => self.check_same_spelling(name)?,
                 Err(_) => {}
             }
-            return staged
-                .dir
-                .rename(&staged.name, &dir, name)
-                .map_err(|e| write_refusal(&e));
+            return staged.dir.rename(&staged.name, &dir, name).map_err(|e| {
+                if sys::replace_blocked_by_open_file(&e) {
+                    Refusal::new(format!(
+                        "no se pudo reemplazar {name}: está abierto en el servidor (quizás se está descargando); intente de nuevo cuando termine"
+                    ))
+                } else {
+                    write_refusal(&e)
+                }
+            });
         }
         self.move_new(&staged.dir, &staged.name, &dir, name)
     }
