@@ -676,4 +676,88 @@ mod tests {
             assert!(check_name(good).is_ok(), "{good:?} should pass");
         }
     }
+
+    /// Windows' reserved device names are refused in any case and with any extension;
+    /// names that only start like them pass.
+    #[test]
+    fn windows_device_names_are_reserved_everywhere() {
+        for bad in [
+            "CON", "con", "Con.txt", "PRN.a.b", "aux", "NUL", "com1", "COM9.log", "lpt1", "LPT9", "COM²",
+            "con .txt",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?} should be refused");
+        }
+        for good in ["CONSOLA", "com0", "COM10", "lpt", "nula.txt", "auxilio", "xcon"] {
+            assert!(check_name(good).is_ok(), "{good:?} should pass");
+        }
+    }
+
+    /// Another spelling of a stored name is found only when the exact name is not stored.
+    #[test]
+    fn another_spelling_is_found_only_without_the_exact_name() {
+        let stored = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            other_spelling("poema.txt", &stored(&["Poema.txt"])).as_deref(),
+            Some("Poema.txt")
+        );
+        assert_eq!(
+            other_spelling("POEMA.TXT", &stored(&["poema.txt"])).as_deref(),
+            Some("poema.txt")
+        );
+        assert_eq!(
+            other_spelling("poema.txt", &stored(&["poema.txt", "Poema.txt"])),
+            None
+        );
+        assert_eq!(
+            other_spelling("canción.txt", &stored(&["CANCIÓN.TXT"])).as_deref(),
+            Some("CANCIÓN.TXT")
+        );
+        assert_eq!(other_spelling("nuevo.txt", &stored(&[])), None);
+    }
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("almacen-storage-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Without hard links (FAT, exFAT), publishing and renaming fall back to a no-overwrite
+    /// move: a new name appears whole, and a taken one is never overwritten.
+    #[test]
+    fn without_hard_links_moves_still_never_overwrite() {
+        use std::io::Write;
+        let dir = scratch("nolinks");
+        fs::write(dir.join("tomado.txt"), b"original").unwrap();
+        let storage = Storage::open(&dir).unwrap();
+        storage.assume_no_hard_links();
+        let (mut f, staged) = storage.temp_file().unwrap();
+        f.write_all(b"nuevo").unwrap();
+        let refused = storage.publish(&staged, "tomado.txt", false).unwrap_err();
+        assert!(refused.mensaje.contains("ya existe"), "{}", refused.mensaje);
+        assert_eq!(fs::read(dir.join("tomado.txt")).unwrap(), b"original");
+        storage.publish(&staged, "libre.txt", false).unwrap();
+        assert_eq!(fs::read(dir.join("libre.txt")).unwrap(), b"nuevo");
+        assert!(storage.rename("libre.txt", "tomado.txt").is_err());
+        storage.rename("libre.txt", "otro.txt").unwrap();
+        assert_eq!(storage.list().unwrap(), ["otro.txt", "tomado.txt"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A staged file is removed through the staging folder's handle, even after the served
+    /// folder was renamed away (no path is walked again).
+    #[cfg(unix)] // Windows works by path (src/sys/windows.rs says why)
+    #[test]
+    fn staged_files_are_reached_through_the_handle() {
+        let dir = scratch("handle");
+        let storage = Storage::open(&dir).unwrap();
+        let (_, staged) = storage.temp_file().unwrap();
+        let moved = dir.with_extension("movida");
+        let _ = fs::remove_dir_all(&moved);
+        fs::rename(&dir, &moved).unwrap();
+        assert!(moved.join(STAGING).join(staged.name()).exists());
+        staged.remove().unwrap();
+        assert!(!moved.join(STAGING).join(staged.name()).exists());
+        fs::remove_dir_all(&moved).unwrap();
+    }
 }

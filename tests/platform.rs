@@ -6,6 +6,7 @@ mod common;
 
 use almacen::pickle::Data;
 use common::{Server, TempDir};
+#[cfg(unix)] // only the Unix-only tests start processes by hand
 use std::process::Command;
 
 fn folder() -> TempDir {
