@@ -733,6 +733,7 @@ mod tests {
         storage.assume_no_hard_links();
         let (mut f, staged) = storage.temp_file().unwrap();
         f.write_all(b"nuevo").unwrap();
+        drop(f); // Windows removes no folder with a file open in it
         let refused = storage.publish(&staged, "tomado.txt", false).unwrap_err();
         assert!(refused.mensaje.contains("ya existe"), "{}", refused.mensaje);
         assert_eq!(fs::read(dir.join("tomado.txt")).unwrap(), b"original");

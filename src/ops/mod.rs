@@ -445,7 +445,7 @@ mod tests {
         std::fs::write(dir.join("a.txt"), b"a").unwrap();
         let age = |secs| {
             let t = SystemTime::now() - Duration::from_secs(secs);
-            std::fs::File::open(&dir).unwrap().set_modified(t).unwrap();
+            crate::sys::set_modified(&dir, t).unwrap();
         };
         age(3600); // settled, so the reply is cached
         let mut ctx = Context::new(Storage::open(&dir).unwrap(), 1 << 20);

@@ -190,6 +190,11 @@ pub fn open_read_path(path: &Path) -> io::Result<File> {
     Ok(rustix::fs::open(path, flags, Mode::empty())?.into())
 }
 
+/// Sets the modification time of a file or folder (tests age folders with it).
+pub fn set_modified(path: &Path, t: SystemTime) -> io::Result<()> {
+    File::open(path)?.set_modified(t)
+}
+
 /// What `path` holds, following symlinks.
 pub fn stat_path(path: &Path) -> io::Result<Meta> {
     Ok(meta_of(&rustix::fs::stat(path)?))
@@ -301,9 +306,16 @@ pub struct Stdin {
 }
 
 impl Stdin {
-    /// Registers stdin with the poller. epoll refuses regular files and /dev/null
-    /// (EPERM), as happens under CI, nohup or systemd: that is an error here.
+    /// Registers stdin with the poller. A regular file is no console (kqueue would take
+    /// it, epoll would not: refused on both, as on Windows), and epoll refuses /dev/null
+    /// (EPERM), as happens under CI, nohup or systemd: those are errors here.
     pub fn watch(registry: &Registry, token: Token) -> io::Result<Stdin> {
+        if rustix::fs::fstat(io::stdin().as_fd()).is_ok_and(|st| meta_of(&st).kind == Kind::File) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "stdin is a regular file",
+            ));
+        }
         let fd = io::stdin().as_raw_fd();
         registry.register(&mut SourceFd(&fd), token, Interest::READABLE)?;
         // SAFETY: SIG_IGN is a valid disposition; no handler code runs.

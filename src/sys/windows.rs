@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use windows_sys::Win32::Storage::FileSystem::{
-    MoveFileExW, FILE_FLAG_OPEN_REPARSE_POINT, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
+    MoveFileExW, FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT, FILE_SHARE_DELETE,
+    FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_WRITE_ATTRIBUTES,
 };
 
 const SHARE_ALL: u32 = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
@@ -151,6 +152,17 @@ impl Dir {
 
 pub fn open_read_path(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).share_mode(SHARE_ALL).open(path)
+}
+
+/// Sets the modification time of a file or folder. A folder opens only with
+/// `FILE_FLAG_BACKUP_SEMANTICS`, and only the right to write attributes is asked.
+pub fn set_modified(path: &Path, t: std::time::SystemTime) -> io::Result<()> {
+    OpenOptions::new()
+        .access_mode(FILE_WRITE_ATTRIBUTES)
+        .share_mode(SHARE_ALL)
+        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+        .open(path)?
+        .set_modified(t)
 }
 
 pub fn stat_path(path: &Path) -> io::Result<Meta> {
@@ -304,7 +316,22 @@ pub struct Stdin {
 }
 
 impl Stdin {
+    /// A regular file is no console (the same rule as on Unix): refused. A console, a
+    /// pipe or NUL are read by the thread.
     pub fn watch(registry: &Registry, token: Token) -> io::Result<Stdin> {
+        use std::os::windows::io::AsHandle;
+        let regular = io::stdin()
+            .as_handle()
+            .try_clone_to_owned()
+            .ok()
+            .and_then(|h| File::from(h).metadata().ok())
+            .is_some_and(|m| m.is_file());
+        if regular {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "stdin is a regular file",
+            ));
+        }
         let waker = loop_waker(registry, token, true)?;
         let inbox = Arc::new(Mutex::new(Inbox::default()));
         let shared = Arc::clone(&inbox);
