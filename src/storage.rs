@@ -465,7 +465,7 @@ impl Storage {
                 }
             });
         }
-        self.move_new(&staged.dir, &staged.name, &dir, name)
+        self.move_new(&staged.dir, &staged.name, &dir, name, false)
     }
 
     /// Deletes a served file (a symlink: only the link).
@@ -488,21 +488,35 @@ impl Storage {
             return Ok(());
         }
         let dir = self.dir();
-        self.move_new(&dir, from, &dir, to)
+        self.move_new(&dir, from, &dir, to, true)
     }
 
     /// Moves `from` to `to`, never over an existing name. link + unlink where hard links
     /// exist: link fails if `to` exists, so nothing is ever overwritten, and no moment
     /// exists where the file has no name at all. Where they do not (FAT, exFAT), a
     /// no-overwrite rename does the same in one step.
-    fn move_new(&self, from_dir: &Dir, from: &str, to_dir: &Dir, to: &str) -> Result<(), Refusal> {
+    ///
+    /// `old_name_matters`: a rename that leaves the old name behind failed (the client
+    /// would see two files); a staged file left behind is only a leftover for clean-up.
+    fn move_new(
+        &self,
+        from_dir: &Dir,
+        from: &str,
+        to_dir: &Dir,
+        to: &str,
+        old_name_matters: bool,
+    ) -> Result<(), Refusal> {
         if self.hard_links.get() {
             match from_dir.link(from, to_dir, to) {
                 Ok(()) => {
-                    if let Err(e) = from_dir.remove_file(from) {
-                        log::warn!("linked {to:?} but cannot remove its old name: {e}");
-                    }
-                    return Ok(());
+                    return match from_dir.remove_file(from) {
+                        Err(e) if old_name_matters => Err(write_refusal(&e)),
+                        Err(e) => {
+                            log::warn!("published {to:?} but cannot remove its staged file: {e}");
+                            Ok(())
+                        }
+                        Ok(()) => Ok(()),
+                    };
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(exists(to)),
                 Err(e) if sys::links_unsupported(&e) => {
@@ -743,22 +757,5 @@ mod tests {
         storage.rename("libre.txt", "otro.txt").unwrap();
         assert_eq!(storage.list().unwrap(), ["otro.txt", "tomado.txt"]);
         fs::remove_dir_all(&dir).unwrap();
-    }
-
-    /// A staged file is removed through the staging folder's handle, even after the served
-    /// folder was renamed away (no path is walked again).
-    #[cfg(unix)] // Windows works by path (src/sys/windows.rs says why)
-    #[test]
-    fn staged_files_are_reached_through_the_handle() {
-        let dir = scratch("handle");
-        let storage = Storage::open(&dir).unwrap();
-        let (_, staged) = storage.temp_file().unwrap();
-        let moved = dir.with_extension("movida");
-        let _ = fs::remove_dir_all(&moved);
-        fs::rename(&dir, &moved).unwrap();
-        assert!(moved.join(STAGING).join(staged.name()).exists());
-        staged.remove().unwrap();
-        assert!(!moved.join(STAGING).join(staged.name()).exists());
-        fs::remove_dir_all(&moved).unwrap();
     }
 }
