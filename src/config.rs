@@ -285,19 +285,6 @@ mod tests {
         }
     }
 
-    /// A folder name that is not UTF-8 reaches the Config untouched, without a panic.
-    #[cfg(unix)] // only Unix paths can hold arbitrary bytes
-    #[test]
-    fn non_utf8_folders_are_kept_as_given() {
-        use std::os::unix::ffi::OsStringExt;
-        let raw = OsString::from_vec(b"caf\xe9".to_vec());
-        let parsed = parse([OsString::from("--dir"), raw.clone()]).unwrap();
-        let Parsed::Run(c) = parsed else { panic!() };
-        assert_eq!(c.dir.into_os_string(), raw);
-        let err = parse([OsString::from_vec(b"\xff".to_vec())]).unwrap_err();
-        assert!(err.contains("UTF-8"), "{err}");
-    }
-
     /// A bad port or an unknown flag is a one-line Spanish error, not a panic.
     #[test]
     fn bad_arguments_are_one_line_errors() {

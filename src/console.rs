@@ -1,15 +1,14 @@
-//! The console: stdin as one more readable source in the loop, for "press Enter to close".
+//! The console: "press Enter to close", read from stdin as one more source of the loop.
 //!
-//! We never set O_NONBLOCK on fd 0: that flag lives in the open file description, which
-//! the shell shares, and a shell whose terminal was left non-blocking misbehaves after we
-//! exit. Instead, before each read we ask `poll(2)` with a zero timeout whether a read
-//! would block. That drains what is there (mio is edge-triggered) without ever waiting.
+//! How stdin reaches the loop is the platform's business (src/sys/): on Unix it is a poll
+//! source like any socket; on Windows a small thread reads it and wakes the loop. Here is
+//! only what the server makes of it: a line means close; end of file turns the console
+//! off for good; and a server running as a background job of its terminal leaves the
+//! terminal alone (reading it would stop the whole server) until it is brought back to
+//! the foreground.
 
-use mio::unix::SourceFd;
-use mio::{Interest, Registry, Token};
-use std::io;
-
-const STDIN: i32 = 0;
+use crate::sys::{self, StdinRead};
+use mio::{Registry, Token};
 
 /// What the console asks of the server.
 #[derive(Debug, PartialEq, Eq)]
@@ -21,64 +20,81 @@ pub enum Command {
 }
 
 pub struct Console {
-    active: bool,
+    stdin: Option<sys::Stdin>,
+    /// We said once that we are in the background; said again only after coming back.
+    told_background: bool,
 }
 
+/// Said once when the server finds itself a background job of its terminal.
+const BACKGROUND: &str = "el servidor está en segundo plano: no lee la consola y sigue atendiendo \
+     (para cerrarlo, tráigalo con fg y presione Enter, o use Ctrl-C o kill)";
+
 impl Console {
-    /// Registers stdin. epoll refuses regular files and /dev/null (EPERM), as happens under
-    /// CI, nohup or systemd: then the server simply runs without a console.
+    /// Watches stdin. Where it cannot be watched (a regular file or /dev/null under CI,
+    /// nohup or systemd) the server simply runs without a console.
     pub fn register(registry: &Registry, token: Token) -> Console {
-        match registry.register(&mut SourceFd(&STDIN), token, Interest::READABLE) {
-            Ok(()) => Console { active: true },
+        match sys::Stdin::watch(registry, token) {
+            Ok(stdin) => {
+                let mut console = Console {
+                    stdin: Some(stdin),
+                    told_background: false,
+                };
+                console.note_background();
+                console
+            }
             Err(e) => {
+                log::info!("stdin cannot be watched ({e})");
                 log::warn!(
-                    "stdin cannot be watched ({e}); running without a console: stop with Ctrl-C or SIGTERM"
+                    "sin consola (la entrada no es una terminal): para cerrar el servidor use Ctrl-C o kill"
                 );
-                Console { active: false }
+                Console {
+                    stdin: None,
+                    told_background: false,
+                }
             }
         }
     }
 
     pub fn is_active(&self) -> bool {
-        self.active
+        self.stdin.is_some()
+    }
+
+    /// Warns once if we are a background job now; true if we are.
+    fn note_background(&mut self) -> bool {
+        let background = self.stdin.as_ref().is_some_and(|s| !s.in_foreground());
+        if background && !self.told_background {
+            log::warn!("{BACKGROUND}");
+        }
+        self.told_background = background;
+        background
     }
 
     /// Reads what stdin has. A newline means Enter; end of file turns the console off
     /// for good (a pipe that closed stays "readable" forever, and we must not spin on it).
     pub fn on_readable(&mut self, registry: &Registry) -> Command {
         let mut buf = [0u8; 512];
-        while self.active {
-            let mut pfd = libc::pollfd {
-                fd: STDIN,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let ready = unsafe { libc::poll(&mut pfd, 1, 0) };
-            if ready == 0 {
-                break; // nothing more to read right now
-            }
-            if ready < 0 {
-                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                    continue;
+        while let Some(stdin) = self.stdin.as_mut() {
+            match stdin.read(&mut buf) {
+                StdinRead::Empty => break,
+                StdinRead::NotForeground => {
+                    // Typing goes to the shell now. When the job is brought back with
+                    // `fg`, the next key pressed wakes us again, and reading works.
+                    self.note_background();
+                    break;
                 }
-                self.disable(registry, "poll on stdin failed");
-                break;
-            }
-            let n = unsafe { libc::read(STDIN, buf.as_mut_ptr().cast(), buf.len()) };
-            match n {
-                0 => self.disable(registry, "stdin reached end of file"),
-                n if n < 0 => {
-                    let e = io::Error::last_os_error();
-                    match e.kind() {
-                        io::ErrorKind::Interrupted => continue,
-                        io::ErrorKind::WouldBlock => break,
-                        _ => self.disable(registry, "reading stdin failed"),
+                StdinRead::Bytes(n) => {
+                    if self.told_background {
+                        log::info!("back in the foreground: the console works again");
+                        self.told_background = false;
                     }
-                }
-                n => {
-                    if buf[..n as usize].contains(&b'\n') {
+                    if buf[..n].contains(&b'\n') {
                         return Command::Shutdown;
                     }
+                }
+                StdinRead::End => self.disable(registry, "stdin reached end of file"),
+                StdinRead::Failed(e) => {
+                    log::info!("reading stdin failed: {e}");
+                    self.disable(registry, "reading stdin failed")
                 }
             }
         }
@@ -86,8 +102,10 @@ impl Console {
     }
 
     fn disable(&mut self, registry: &Registry, why: &str) {
-        log::warn!("{why}; the console is off, the server keeps serving (stop it with Ctrl-C or SIGTERM)");
-        let _ = registry.deregister(&mut SourceFd(&STDIN));
-        self.active = false;
+        log::info!("{why}");
+        log::warn!("la consola se cerró; el servidor sigue atendiendo (para cerrarlo use Ctrl-C o kill)");
+        if let Some(mut stdin) = self.stdin.take() {
+            stdin.unwatch(registry);
+        }
     }
 }

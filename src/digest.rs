@@ -196,27 +196,12 @@ impl FileKey {
     }
 }
 
-/// OS-SPECIFIC, to move to `src/sys/` once the platform layer exists: the file's device
-/// and inode, and its ctime (when the inode last changed, which unlike mtime no program
-/// can set back), so a file rewritten in place or replaced by a rename gets a new key.
-/// `None` where std has no stable way to say it (Windows needs an unstable API for its
-/// file index); such files are hashed every time instead of trusting name, size and mtime.
+/// The file's device and inode, and its ctime (when the inode last changed, which unlike
+/// mtime no program can set back), so a file rewritten in place or replaced by a rename
+/// gets a new key. `None` where the platform cannot say (Windows); such files are hashed
+/// every time instead of trusting name, size and mtime.
 fn os_identity(meta: &Metadata) -> Option<[i64; 4]> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Some([
-            meta.dev() as i64,
-            meta.ino() as i64,
-            meta.ctime(),
-            meta.ctime_nsec(),
-        ])
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        None
-    }
+    crate::sys::identity(meta)
 }
 
 /// Finished digests, by [`FileKey`], the oldest forgotten first.

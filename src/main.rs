@@ -105,15 +105,9 @@ fn warn_if_anyone_can_write(config: &Config, local: SocketAddr) {
     );
 }
 
-/// Uploads pass through buffers of a few MiB. glibc's allocator raises its threshold for
-/// serving big blocks with `mmap` each time one is freed, and then keeps later big blocks
-/// in its heap, where freed memory mostly stays with the process. A server that runs for
-/// days should give it back: a fixed threshold keeps every block over 256 KiB in its own
-/// mapping, returned to the kernel the moment it is freed.
+/// Uploads pass through buffers of a few MiB; a server that runs for days should give
+/// their memory back to the OS. Where the allocator needs telling (glibc), the platform
+/// layer tells it.
 fn return_big_buffers_to_the_os() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator settings; called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-    }
+    almacen::sys::tune_allocator();
 }

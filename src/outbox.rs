@@ -9,8 +9,6 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 
 /// What a connection writes to. Tests and fuzzers use in-memory streams; the server uses
@@ -19,29 +17,17 @@ pub trait Transport: Read + Write {
     /// Sends up to `len` bytes of `file` starting at `offset`; returns how many went out.
     /// The default reads into a buffer and writes it: portable, one copy more than sendfile.
     fn send_file(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
-        let mut buf = [0u8; 32 * 1024];
-        let want = len.min(buf.len());
-        let got = file.read_at(&mut buf[..want], offset)?;
-        if got == 0 {
-            return Ok(0);
-        }
         // If the socket takes less than we read, the rest is read again next time: the
         // file's offset lives in the chunk, not in the kernel.
-        self.write(&buf[..got])
+        crate::sys::send_file_buffered(self, file, offset, len)
     }
 }
 
 impl Transport for mio::net::TcpStream {
     fn send_file(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
-        // sendfile(2) moves pages from the page cache into the socket without passing
-        // through user space. The offset is ours, so many sockets can share one file.
-        let mut off = offset as libc::off_t;
-        let n = unsafe { libc::sendfile(self.as_raw_fd(), file.as_raw_fd(), &mut off, len) };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
+        // The kernel moves the pages where it can (sendfile on Linux and macOS); the
+        // offset is ours, so many sockets can share one file. See src/sys/.
+        crate::sys::send_file(self, file, offset, len)
     }
 }
 

@@ -47,6 +47,8 @@ pub enum StartError {
     Resolve(String),
     Bind(SocketAddr, io::Error),
     Setup(io::Error),
+    /// The staging folder is a symlink or not a plain folder: never used, never followed.
+    Staging(std::path::PathBuf),
 }
 
 impl fmt::Display for StartError {
@@ -82,6 +84,11 @@ impl fmt::Display for StartError {
             ),
             StartError::Bind(a, e) => write!(f, "no se puede escuchar en {a}: {}", io_error(e)),
             StartError::Setup(e) => write!(f, "no se pudo preparar el bucle de eventos: {}", io_error(e)),
+            StartError::Staging(p) => write!(
+                f,
+                "{} no es una carpeta común (¿un enlace simbólico?); el servidor no la usará: bórrela o muévala y vuelva a iniciarlo",
+                p.display()
+            ),
         }
     }
 }
@@ -133,7 +140,7 @@ impl Server {
     pub fn bind(config: &Config) -> Result<Server, StartError> {
         let storage = Storage::open(&config.dir).map_err(|e| StartError::Folder(config.dir.clone(), e))?;
         let addr = resolve(&config.host, config.port)?;
-        let mut listener = TcpListener::bind(addr).map_err(|e| StartError::Bind(addr, e))?;
+        let mut listener = crate::sys::bind_listener(addr).map_err(|e| StartError::Bind(addr, e))?;
         let local = listener.local_addr().map_err(StartError::Setup)?;
         let poll = Poll::new().map_err(StartError::Setup)?;
         poll.registry()
@@ -158,6 +165,9 @@ impl Server {
             match ctx.storage.prepare_staging(STAGING_MAX_AGE) {
                 Ok(0) => {}
                 Ok(n) => log::info!("removed {n} staged leftovers older than a day"),
+                Err(e) if e.kind() == ErrorKind::NotADirectory => {
+                    return Err(StartError::Staging(ctx.storage.staging_path()));
+                }
                 Err(e) => {
                     log::warn!("cannot prepare the staging folder ({e}); serving read-only");
                     ctx.read_only = true;
@@ -209,10 +219,12 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(now),
-                    CONSOLE => {
-                        shutdown |= self.console.on_readable(self.poll.registry()) == Command::Shutdown
+                    // Either wake-up may carry news for both: on Windows the console
+                    // thread and the Ctrl-C handler share one mio::Waker (src/sys/).
+                    CONSOLE | SIGNALS => {
+                        shutdown |= self.console.on_readable(self.poll.registry()) == Command::Shutdown;
+                        shutdown |= self.signals.as_ref().is_some_and(Signals::drain);
                     }
-                    SIGNALS => shutdown |= self.signals.as_ref().is_some_and(Signals::drain),
                     Token(t) => self.note_event(t, event),
                 }
             }
@@ -316,8 +328,8 @@ impl Server {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e)
                     if matches!(
-                        e.raw_os_error(),
-                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                        crate::sys::fault(&e),
+                        crate::sys::Fault::OutOfDescriptors | crate::sys::Fault::OutOfMemory
                     ) =>
                 {
                     // Out of descriptors: the connection waits in the kernel's backlog. We try
@@ -590,31 +602,9 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, StartError> {
         .ok_or_else(|| StartError::Resolve(host.to_string()))
 }
 
-/// Raises this process's soft open-file limit to the hard one, as most servers do (the
-/// common default of 1,024 is far below what a kernel allows). Returns the soft limit now
-/// in force, or None when it cannot be read. The bench and the tests use it too.
-pub fn raise_open_file_limit() -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain system calls on a struct we own.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return None;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            }
-        }
-    }
-    Some(lim.rlim_cur)
-}
+/// The open-file limit, raised as far as the OS lets it; the bench and the tests use it
+/// too. It lives in the platform layer (src/sys/).
+pub use crate::sys::raise_open_file_limit;
 
 /// How many clients the open-file limit leaves room for, once raised. Each client holds
 /// its socket and at most one open file (a download opens its file only when it reaches

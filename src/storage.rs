@@ -2,19 +2,33 @@
 //!
 //! A name from a client is one plain path component: no separators, no NUL, not empty,
 //! no leading dot (that also rules out `.` and `..`, and hides our own staging files).
+//! The rules are the same on every OS and refuse what Windows cannot store (see
+//! [`check_name`]), so a served folder can move between machines.
 //! A symlink is followed only when it lands on a regular file inside the folder.
+//!
+//! All work happens relative to a handle held open on the folder (openat, linkat,
+//! renameat, unlinkat: src/sys/), never by re-walking a path. Nothing in the staging
+//! folder is ever reached through a symlink: if the staging folder itself is a link, the
+//! server refuses to start; if one is planted later, writes fail instead of following it.
 //!
 //! Writes never touch a visible name until they are whole. New bytes go to a hidden
 //! staging folder inside the served one (so it is on the same filesystem), and only a
 //! finished file is moved into place with one `rename` or `link`, which the kernel does
 //! atomically: a reader sees the old file or the new one, never half of one. A crash,
-//! a lost connection or a full disk leaves at most a hidden leftover in staging.
+//! a lost connection or a full disk leaves at most a hidden leftover in staging. Where
+//! the filesystem has no hard links (FAT, exFAT), a no-overwrite move does the same job.
+//!
+//! On case-insensitive filesystems (the default on macOS and Windows), `Poema.txt` and
+//! `poema.txt` are one name. No write ever lands on the other spelling silently: a new
+//! name is refused as taken, and `reemplazar` is refused when the existing file is
+//! spelled differently.
 
-use std::cell::Cell;
-use std::fs::{self, File, Metadata, OpenOptions};
+use crate::sys::{self, Dir, Fault, Kind};
+use std::cell::{Cell, RefCell};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 /// The hidden staging folder inside the served one. Its leading dot keeps it out of
@@ -26,7 +40,11 @@ const PARTS: &str = "partes";
 /// Longest name we accept, in bytes (the usual filesystem limit).
 pub const MAX_NAME: usize = 255;
 
-/// Checks that `name` is one plain component. The error is Spanish, for the client.
+/// Characters Windows forbids in a name (besides `/`, `\` and control characters).
+const WINDOWS_FORBIDDEN: [char; 7] = ['<', '>', ':', '"', '|', '?', '*'];
+
+/// Checks that `name` is one plain component that every OS can store. The error is
+/// Spanish, for the client.
 pub fn check_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         Err("nombre vacío")
@@ -40,8 +58,34 @@ pub fn check_name(name: &str) -> Result<(), &'static str> {
         Err("nombre inválido: no puede empezar con un punto")
     } else if name.chars().any(char::is_control) {
         Err("nombre inválido: contiene caracteres de control")
+    } else if name.contains(WINDOWS_FORBIDDEN) {
+        Err("nombre inválido: no puede tener < > : \" | ? *")
+    } else if name.ends_with(['.', ' ']) {
+        Err("nombre inválido: no puede terminar en punto ni en espacio")
+    } else if is_windows_device(name) {
+        Err("nombre inválido: CON, PRN, AUX, NUL, COM1 a COM9 y LPT1 a LPT9 están reservados")
     } else {
         Ok(())
+    }
+}
+
+/// Windows reserves device names, in any case, with or without an extension
+/// (`con.txt`, `Com1.tar.gz`), and with spaces before the extension (`NUL .txt`).
+/// It also counts the superscript digits ¹ ² ³ as digits here.
+fn is_windows_device(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name).trim_end_matches(' ');
+    let upper = stem.to_ascii_uppercase();
+    match upper.as_str() {
+        "CON" | "PRN" | "AUX" | "NUL" => true,
+        _ => {
+            let Some(rest) = upper.strip_prefix("COM").or_else(|| upper.strip_prefix("LPT")) else {
+                return false;
+            };
+            matches!(
+                rest,
+                "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "¹" | "²" | "³"
+            )
+        }
     }
 }
 
@@ -77,23 +121,63 @@ pub struct Entry {
     pub modified: i64,
 }
 
+/// A file in the staging folder, named relative to the staging folder's own handle, so
+/// that removing or publishing it never walks a path again.
+pub struct Staged {
+    dir: Rc<Dir>,
+    name: String,
+}
+
+impl Staged {
+    /// Removes the staged file (a missing one is fine: it is gone either way).
+    pub fn remove(&self) -> io::Result<()> {
+        match self.dir.remove_file(&self.name) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Its name inside staging, for the log.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", STAGING, self.name)
+    }
+}
+
 #[derive(Debug)]
 pub struct Storage {
+    /// The folder's canonical path: for the log, and to check where symlinks land.
     root: PathBuf,
+    /// The handle everything is done through.
+    dir: RefCell<Rc<Dir>>,
+    /// The staging folder's handle, once opened (dropped to reopen it when it vanished).
+    staging: RefCell<Option<Rc<Dir>>>,
     /// Numbers the temporary files of this process.
     temp_counter: Cell<u64>,
+    /// Whether this filesystem takes `Poema.txt` and `poema.txt` as one name.
+    case_insensitive: Cell<bool>,
+    /// Whether hard links work here (not on FAT and exFAT).
+    hard_links: Cell<bool>,
 }
 
 impl Storage {
     /// Opens the served folder; it must exist and be a directory.
     pub fn open(dir: &Path) -> io::Result<Storage> {
         let root = fs::canonicalize(dir)?;
-        if !fs::metadata(&root)?.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::NotADirectory, "not a directory"));
-        }
+        let handle = Dir::open(&root)?;
+        let case_insensitive = case_insensitive(&handle, &root);
         Ok(Storage {
             root,
+            dir: RefCell::new(Rc::new(handle)),
+            staging: RefCell::new(None),
             temp_counter: Cell::new(0),
+            case_insensitive: Cell::new(case_insensitive),
+            hard_links: Cell::new(true),
         })
     }
 
@@ -101,10 +185,35 @@ impl Storage {
         &self.root
     }
 
+    /// The handle on the served folder.
+    fn dir(&self) -> Rc<Dir> {
+        Rc::clone(&self.dir.borrow())
+    }
+
     /// The folder's modification time: it changes when a name is added, removed or
     /// renamed, which is exactly when a cached `listar` reply goes stale.
+    ///
+    /// Looked up by path, which also tells whether the path still names the folder we
+    /// hold: if someone removed the folder and made a new one in its place, the held
+    /// handle points at the dead one, and we switch to the new one.
     pub fn stamp(&self) -> Option<SystemTime> {
-        fs::metadata(&self.root).and_then(|m| m.modified()).ok()
+        let meta = sys::stat_path(&self.root).ok()?;
+        if meta.id != self.dir.borrow().id() {
+            self.reopen();
+        }
+        meta.modified
+    }
+
+    /// Opens the folder again by its path (it was replaced), and forgets staging.
+    fn reopen(&self) {
+        match Dir::open(&self.root) {
+            Ok(d) => {
+                log::info!("{} was replaced; serving the new folder", self.root.display());
+                *self.dir.borrow_mut() = Rc::new(d);
+                self.staging.borrow_mut().take();
+            }
+            Err(e) => log::debug!("cannot reopen {}: {e}", self.root.display()),
+        }
     }
 
     /// Regular files (and symlinks to regular files inside the folder), sorted by name.
@@ -114,16 +223,16 @@ impl Storage {
     /// files, that per-file stat was two thirds of a `listar` (docs/performance.md).
     pub fn list(&self) -> io::Result<Listed> {
         let mut out = Listed::default();
-        self.each_listable(|name, dirent, kind| {
-            if kind.is_file() {
-                out.names.push(name);
-            } else if kind.is_symlink()
+        self.each_listable(|name, kind| {
+            if kind == Kind::File {
+                out.names.push(name.to_string());
+            } else if kind == Kind::Symlink
                 && self
-                    .follow_inside(&dirent.path())
+                    .follow_inside(&self.root.join(name))
                     .is_ok_and(|(_, meta)| meta.is_file())
             {
-                out.links.push(name.clone());
-                out.names.push(name);
+                out.links.push(name.to_string());
+                out.names.push(name.to_string());
             }
         })?;
         // Names in a folder are unique, so an unstable sort gives the same order, faster.
@@ -134,19 +243,22 @@ impl Storage {
     /// Like [`Storage::list`], with sizes and modification times.
     pub fn entries(&self) -> io::Result<Vec<Entry>> {
         let mut out = Vec::new();
-        self.each_listable(|name, dirent, kind| {
-            let meta = if kind.is_file() {
-                dirent.metadata().ok()
-            } else if kind.is_symlink() {
-                self.follow_inside(&dirent.path()).ok().map(|(_, m)| m)
-            } else {
-                None
+        let dir = self.dir();
+        self.each_listable(|name, kind| {
+            let meta = match kind {
+                Kind::File => dir.stat(name).ok().map(|m| (m.len, m.modified)),
+                Kind::Symlink => self
+                    .follow_inside(&self.root.join(name))
+                    .ok()
+                    .filter(|(_, m)| m.is_file())
+                    .map(|(_, m)| (m.len(), m.modified().ok())),
+                _ => None,
             };
-            if let Some(meta) = meta.filter(Metadata::is_file) {
+            if let Some((bytes, modified)) = meta {
                 out.push(Entry {
-                    name,
-                    bytes: meta.len(),
-                    modified: unix_seconds(meta.modified().ok()),
+                    name: name.to_string(),
+                    bytes,
+                    modified: unix_seconds(modified),
                 });
             }
         })?;
@@ -156,48 +268,33 @@ impl Storage {
 
     /// Calls `each` with every entry of the folder a client could name (UTF-8, a valid
     /// name), and the entry's type as the directory reports it (no stat).
-    fn each_listable(&self, mut each: impl FnMut(String, &fs::DirEntry, fs::FileType)) -> io::Result<()> {
-        for dirent in fs::read_dir(&self.root)? {
-            let dirent = dirent?;
-            let Ok(name) = dirent.file_name().into_string() else {
-                continue;
-            };
-            if check_name(&name).is_err() {
-                continue;
+    fn each_listable(&self, mut each: impl FnMut(&str, Kind)) -> io::Result<()> {
+        self.dir().for_each(|name, kind| {
+            if check_name(name).is_ok() {
+                each(name, kind);
             }
-            if let Ok(kind) = dirent.file_type() {
-                each(name, &dirent, kind);
-            }
-        }
-        Ok(())
+        })
     }
 
     /// Opens a file named by a client, for reading. Returns the file and its length.
     pub fn open_file(&self, name: &str) -> Result<(File, u64), Refusal> {
         check_name(name).map_err(Refusal::new)?;
         let missing = || Refusal::new(format!("no existe el archivo: {name}"));
-        let path = self.root.join(name);
-        let meta = fs::symlink_metadata(&path).map_err(|_| missing())?;
-        let (path, follow) = if meta.file_type().is_symlink() {
-            let (real, _) = self.follow_inside(&path).map_err(|_| missing())?;
-            (real, true)
+        let dir = self.dir();
+        let kind = dir.stat(name).map_err(|_| missing())?.kind;
+        // A plain name opens relative to the held folder, refusing a symlink that
+        // appeared since we looked (O_NOFOLLOW); a symlink opens where it was checked
+        // to land.
+        let opened = if kind == Kind::Symlink {
+            let (real, _) = self.follow_inside(&self.root.join(name)).map_err(|_| missing())?;
+            sys::open_read_path(&real)
         } else {
-            (path, false)
+            dir.open_read(name)
         };
-        // O_NONBLOCK keeps open() itself from waiting (on a FIFO swapped in behind our
-        // back, say); O_NOFOLLOW refuses a symlink that appeared since we looked.
-        let mut flags = libc::O_NONBLOCK | libc::O_CLOEXEC;
-        if !follow {
-            flags |= libc::O_NOFOLLOW;
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(flags)
-            .open(&path)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::EMFILE) | Some(libc::ENFILE) => Refusal::new("servidor ocupado, intente de nuevo"),
-                _ => missing(),
-            })?;
+        let file = opened.map_err(|e| match sys::fault(&e) {
+            Fault::OutOfDescriptors => Refusal::new("servidor ocupado, intente de nuevo"),
+            _ => missing(),
+        })?;
         let meta = file.metadata().map_err(|_| missing())?;
         if !meta.is_file() {
             return Err(Refusal::new(format!("no es un archivo: {name}")));
@@ -211,96 +308,190 @@ impl Storage {
         if check_name(name).is_err() {
             return false;
         }
-        let path = self.root.join(name);
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => self.follow_inside(&path).is_ok_and(|(_, m)| m.is_file()),
-            Ok(m) => m.is_file(),
+        match self.dir().stat(name) {
+            Ok(m) if m.kind == Kind::Symlink => self
+                .follow_inside(&self.root.join(name))
+                .is_ok_and(|(_, m)| m.is_file()),
+            Ok(m) => m.kind == Kind::File,
             Err(_) => false,
         }
     }
 
     /// Whether anything at all (a file, a folder, a dangling link) holds `name`.
     pub fn is_taken(&self, name: &str) -> bool {
-        fs::symlink_metadata(self.root.join(name)).is_ok()
+        self.dir().stat(name).is_ok()
     }
 
-    fn staging(&self) -> PathBuf {
+    /// Where staging is, for messages.
+    pub fn staging_path(&self) -> PathBuf {
         self.root.join(STAGING)
+    }
+
+    /// The staging folder's handle, creating the folder if it is missing. A symlink or
+    /// anything but a plain folder is `NotADirectory`, and is never followed.
+    fn staging(&self) -> io::Result<Rc<Dir>> {
+        if let Some(d) = self.staging.borrow().as_ref() {
+            return Ok(Rc::clone(d));
+        }
+        let d = Rc::new(open_or_create(&self.dir(), STAGING)?);
+        *self.staging.borrow_mut() = Some(Rc::clone(&d));
+        Ok(d)
+    }
+
+    /// The folder of uploads in parts, inside staging, created if missing.
+    fn parts(&self) -> io::Result<Rc<Dir>> {
+        Ok(Rc::new(open_or_create(&*self.staging()?, PARTS)?))
+    }
+
+    /// Runs `op` in staging (or in its parts folder); if staging vanished meanwhile
+    /// (someone removed it, or the whole folder), opens it again, recreating it, and
+    /// tries once more.
+    fn in_staging<T>(&self, parts: bool, op: impl Fn(&Dir) -> io::Result<T>) -> io::Result<(T, Rc<Dir>)> {
+        let mut retried = false;
+        loop {
+            let dir = if parts { self.parts() } else { self.staging() };
+            let result = dir.and_then(|d| op(&d).map(|t| (t, d)));
+            match result {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !retried => {
+                    retried = true;
+                    self.staging.borrow_mut().take();
+                    self.stamp(); // notices a replaced served folder
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+                    log::warn!(
+                        "{} no es una carpeta común (¿un enlace simbólico?); no se escribe en ella",
+                        self.staging_path().display()
+                    );
+                    return Err(e);
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Creates the staging folders if needed and removes leftovers older than `max_age`
     /// (from crashes, or uploads in parts that were abandoned). Returns how many went.
+    ///
+    /// A staging folder that is a symlink, or anything but a plain folder, is an error
+    /// of kind `NotADirectory`: the server must not start on it. Only plain files are
+    /// removed, each by name relative to its own folder, so nothing outside the served
+    /// folder can ever be touched.
     pub fn prepare_staging(&self, max_age: Duration) -> io::Result<usize> {
-        let parts = self.staging().join(PARTS);
-        // Private to the server's user: staged bytes are nobody else's business yet.
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(&parts)?;
+        self.staging.borrow_mut().take();
+        let staging = self.staging()?;
+        let parts = self.parts()?;
         let now = SystemTime::now();
         let mut removed = 0;
-        for dir in [self.staging(), parts] {
-            for dirent in fs::read_dir(&dir)?.flatten() {
-                let Ok(meta) = dirent.metadata() else { continue };
-                let age = meta.modified().ok().and_then(|m| now.duration_since(m).ok());
-                if meta.is_file()
+        for dir in [&*staging, &*parts] {
+            let mut names = Vec::new();
+            dir.for_each(|name, kind| {
+                if kind == Kind::File {
+                    names.push(name.to_string());
+                }
+            })?;
+            for name in names {
+                let Ok(meta) = dir.stat(&name) else { continue };
+                let age = meta.modified.and_then(|m| now.duration_since(m).ok());
+                if meta.kind == Kind::File
                     && age.is_some_and(|a| a > max_age)
-                    && fs::remove_file(dirent.path()).is_ok()
+                    && dir.remove_file(&name).is_ok()
                 {
                     removed += 1;
                 }
             }
         }
+        self.case_insensitive
+            .set(case_insensitive(&self.dir(), &self.root));
         Ok(removed)
     }
 
     /// A new, empty, uniquely named file in staging.
-    pub fn temp_file(&self) -> Result<(File, PathBuf), Refusal> {
+    pub fn temp_file(&self) -> Result<(File, Staged), Refusal> {
         loop {
             let n = self.temp_counter.get();
             self.temp_counter.set(n + 1);
-            let path = self.staging().join(format!("tmp-{}-{n}", std::process::id()));
-            match OpenOptions::new()
-                .write(true)
-                .read(true)
-                .create_new(true)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(&path)
-            {
-                Ok(f) => return Ok((f, path)),
+            let name = format!("tmp-{}-{n}", std::process::id());
+            match self.in_staging(false, |d| d.create_new(&name)) {
+                Ok((f, dir)) => return Ok((f, Staged { dir, name })),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(write_refusal(&e)),
             }
         }
     }
 
-    /// Where the bytes of an upload in parts for `name` are kept until it is published.
-    pub fn part_path(&self, name: &str) -> PathBuf {
-        self.staging().join(PARTS).join(name)
+    /// Opens (creating it if needed) the staged bytes of an upload in parts for `name`.
+    pub fn open_part(&self, name: &str) -> Result<(File, Staged), Refusal> {
+        check_name(name).map_err(Refusal::new)?;
+        let (file, dir) = self
+            .in_staging(true, |d| d.open_write(name))
+            .map_err(|e| write_refusal(&e))?;
+        Ok((
+            file,
+            Staged {
+                dir,
+                name: name.to_string(),
+            },
+        ))
+    }
+
+    /// The staged bytes of an upload in parts for `name`, for reading (to hash them).
+    pub fn read_part(&self, name: &str) -> Result<File, Refusal> {
+        check_name(name).map_err(Refusal::new)?;
+        self.in_staging(true, |d| d.open_read(name))
+            .map(|(file, _)| file)
+            .map_err(|e| write_refusal(&e))
+    }
+
+    /// What the folder says about `name` itself (a symlink is not followed).
+    pub fn meta(&self, name: &str) -> Option<sys::Meta> {
+        check_name(name).ok()?;
+        self.dir().stat(name).ok()
     }
 
     /// Bytes staged so far for `name` (0 when none).
     pub fn part_len(&self, name: &str) -> u64 {
-        fs::metadata(self.part_path(name)).map_or(0, |m| m.len())
+        self.part_meta(name).map_or(0, |m| m.len)
+    }
+
+    /// Whether an upload in parts for `name` has anything staged (even 0 bytes).
+    pub fn has_part(&self, name: &str) -> bool {
+        self.part_meta(name).is_some()
+    }
+
+    fn part_meta(&self, name: &str) -> Option<sys::Meta> {
+        check_name(name).ok()?;
+        self.parts()
+            .ok()?
+            .stat(name)
+            .ok()
+            .filter(|m| m.kind == Kind::File)
     }
 
     /// Moves a finished staged file to `name`. Without `replace`, an existing name is left
     /// alone: `link` refuses atomically when the name exists, even if another program
     /// created it a moment ago. With `replace`, `rename` swaps the file in one step.
-    pub fn publish(&self, staged: &Path, name: &str, replace: bool) -> Result<(), Refusal> {
+    pub fn publish(&self, staged: &Staged, name: &str, replace: bool) -> Result<(), Refusal> {
         check_name(name).map_err(Refusal::new)?;
-        let dest = self.root.join(name);
+        let dir = self.dir();
         if replace {
-            if fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) {
-                return Err(Refusal::new(format!("no es un archivo: {name}")));
+            match dir.stat(name) {
+                Ok(m) if m.kind == Kind::Folder => {
+                    return Err(Refusal::new(format!("no es un archivo: {name}")))
+                }
+                Ok(_) => self.check_same_spelling(name)?,
+                Err(_) => {}
             }
-            return fs::rename(staged, &dest).map_err(|e| write_refusal(&e));
+            return staged.dir.rename(&staged.name, &dir, name).map_err(|e| {
+                if sys::replace_blocked_by_open_file(&e) {
+                    Refusal::new(format!(
+                        "no se pudo reemplazar {name}: está abierto en el servidor (quizás se está descargando); intente de nuevo cuando termine"
+                    ))
+                } else {
+                    write_refusal(&e)
+                }
+            });
         }
-        match fs::hard_link(staged, &dest) {
-            Ok(()) => {
-                let _ = fs::remove_file(staged);
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(exists(name)),
-            Err(e) => Err(write_refusal(&e)),
-        }
+        self.move_new(&staged.dir, &staged.name, &dir, name, false)
     }
 
     /// Deletes a served file (a symlink: only the link).
@@ -309,7 +500,7 @@ impl Storage {
         if !self.is_served_file(name) {
             return Err(Refusal::new(format!("no existe el archivo: {name}")));
         }
-        fs::remove_file(self.root.join(name)).map_err(|e| write_refusal(&e))
+        self.dir().remove_file(name).map_err(|e| write_refusal(&e))
     }
 
     /// Renames a served file, never over an existing name.
@@ -322,18 +513,87 @@ impl Storage {
         if from == to {
             return Ok(());
         }
-        // link + unlink rather than rename: link fails if `to` exists, so nothing is ever
-        // overwritten, and no moment exists where the file has no name at all.
-        let (src, dst) = (self.root.join(from), self.root.join(to));
-        match fs::hard_link(&src, &dst) {
-            Ok(()) => fs::remove_file(&src).map_err(|e| write_refusal(&e)),
+        let dir = self.dir();
+        self.move_new(&dir, from, &dir, to, true)
+    }
+
+    /// Moves `from` to `to`, never over an existing name. link + unlink where hard links
+    /// exist: link fails if `to` exists, so nothing is ever overwritten, and no moment
+    /// exists where the file has no name at all. Where they do not (FAT, exFAT), a
+    /// no-overwrite rename does the same in one step.
+    ///
+    /// `old_name_matters`: a rename that leaves the old name behind failed (the client
+    /// would see two files); a staged file left behind is only a leftover for clean-up.
+    fn move_new(
+        &self,
+        from_dir: &Dir,
+        from: &str,
+        to_dir: &Dir,
+        to: &str,
+        old_name_matters: bool,
+    ) -> Result<(), Refusal> {
+        if self.hard_links.get() {
+            match from_dir.link(from, to_dir, to) {
+                Ok(()) => {
+                    return match from_dir.remove_file(from) {
+                        Err(e) if old_name_matters => Err(write_refusal(&e)),
+                        Err(e) => {
+                            log::warn!("published {to:?} but cannot remove its staged file: {e}");
+                            Ok(())
+                        }
+                        Ok(()) => Ok(()),
+                    };
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(exists(to)),
+                Err(e) if sys::links_unsupported(&e) => {
+                    log::info!("no hard links on this filesystem ({e}); using no-overwrite renames");
+                    self.hard_links.set(false);
+                }
+                Err(e) => return Err(write_refusal(&e)),
+            }
+        }
+        match from_dir.rename_noreplace(from, to_dir, to) {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(exists(to)),
             Err(e) => Err(write_refusal(&e)),
         }
     }
 
+    /// On a case-insensitive filesystem, `name` may reach a file stored under another
+    /// spelling (`Poema.txt` for `poema.txt`). Replacing that one would overwrite a file
+    /// the client did not name: refused.
+    fn check_same_spelling(&self, name: &str) -> Result<(), Refusal> {
+        if !self.case_insensitive.get() {
+            return Ok(());
+        }
+        let mut stored = Vec::new();
+        let _ = self.dir().for_each(|n, _| {
+            if n == name || n.to_lowercase() == name.to_lowercase() {
+                stored.push(n.to_string());
+            }
+        });
+        match other_spelling(name, &stored) {
+            Some(other) => Err(Refusal::new(format!(
+                "ya existe un archivo llamado {other}: en el disco del servidor {name} es el mismo nombre (no distingue mayúsculas)"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Test hook: behave as on a filesystem without hard links (FAT, exFAT).
+    #[doc(hidden)]
+    pub fn assume_no_hard_links(&self) {
+        self.hard_links.set(false);
+    }
+
+    /// Test hook: behave as on a case-insensitive filesystem.
+    #[doc(hidden)]
+    pub fn assume_case_insensitive(&self) {
+        self.case_insensitive.set(true);
+    }
+
     /// Resolves a symlink and accepts it only if it lands inside the folder.
-    fn follow_inside(&self, link: &Path) -> io::Result<(PathBuf, Metadata)> {
+    fn follow_inside(&self, link: &Path) -> io::Result<(PathBuf, fs::Metadata)> {
         let real = fs::canonicalize(link)?;
         // Inside the folder, and not into a hidden corner of it (such as our staging area).
         let inside = match real.strip_prefix(&self.root) {
@@ -356,6 +616,57 @@ impl Storage {
     }
 }
 
+/// Opens the plain folder `name` in `parent`, creating it (private) if it is missing.
+fn open_or_create(parent: &Dir, name: &str) -> io::Result<Dir> {
+    match parent.open_folder(name) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            match parent.create_folder(name) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
+            parent.open_folder(name)
+        }
+        other => other,
+    }
+}
+
+/// Whether the filesystem under `dir` takes names without regard to case: the folder's
+/// own name, upper-cased, is looked up from its parent. (A folder whose name has no
+/// letters cannot tell, and is taken as case-sensitive: writes are then guarded by
+/// `link` and no-overwrite renames alone, which on a case-insensitive filesystem still
+/// refuse another spelling of a taken name.)
+fn case_insensitive(dir: &Dir, root: &Path) -> bool {
+    let (Some(parent), Some(name)) = (root.parent(), root.file_name().and_then(|n| n.to_str())) else {
+        return false;
+    };
+    let flipped: String = name
+        .chars()
+        .map(|c| {
+            if c.is_lowercase() {
+                c.to_uppercase().next().unwrap_or(c)
+            } else {
+                c.to_lowercase().next().unwrap_or(c)
+            }
+        })
+        .collect();
+    if flipped == name {
+        return false;
+    }
+    sys::stat_path(&parent.join(flipped)).is_ok_and(|m| m.kind == Kind::Folder && m.id == dir.id())
+}
+
+/// Among the names stored in the folder that a case-insensitive filesystem takes as
+/// `name`, one spelled differently, if `name` itself is not stored.
+fn other_spelling(name: &str, stored: &[String]) -> Option<String> {
+    if stored.iter().any(|s| s == name) {
+        return None;
+    }
+    stored
+        .iter()
+        .find(|s| s.to_lowercase() == name.to_lowercase())
+        .cloned()
+}
+
 /// The error for a name that is already used.
 pub fn exists(name: &str) -> Refusal {
     Refusal::new(format!("ya existe un archivo llamado {name}"))
@@ -363,13 +674,14 @@ pub fn exists(name: &str) -> Refusal {
 
 /// A failed write, explained to the client without leaking paths.
 pub fn write_refusal(e: &io::Error) -> Refusal {
-    Refusal::new(match e.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) => "no hay espacio en el disco del servidor",
-        Some(libc::EROFS) => "el disco del servidor es de solo lectura",
-        Some(libc::EACCES) | Some(libc::EPERM) => "el servidor no tiene permiso para escribir ahí",
-        Some(libc::EMFILE) | Some(libc::ENFILE) => "servidor ocupado, intente de nuevo",
-        Some(libc::EISDIR) => "el nombre es una carpeta",
-        _ => "no se pudo escribir en el disco del servidor",
+    Refusal::new(match sys::fault(e) {
+        Fault::DiskFull => "no hay espacio en el disco del servidor",
+        Fault::ReadOnly => "el disco del servidor es de solo lectura",
+        Fault::Denied => "el servidor no tiene permiso para escribir ahí",
+        Fault::OutOfDescriptors => "servidor ocupado, intente de nuevo",
+        Fault::IsFolder => "el nombre es una carpeta",
+        Fault::InUse => "otro programa del servidor tiene abierto ese archivo; intente más tarde",
+        Fault::OutOfMemory | Fault::Other => "no se pudo escribir en el disco del servidor",
     })
 }
 
@@ -403,5 +715,73 @@ mod tests {
         for good in ["poema.txt", "mi archivo.txt", "canción.mp3", "x", "a..b", "ñandú"] {
             assert!(check_name(good).is_ok(), "{good:?} should pass");
         }
+    }
+
+    /// Windows' reserved device names are refused in any case and with any extension;
+    /// names that only start like them pass.
+    #[test]
+    fn windows_device_names_are_reserved_everywhere() {
+        for bad in [
+            "CON", "con", "Con.txt", "PRN.a.b", "aux", "NUL", "com1", "COM9.log", "lpt1", "LPT9", "COM²",
+            "con .txt",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?} should be refused");
+        }
+        for good in ["CONSOLA", "com0", "COM10", "lpt", "nula.txt", "auxilio", "xcon"] {
+            assert!(check_name(good).is_ok(), "{good:?} should pass");
+        }
+    }
+
+    /// Another spelling of a stored name is found only when the exact name is not stored.
+    #[test]
+    fn another_spelling_is_found_only_without_the_exact_name() {
+        let stored = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            other_spelling("poema.txt", &stored(&["Poema.txt"])).as_deref(),
+            Some("Poema.txt")
+        );
+        assert_eq!(
+            other_spelling("POEMA.TXT", &stored(&["poema.txt"])).as_deref(),
+            Some("poema.txt")
+        );
+        assert_eq!(
+            other_spelling("poema.txt", &stored(&["poema.txt", "Poema.txt"])),
+            None
+        );
+        assert_eq!(
+            other_spelling("canción.txt", &stored(&["CANCIÓN.TXT"])).as_deref(),
+            Some("CANCIÓN.TXT")
+        );
+        assert_eq!(other_spelling("nuevo.txt", &stored(&[])), None);
+    }
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("almacen-storage-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Without hard links (FAT, exFAT), publishing and renaming fall back to a no-overwrite
+    /// move: a new name appears whole, and a taken one is never overwritten.
+    #[test]
+    fn without_hard_links_moves_still_never_overwrite() {
+        use std::io::Write;
+        let dir = scratch("nolinks");
+        fs::write(dir.join("tomado.txt"), b"original").unwrap();
+        let storage = Storage::open(&dir).unwrap();
+        storage.assume_no_hard_links();
+        let (mut f, staged) = storage.temp_file().unwrap();
+        f.write_all(b"nuevo").unwrap();
+        drop(f); // Windows removes no folder with a file open in it
+        let refused = storage.publish(&staged, "tomado.txt", false).unwrap_err();
+        assert!(refused.mensaje.contains("ya existe"), "{}", refused.mensaje);
+        assert_eq!(fs::read(dir.join("tomado.txt")).unwrap(), b"original");
+        storage.publish(&staged, "libre.txt", false).unwrap();
+        assert_eq!(fs::read(dir.join("libre.txt")).unwrap(), b"nuevo");
+        assert!(storage.rename("libre.txt", "tomado.txt").is_err());
+        storage.rename("libre.txt", "otro.txt").unwrap();
+        assert_eq!(storage.list().unwrap().names, ["otro.txt", "tomado.txt"]);
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -8,7 +8,9 @@ use std::process::Command;
 /// Runs one of the Python clients in tests/py; it must exit 0 and print "todo ok".
 fn python(script: &str, args: &[&str]) {
     let path = format!("{}/tests/py/{script}", env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("python3")
+    // Windows installs Python as `python`.
+    let python = if cfg!(windows) { "python" } else { "python3" };
+    let out = Command::new(python)
         .arg(path)
         .args(args)
         .output()

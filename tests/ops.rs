@@ -255,14 +255,14 @@ fn killed_server_keeps_staged_parts_and_shows_nothing_half_written() {
     let dir = folder();
     let content = pattern(400_000);
     {
-        let server = Server::start(dir.path(), &[]);
+        let mut server = Server::start(dir.path(), &[]);
         let mut c = server.connect();
         let reply = c.ask("subir_parte", part("r.bin", &content[..250_000], 0, false));
         assert_eq!(int(field(&reply, "recibidos")), 250_000);
         // A whole-file upload cut off by the kill, half sent.
         let frame = Client::frame("subir", upload("entero.bin", &content, false));
         c.send_raw(&frame[..frame.len() / 2]);
-        server.signal("KILL");
+        server.child.kill().unwrap(); // SIGKILL on Unix, TerminateProcess on Windows
     }
     assert_eq!(visible(dir.path()), ["poema.txt"]);
     let server = Server::start(dir.path(), &[]);
@@ -372,7 +372,8 @@ fn borrar_deletes_files_only() {
     fs::create_dir(dir.path().join("carpeta")).unwrap();
     let outside = TempDir::new("outside");
     outside.write("secreto", b"no");
-    std::os::unix::fs::symlink(outside.path().join("secreto"), dir.path().join("fuera")).unwrap();
+    #[cfg(unix)] // symlinks need a privilege on Windows
+    common::symlink(outside.path().join("secreto"), dir.path().join("fuera"));
     let server = Server::start(dir.path(), &[]);
     let mut c = server.connect();
     let reply = c.ask("borrar", Data::str("basura.txt"));
@@ -569,21 +570,9 @@ fn a_vanished_requester_cancels_its_copy() {
         "the copy finished before the test could cut it short"
     );
     // SO_LINGER 0: close() sends RST, as when a client's machine drops off.
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    use std::os::fd::AsRawFd;
-    let rc = unsafe {
-        libc::setsockopt(
-            c.stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            &linger as *const libc::linger as *const libc::c_void,
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
+    socket2::SockRef::from(&c.stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
     drop(c);
     server.thaw();
     // The server sees the reset on its next turn and drops the copy's staged bytes.

@@ -8,18 +8,14 @@
 
 use super::{Env, Job, Step};
 use crate::pickle::Data;
-use crate::storage::{self, Refusal, Storage};
+use crate::storage::{self, Refusal, Staged, Storage};
+use crate::sys::{self, FileId};
 use std::fs::{File, Metadata};
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
 /// Bytes moved per system call; the deadline is checked between them.
 const STEP: u64 = 1024 * 1024;
-/// Buffer for the fallback copy.
-const BUFFER: usize = 256 * 1024;
 
 /// What identifies one version of a file, as far as we can tell from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +39,14 @@ pub struct FileCopy {
     src: File,
     dst: File,
     /// The staged file, until it is published or removed.
-    tmp: Option<PathBuf>,
+    tmp: Option<Staged>,
     target: String,
     done: u64,
-    /// The source as it was when the copy started.
+    /// The source as it was when the copy started: the file we read, and which file
+    /// its name named (its inode, where the OS has one).
     version: Version,
-    /// Still trying `copy_file_range` (false once the kernel said it cannot here).
+    named: Option<FileId>,
+    /// Still trying the kernel's own copy (false once it said it cannot here).
     kernel: bool,
 }
 
@@ -66,6 +64,7 @@ impl FileCopy {
             target: target.to_string(),
             done: 0,
             version: Version::of(&meta),
+            named: storage.meta(source).map(|m| m.id),
             kernel: true,
         })
     }
@@ -76,60 +75,7 @@ impl FileCopy {
     }
 
     fn copy_slice(&mut self, want: u64) -> io::Result<u64> {
-        if self.kernel {
-            let mut off_in = self.done as libc::loff_t;
-            let mut off_out = self.done as libc::loff_t;
-            let mut moved = 0u64;
-            while moved < want {
-                // SAFETY: both descriptors are open files we own for the whole call, and
-                // the offsets are our own variables: the kernel reads and writes nothing else.
-                let n = unsafe {
-                    libc::copy_file_range(
-                        self.src.as_raw_fd(),
-                        &mut off_in,
-                        self.dst.as_raw_fd(),
-                        &mut off_out,
-                        (want - moved) as usize,
-                        0,
-                    )
-                };
-                match n {
-                    0 => break,
-                    n if n > 0 => moved += n as u64,
-                    _ => {
-                        let e = io::Error::last_os_error();
-                        match e.raw_os_error() {
-                            Some(libc::EINTR) => continue,
-                            // Not possible between these files (another filesystem, an
-                            // old kernel): copy through memory from here on.
-                            Some(libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP)
-                                if moved == 0 =>
-                            {
-                                self.kernel = false;
-                                return self.copy_slice(want);
-                            }
-                            _ if moved > 0 => break,
-                            _ => return Err(e),
-                        }
-                    }
-                }
-            }
-            return Ok(moved);
-        }
-        let mut buf = vec![0u8; BUFFER.min(want as usize)];
-        let mut moved = 0u64;
-        while moved < want {
-            let room = buf.len().min((want - moved) as usize);
-            let n = match self.src.read_at(&mut buf[..room], self.done + moved) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            self.dst.write_all_at(&buf[..n], self.done + moved)?;
-            moved += n as u64;
-        }
-        Ok(moved)
+        sys::copy_slice(&self.src, &self.dst, self.done, want, &mut self.kernel)
     }
 
     /// True when the source is still the version the copy started from, both the file
@@ -140,7 +86,11 @@ impl FileCopy {
         let named = storage
             .open_file(&self.source)
             .map(|(f, _)| f.metadata().map(|m| Version::of(&m)));
-        matches!(read, Ok(v) if v == self.version) && matches!(named, Ok(Ok(v)) if v == self.version)
+        // The same name may now name another file of the same size and time (`cp -p`).
+        let same_file = storage.meta(&self.source).map(|m| m.id) == self.named;
+        matches!(read, Ok(v) if v == self.version)
+            && matches!(named, Ok(Ok(v)) if v == self.version)
+            && same_file
     }
 
     fn publish(&mut self, storage: &Storage) -> Result<Data, Refusal> {
@@ -154,7 +104,7 @@ impl FileCopy {
                 self.source,
                 self.target
             );
-            let _ = std::fs::remove_file(&tmp);
+            let _ = tmp.remove();
             return Err(Refusal::new(format!(
                 "{} cambió mientras se copiaba; no se publicó la copia, intente de nuevo",
                 self.source
@@ -162,7 +112,7 @@ impl FileCopy {
         }
         let result = storage.publish(&tmp, &self.target, false);
         if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = tmp.remove();
         }
         result?;
         log::info!("copied {} bytes to {:?}", self.done, self.target);
@@ -177,7 +127,7 @@ impl Job for FileCopy {
 
     fn cancel(&mut self) {
         if let Some(tmp) = self.tmp.take() {
-            let _ = std::fs::remove_file(tmp);
+            let _ = tmp.remove();
         }
     }
 
@@ -228,6 +178,7 @@ impl Drop for FileCopy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use std::time::Duration;
 
     fn folder(tag: &str) -> (PathBuf, Storage) {

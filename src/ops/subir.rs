@@ -8,10 +8,9 @@ use crate::digest::{self, Sum};
 use crate::message::Request;
 use crate::pickle::Data;
 use crate::reply::{Caller, Outcome};
-use crate::storage::{self, Refusal, Storage};
+use crate::storage::{self, Refusal, Staged, Storage};
 use std::fmt;
 use std::io::Write;
-use std::path::Path;
 
 pub struct Subir<'r> {
     name: &'r str,
@@ -94,10 +93,8 @@ fn write_new(storage: &Storage, name: &str, content: &[u8], replace: bool) -> Re
     published
 }
 
-fn discard(path: &Path) {
-    if let Err(e) = std::fs::remove_file(path) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            log::warn!("cannot remove {}: {e}", path.display());
-        }
+fn discard(staged: &Staged) {
+    if let Err(e) = staged.remove() {
+        log::warn!("no se pudo borrar {staged:?}: {}", crate::spanish::io_error(&e));
     }
 }

@@ -17,10 +17,8 @@ use crate::pickle::Data;
 use crate::reply::{Caller, Outcome};
 use crate::storage::{self, Refusal, Storage};
 use std::fmt;
-use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::time::Instant;
 
 pub struct SubirParte<'r> {
@@ -99,7 +97,7 @@ impl SubirParte<'_> {
         if self.content.is_none() && !self.last {
             return Ok(Step::Done(Ok(received(self.name, staged))));
         }
-        if self.content.is_none() && !ctx.storage.part_path(self.name).exists() {
+        if self.content.is_none() && !ctx.storage.has_part(self.name) {
             // `fin` alone publishes what is staged; with nothing staged (say, a retried
             // `fin` whose reply was lost) it must not publish an empty file over a real one.
             return Err(format!("no hay una subida en curso de {}", self.name).into());
@@ -121,7 +119,7 @@ impl SubirParte<'_> {
         match self.previo {
             // Resuming on top of bytes staged earlier: they must be the client's.
             Some(previo) if from > 0 => {
-                let part = open_part(ctx, self.name)?;
+                let part = ctx.storage.read_part(self.name)?;
                 let hashing = Hashing::prefix(part, from).map_err(|e| storage::write_refusal(&e))?;
                 let mismatch = format!(
                     "sha256_previo no coincide con los {from} bytes de {} que tiene el servidor; \
@@ -159,10 +157,6 @@ fn received(name: &str, total: u64) -> Data {
     ])
 }
 
-fn open_part(ctx: &Context, name: &str) -> Result<std::fs::File, Refusal> {
-    std::fs::File::open(ctx.storage.part_path(name)).map_err(|e| storage::write_refusal(&e))
-}
-
 /// A piece that may go ahead, owned, so that it can wait for a check in a job.
 struct Piece {
     name: String,
@@ -188,10 +182,10 @@ impl Piece {
         let Some(expect) = self.sha256 else {
             return Step::Done(self.publish(storage, locks, total));
         };
-        let part = std::fs::File::open(storage.part_path(&self.name));
-        let hashing = match part.and_then(Hashing::whole) {
+        let part = storage.read_part(&self.name);
+        let hashing = match part.and_then(|f| Hashing::whole(f).map_err(|e| storage::write_refusal(&e))) {
             Ok(h) => h,
-            Err(e) => return Step::Done(Err(storage::write_refusal(&e))),
+            Err(refusal) => return Step::Done(Err(refusal)),
         };
         let mismatch = format!(
             "sha256 no coincide: {} no llegó igual; no se publicó (lo recibido sigue guardado)",
@@ -202,8 +196,9 @@ impl Piece {
     }
 
     fn publish(&self, storage: &Storage, locks: &mut NameLocks, total: u64) -> Result<Data, Refusal> {
-        let path = storage.part_path(&self.name);
-        storage.publish(&path, &self.name, self.replace)?;
+        let (file, staged) = storage.open_part(&self.name)?;
+        drop(file);
+        storage.publish(&staged, &self.name, self.replace)?;
         locks.release(&self.name);
         log::info!("{}: stored {:?} ({total} B, in parts)", self.peer, self.name);
         Ok(received(&self.name, total))
@@ -213,14 +208,7 @@ impl Piece {
 /// Writes the piece at `from`, cutting off anything staged after it; returns the bytes
 /// staged in all.
 fn write_piece(storage: &Storage, name: &str, from: u64, bytes: &[u8]) -> Result<u64, Refusal> {
-    let path = storage.part_path(name);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(&path)
-        .map_err(|e| storage::write_refusal(&e))?;
+    let (mut file, _) = storage.open_part(name)?;
     let appended = file
         .set_len(from)
         .and_then(|()| file.seek(SeekFrom::Start(from)))

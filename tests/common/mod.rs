@@ -70,9 +70,13 @@ impl Server {
     }
 
     fn spawn(dir: &Path, extra: &[&str], stdin: Stdin, env: &[(&str, &str)], nofile: Option<u64>) -> Server {
+        #[cfg(not(unix))]
+        let _ = nofile;
         let logs = TempDir::new("logs");
         let stderr_path = logs.path().join("stderr");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_servidor"));
+        // Descriptor limits are a Unix thing (rlimit); the tests that need them are gated.
+        #[cfg(unix)]
         if let Some(n) = nofile {
             use std::os::unix::process::CommandExt;
             // SAFETY: setrlimit is async-signal-safe, as required between fork and exec.
@@ -383,6 +387,13 @@ pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "gave up waiting until {what}");
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Makes a symlink. Unix only: on Windows creating one needs a privilege (or developer
+/// mode) that test machines do not have, so the tests about symlinks are Unix-only.
+#[cfg(unix)]
+pub fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) {
+    std::os::unix::fs::symlink(target, link).unwrap();
 }
 
 /// Deterministic, non-repeating-looking bytes for test files.

@@ -1,0 +1,1099 @@
+//! The bench itself (Linux): measures servidor on loopback beside the machine's
+//! own limit (a minimal sendfile server inside the bench) and beside redis-server, in one run,
+//! and prints one table of figures, ratios and targets. See docs/performance.md.
+//!
+//! It builds servidor first (`cargo build --release --bin servidor`), starts it on
+//! 127.0.0.1 over a scratch folder under the system's temp dir, and removes that folder at
+//! the end. `--help` lists the flags; `--quick` runs everything with shorter budgets.
+
+use crate::{load, plot, reference, setup};
+
+#[path = "hardening.rs"]
+mod hardening;
+
+use almacen::message;
+use almacen::pickle::{Data, Envelope, Limits, Value};
+use load::{Outcome, Plan, Reply, Stop};
+use reference::{Answer, Body, RefServer};
+use setup::{Redis, RssSampler, Scratch, Servidor};
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const HELP: &str = "\
+bench: servidor beside the loopback limit and redis, in one run
+
+Usage: cargo run --release --example bench -- [hardening] [options]
+
+  hardening          only issue 10's figures (same as --only hardening)
+  --quick            shorter runs and fewer repetitions (about a minute)
+  --only LIST        comma-separated sections: downloads, roundtrips, memory,
+                     fairness, scaling, design, hardening (default: all)
+  --servidor PATH    use this binary instead of building target/release/servidor
+  --redis PATH       redis-server to compare with (default: redis-server on PATH;
+                     the comparison is skipped, and says so, when it is missing)
+  --plots DIR        where the SVG plots go (default: the repo's docs/)
+  --no-plots         do not write the plots
+  -h, --help         this text
+";
+
+/// The file every download asks for.
+const BIG_NAME: &str = "grande.bin";
+const BIG_SIZE: u64 = 256 << 20;
+/// Idle connections opened to measure the cost of one.
+const IDLE_CONNS: usize = 5_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Downloads,
+    Roundtrips,
+    Memory,
+    Fairness,
+    Scaling,
+    Design,
+    Hardening,
+}
+
+const SECTIONS: [(Section, &str); 7] = [
+    (Section::Downloads, "downloads"),
+    (Section::Roundtrips, "roundtrips"),
+    (Section::Memory, "memory"),
+    (Section::Fairness, "fairness"),
+    (Section::Scaling, "scaling"),
+    (Section::Design, "design"),
+    (Section::Hardening, "hardening"),
+];
+
+struct Options {
+    quick: bool,
+    only: Vec<Section>,
+    servidor: Option<PathBuf>,
+    redis: String,
+    plots: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Option<Options>> {
+    let mut o = Options {
+        quick: false,
+        only: SECTIONS.iter().map(|s| s.0).collect(),
+        servidor: None,
+        redis: "redis-server".into(),
+        plots: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs")),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--quick" => o.quick = true,
+            "hardening" => o.only = vec![Section::Hardening],
+            "--only" => {
+                let list = value()?;
+                o.only = list
+                    .split(',')
+                    .map(|name| {
+                        SECTIONS
+                            .iter()
+                            .find(|s| s.1 == name.trim())
+                            .map(|s| s.0)
+                            .ok_or(format!("unknown section {name:?} (see --help)"))
+                    })
+                    .collect::<Result<_>>()?;
+            }
+            "--servidor" => o.servidor = Some(PathBuf::from(value()?)),
+            "--redis" => o.redis = value()?,
+            "--plots" => o.plots = Some(PathBuf::from(value()?)),
+            "--no-plots" => o.plots = None,
+            other => return Err(format!("unknown argument {other:?} (see --help)")),
+        }
+    }
+    Ok(Some(o))
+}
+
+/// How long each kind of measurement runs. `--quick` trades stability for time.
+struct Budget {
+    /// Repetitions of each 256 MiB download measurement (the median is reported).
+    download_reps: usize,
+    round_trip: Stop,
+    round_trip_reps: usize,
+    fairness: Duration,
+    /// Time each point of the clients curve runs for (a time budget, not a file count:
+    /// 1,000 clients each fetching 256 MiB would take minutes).
+    scaling: Duration,
+    cold_listar_reps: usize,
+    warm_listar_reps: usize,
+    /// 256 MiB copies made while connects arrive (hardening), each measured apart.
+    copy_reps: usize,
+}
+
+impl Budget {
+    fn new(quick: bool) -> Budget {
+        if quick {
+            Budget {
+                download_reps: 3,
+                round_trip: Stop::Timed {
+                    warmup: Duration::from_millis(100),
+                    measure: Duration::from_millis(500),
+                },
+                round_trip_reps: 1,
+                fairness: Duration::from_secs(2),
+                scaling: Duration::from_secs(1),
+                cold_listar_reps: 3,
+                warm_listar_reps: 50,
+                copy_reps: 1,
+            }
+        } else {
+            Budget {
+                download_reps: 15,
+                round_trip: Stop::Timed {
+                    warmup: Duration::from_millis(200),
+                    measure: Duration::from_millis(1500),
+                },
+                round_trip_reps: 5,
+                fairness: Duration::from_secs(5),
+                scaling: Duration::from_secs(3),
+                cold_listar_reps: 9,
+                warm_listar_reps: 200,
+                copy_reps: 5,
+            }
+        }
+    }
+}
+
+/// Whether a figure met its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Met,
+    Missed,
+    /// Shown for context; no target.
+    Info,
+    /// The reference was not available (redis missing).
+    Skipped,
+}
+
+/// A target: the figure (often a ratio) must be at least or at most `limit`.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    AtLeast(f64),
+    AtMost(f64),
+}
+
+impl Target {
+    fn check(self, value: f64) -> Verdict {
+        let ok = match self {
+            Target::AtLeast(l) => value >= l,
+            Target::AtMost(l) => value <= l,
+        };
+        if ok {
+            Verdict::Met
+        } else {
+            Verdict::Missed
+        }
+    }
+}
+
+struct Row {
+    section: &'static str,
+    what: String,
+    almacen: String,
+    reference: String,
+    ratio: Option<f64>,
+    target: String,
+    verdict: Verdict,
+}
+
+struct Bench {
+    budget: Budget,
+    bin: PathBuf,
+    redis_bin: String,
+    redis: Option<std::result::Result<Redis, String>>,
+    scratch: Scratch,
+    archivos: PathBuf,
+    big: PathBuf,
+    rows: Vec<Row>,
+    download_points: Vec<plot::DownloadPoint>,
+    list_points: Vec<plot::ListPoint>,
+    logs: usize,
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+pub fn main() -> ExitCode {
+    let opts = match parse_args() {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cfg!(debug_assertions) {
+        eprintln!("bench: warning: this is a debug build of the client; use --release");
+    }
+    match run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(opts: Options) -> Result<()> {
+    let bin = setup::locate_servidor(opts.servidor.clone())?;
+    let scratch = Scratch::new().map_err(|e| format!("scratch folder: {e}"))?;
+    let archivos = scratch.dir("archivos").map_err(|e| e.to_string())?;
+    eprintln!(
+        "bench: writing a {} MiB file into {}",
+        BIG_SIZE >> 20,
+        archivos.display()
+    );
+    let big = archivos.join(BIG_NAME);
+    setup::write_file(&big, BIG_SIZE).map_err(|e| format!("{}: {e}", big.display()))?;
+    for (name, size) in [
+        ("poema.txt", 600),
+        ("lista de compras.txt", 120),
+        ("canción_ñandú.txt", 2_000),
+    ] {
+        setup::write_file(&archivos.join(name), size).map_err(|e| e.to_string())?;
+    }
+    setup::warm_cache(&big).map_err(|e| e.to_string())?;
+    // 5,000 client sockets do not fit under the common default of 1,024.
+    let nofile = almacen::server::raise_open_file_limit().unwrap_or(0);
+
+    let mut bench = Bench {
+        budget: Budget::new(opts.quick),
+        bin,
+        redis_bin: opts.redis.clone(),
+        redis: None,
+        scratch,
+        archivos,
+        big,
+        rows: Vec::new(),
+        download_points: Vec::new(),
+        list_points: Vec::new(),
+        logs: 0,
+    };
+    let started = Instant::now();
+    let load_before = setup::load_average();
+    for (section, name) in SECTIONS {
+        if !opts.only.contains(&section) {
+            continue;
+        }
+        eprintln!("bench: {name}");
+        let result = match section {
+            Section::Downloads => bench.downloads(),
+            Section::Roundtrips => bench.round_trips("2", &[1, 8]),
+            Section::Memory => bench.memory(),
+            Section::Fairness => bench.fairness(),
+            Section::Scaling => bench.scaling(),
+            Section::Design => bench.design(),
+            // Its round-trip figure is section 2's, when that runs too.
+            Section::Hardening => bench.hardening(!opts.only.contains(&Section::Roundtrips)),
+        };
+        if let Err(e) = result {
+            eprintln!("bench: {name} failed: {e}");
+            bench.rows.push(Row {
+                section: "!",
+                what: format!("{name} failed"),
+                almacen: e,
+                reference: String::new(),
+                ratio: None,
+                target: String::new(),
+                verdict: Verdict::Missed,
+            });
+        }
+    }
+
+    println!("almacen bench: {}", setup::machine());
+    println!(
+        "servidor: {}; client: this bench (mio, same code for every server); open-file limit {nofile}",
+        bench.bin.display()
+    );
+    match &bench.redis {
+        Some(Ok(r)) => println!("redis-server {} (no persistence, loopback)", r.version),
+        Some(Err(e)) => println!("redis: skipped: {e}"),
+        None => {}
+    }
+    println!(
+        "budget: {}; took {:.0} s; load average before {load_before}, after {}",
+        if opts.quick { "--quick" } else { "full" },
+        started.elapsed().as_secs_f64(),
+        setup::load_average()
+    );
+    println!(
+        "ratios: median of paired runs (reference, then servidor, right after); \
+         GB = 10^9 bytes, MiB/KiB = 2^20/2^10 bytes\n"
+    );
+    print!("{}", table(&bench.rows));
+
+    if let Some(dir) = &opts.plots {
+        bench.write_plots(dir);
+    }
+    let missed = bench.rows.iter().filter(|r| r.verdict == Verdict::Missed).count();
+    if missed > 0 {
+        println!("\n{missed} figure(s) missed their target: see docs/performance.md for what limits them.");
+    }
+    Ok(())
+}
+
+impl Bench {
+    /// A fresh servidor over `dir`, its warnings kept in the scratch folder.
+    fn servidor(&mut self, dir: &Path) -> Result<Servidor> {
+        self.logs += 1;
+        let log = self.scratch.root.join(format!("servidor-{}.log", self.logs));
+        Servidor::start(&self.bin, dir, &log)
+    }
+
+    /// A fresh servidor whose open-file limit is `nofile`.
+    fn servidor_limited(&mut self, dir: &Path, nofile: u64) -> Result<Servidor> {
+        self.logs += 1;
+        let log = self.scratch.root.join(format!("servidor-{}.log", self.logs));
+        Servidor::start_limited(&self.bin, dir, &log, Some(nofile))
+    }
+
+    /// redis's address and pid, starting it the first time; Err says why it is skipped.
+    fn redis_addr(&mut self) -> Result<(SocketAddr, u32)> {
+        if self.redis.is_none() {
+            let dir = self.scratch.dir("redis").map_err(|e| e.to_string())?;
+            self.redis = Some(Redis::start(&self.redis_bin, &dir));
+        }
+        match self.redis.as_ref().expect("set above") {
+            Ok(r) => Ok((r.addr, r.pid())),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    fn push(&mut self, section: &'static str, what: impl Into<String>, almacen: String, reference: String) {
+        self.rows.push(Row {
+            section,
+            what: what.into(),
+            almacen,
+            reference,
+            ratio: None,
+            target: String::new(),
+            verdict: Verdict::Info,
+        });
+    }
+
+    /// Sets the last row's target, judged on `value` (a ratio when `ratio` is set).
+    fn judge(&mut self, ratio: Option<f64>, value: f64, target: Target, label: &str) {
+        let row = self.rows.last_mut().expect("a row was pushed");
+        row.ratio = ratio;
+        row.target = label.to_string();
+        row.verdict = if value.is_finite() {
+            target.check(value)
+        } else {
+            Verdict::Skipped
+        };
+    }
+
+    fn download_plan(&self, addr: SocketAddr, conns: usize, threads: usize, stop: Stop) -> Plan {
+        Plan {
+            addr,
+            request: request("descargar", Data::str(BIG_NAME)),
+            reply: Reply::Framed,
+            conns,
+            threads,
+            stop,
+            expect_len: Some(download_frame_len(BIG_SIZE)),
+        }
+    }
+
+    /// GB/s for `streams` clients each downloading the big file once, all at the same time.
+    fn download_once(&self, addr: SocketAddr, streams: usize) -> Result<f64> {
+        let out = checked(load::run(&self.download_plan(
+            addr,
+            streams,
+            streams,
+            Stop::Rounds(1),
+        )))?;
+        Ok(out.gbps())
+    }
+
+    /// Section 1, downloads against the sendfile limit. Runs alternate between the two servers so
+    /// that drift in the machine (another job, CPU frequency) hits both alike.
+    fn downloads(&mut self) -> Result<()> {
+        let srv = self.servidor(&self.archivos.clone())?;
+        check_listar(srv.addr)?;
+        let limit = RefServer::start(Answer::File {
+            path: self.big.clone(),
+            body: Body::Sendfile,
+        })
+        .map_err(|e| e.to_string())?;
+        for streams in [1, 4] {
+            let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..self.budget.download_reps {
+                let limit = self.download_once(limit.addr, streams)?;
+                let ours_now = self.download_once(srv.addr, streams)?;
+                ratios.push(ours_now / limit);
+                theirs.push(limit);
+                ours.push(ours_now);
+            }
+            let (ours, theirs, ratio) = (median(ours), median(theirs), median(ratios));
+            let what = if streams == 1 {
+                "one 256 MiB download".to_string()
+            } else {
+                format!("{streams} × 256 MiB downloads at once")
+            };
+            self.push("1", what, gbps(ours), format!("{} sendfile limit", gbps(theirs)));
+            self.judge(Some(ratio), ratio, Target::AtLeast(0.90), "≥ 0.90×");
+        }
+        warn_if_logged(&srv);
+        Ok(())
+    }
+
+    /// Section 2, `listar` round trips against redis `PING`, same client, alternating runs,
+    /// over each number of connections in `conn_counts`; rows are labelled `section`.
+    fn round_trips(&mut self, section: &'static str, conn_counts: &[usize]) -> Result<()> {
+        let srv = self.servidor(&self.archivos.clone())?;
+        setup::wait_settled(&self.archivos);
+        check_listar(srv.addr)?;
+        let redis = self.redis_addr();
+        for &conns in conn_counts {
+            // Each repetition runs redis, then servidor, right after it: a ratio is taken
+            // within a pair and the median of those is shown, so a burst of load from
+            // elsewhere on the machine moves one pair, not the figure.
+            let mut pairs: Vec<(Outcome, Option<Outcome>)> = Vec::new();
+            for _ in 0..self.budget.round_trip_reps {
+                let mut theirs = None;
+                if let Ok((addr, pid)) = redis {
+                    let plan = Plan {
+                        addr,
+                        request: Arc::from(setup::PING),
+                        reply: Reply::Fixed(setup::PONG.len()),
+                        conns,
+                        threads: 1,
+                        stop: self.budget.round_trip,
+                        expect_len: None,
+                    };
+                    theirs = Some(run_measuring_cpu(&plan, pid)?);
+                }
+                let plan = Plan {
+                    addr: srv.addr,
+                    request: request("listar", Data::None),
+                    reply: Reply::Framed,
+                    conns,
+                    threads: 1,
+                    stop: self.budget.round_trip,
+                    expect_len: None,
+                };
+                let ours = run_measuring_cpu(&plan, srv.pid())?;
+                // Each pair on stderr, so a ratio that surprises can be traced to its runs.
+                eprintln!(
+                    "bench:   {conns} conn(s): listar {} (CPU {}), PING {}",
+                    rate(ours.per_sec()),
+                    duration_fine(ours.cpu_per_reply()),
+                    theirs.as_ref().map_or("skipped".into(), |t| format!(
+                        "{} (CPU {})",
+                        rate(t.per_sec()),
+                        duration_fine(t.cpu_per_reply())
+                    ))
+                );
+                pairs.push((ours, theirs));
+            }
+            let ratio = |f: &dyn Fn(&Outcome) -> f64| {
+                let each: Vec<f64> = pairs
+                    .iter()
+                    .filter_map(|(o, t)| t.as_ref().map(|t| f(o) / f(t)))
+                    .collect();
+                (!each.is_empty()).then(|| median(each))
+            };
+            let ratios = [
+                ratio(&|o| o.per_sec()),
+                ratio(&|o| o.percentile(0.50).as_secs_f64()),
+                ratio(&|o| o.percentile(0.99).as_secs_f64()),
+                ratio(&|o| o.cpu_per_reply().as_secs_f64()),
+            ];
+            let (ours, theirs): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
+            let ours = median_outcome(ours).ok_or("no listar run")?;
+            let theirs = median_outcome(theirs.into_iter().flatten().collect());
+            let conn_s = if conns == 1 {
+                "1 connection".to_string()
+            } else {
+                format!("{conns} connections")
+            };
+            let (p50, p99) = (ours.percentile(0.50), ours.percentile(0.99));
+            let reference = |f: &dyn Fn(&Outcome) -> String| match (&theirs, &redis) {
+                (Some(t), _) => format!("{} redis PING", f(t)),
+                (None, Err(e)) => format!("skipped: {e}"),
+                (None, Ok(_)) => "skipped".into(),
+            };
+
+            self.push(
+                section,
+                format!("listar round trips/s, {conn_s}"),
+                rate(ours.per_sec()),
+                reference(&|o| rate(o.per_sec())),
+            );
+            let r = ratios[0];
+            if conns == 8 {
+                self.judge(r, r.unwrap_or(f64::NAN), Target::AtLeast(1.0), "≥ 1.0×");
+            } else {
+                self.rows.last_mut().expect("pushed").ratio = r;
+            }
+
+            self.push(
+                section,
+                format!("listar p50 latency, {conn_s}"),
+                duration(p50),
+                reference(&|o| duration(o.percentile(0.50))),
+            );
+            let r = ratios[1];
+            if conns == 1 {
+                self.judge(r, r.unwrap_or(f64::NAN), Target::AtMost(1.2), "≤ 1.2×");
+            } else {
+                self.rows.last_mut().expect("pushed").ratio = r;
+            }
+
+            self.push(
+                section,
+                format!("listar p99 latency, {conn_s}"),
+                duration(p99),
+                reference(&|o| duration(o.percentile(0.99))),
+            );
+            self.rows.last_mut().expect("pushed").ratio = ratios[2];
+
+            self.push(
+                section,
+                format!("server CPU per round trip, {conn_s}"),
+                duration_fine(ours.cpu_per_reply()),
+                reference(&|o| duration_fine(o.cpu_per_reply())),
+            );
+            self.rows.last_mut().expect("pushed").ratio = ratios[3];
+        }
+        warn_if_logged(&srv);
+        Ok(())
+    }
+
+    /// Section 3, memory: at start, per idle connection, and at peak under the heaviest download load.
+    fn memory(&mut self) -> Result<()> {
+        let srv = self.servidor(&self.archivos.clone())?;
+        std::thread::sleep(Duration::from_millis(300));
+        let start = srv.rss_kib();
+        self.push(
+            "3",
+            "servidor RSS at start",
+            kib(start),
+            format!("VmHWM {}", kib(srv.hwm_kib())),
+        );
+
+        let base_fds = srv.fd_count();
+        let mut conns =
+            load::connect(srv.addr, IDLE_CONNS).map_err(|e| format!("opening idle connections: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while srv.fd_count() < base_fds + IDLE_CONNS {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "servidor holds {} descriptors, expected {}",
+                    srv.fd_count(),
+                    base_fds + IDLE_CONNS
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let idle = srv.rss_kib();
+        let per = per_conn(start, idle);
+        self.push(
+            "3",
+            format!("heap per idle connection ({IDLE_CONNS} open)"),
+            format!("{per:.0} B"),
+            format!("RSS {} → {}", kib(start), kib(idle)),
+        );
+        self.judge(None, per, Target::AtMost(1024.0), "≤ 1 KiB");
+
+        // The course's client lists once, then sits at its menu: the same cost must hold
+        // after a request has come and gone.
+        let listar = request("listar", Data::None);
+        let mut scratch = vec![0u8; 64 * 1024];
+        for c in conns.iter_mut() {
+            load::round_trip(c, &listar, &mut scratch)
+                .map_err(|e| format!("listar on an idle connection: {e}"))?;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let after = srv.rss_kib();
+        let per = per_conn(start, after);
+        self.push(
+            "3",
+            "heap per idle connection, after one listar each".to_string(),
+            format!("{per:.0} B"),
+            format!("RSS {} → {}", kib(start), kib(after)),
+        );
+        self.judge(None, per, Target::AtMost(1024.0), "≤ 1 KiB");
+        drop(conns);
+        warn_if_logged(&srv);
+        drop(srv);
+
+        // Peak: 8 clients download 256 MiB while 8 more ask for it and never read.
+        let srv = self.servidor(&self.archivos.clone())?;
+        let sampler = RssSampler::start(srv.pid());
+        let descargar = request("descargar", Data::str(BIG_NAME));
+        let mut stalled = load::connect(srv.addr, 8).map_err(|e| e.to_string())?;
+        for s in stalled.iter_mut() {
+            s.write_all(&descargar).map_err(|e| e.to_string())?;
+        }
+        let out = checked(load::run(&self.download_plan(srv.addr, 8, 2, Stop::Rounds(1))))?;
+        let sampled = sampler.finish();
+        let hwm = srv.hwm_kib();
+        self.push(
+            "3",
+            "peak RSS: 8 × 256 MiB downloads + 8 stalled readers",
+            kib(hwm),
+            format!("sampled max {}; downloads at {}", kib(sampled), gbps(out.gbps())),
+        );
+        self.judge(None, hwm as f64, Target::AtMost(8192.0), "≤ 8 MiB");
+        drop(stalled);
+        warn_if_logged(&srv);
+        Ok(())
+    }
+
+    /// Section 4, fairness: `listar` latency while four large downloads keep the server busy.
+    fn fairness(&mut self) -> Result<()> {
+        let srv = self.servidor(&self.archivos.clone())?;
+        setup::wait_settled(&self.archivos);
+        let measure = self.budget.fairness;
+        // The downloads start first and end last, so every listar runs under full load.
+        let downloads = self.download_plan(
+            srv.addr,
+            4,
+            1,
+            Stop::Timed {
+                warmup: Duration::from_millis(500),
+                measure: measure + Duration::from_secs(1),
+            },
+        );
+        let listar = Plan {
+            addr: srv.addr,
+            request: request("listar", Data::None),
+            reply: Reply::Framed,
+            conns: 1,
+            threads: 1,
+            stop: Stop::Timed {
+                warmup: Duration::from_secs(1),
+                measure,
+            },
+            expect_len: None,
+        };
+        let (dl, ls) = std::thread::scope(|s| {
+            let h = s.spawn(|| load::run(&downloads));
+            let ls = load::run(&listar);
+            (h.join().expect("download thread"), ls)
+        });
+        let (dl, ls) = (checked(dl)?, checked(ls)?);
+        let p99 = ls.percentile(0.99);
+        self.push(
+            "4",
+            "listar p99 with 4 downloads in flight",
+            duration(p99),
+            format!(
+                "p50 {}, max {}, listar {}; downloads {}",
+                duration(ls.percentile(0.5)),
+                duration(ls.percentile(1.0)),
+                rate(ls.per_sec()),
+                gbps(dl.gbps())
+            ),
+        );
+        self.judge(None, p99.as_secs_f64(), Target::AtMost(0.005), "≤ 5 ms");
+        warn_if_logged(&srv);
+        Ok(())
+    }
+
+    /// Section 5, how cost grows with clients, and with the size of the folder.
+    fn scaling(&mut self) -> Result<()> {
+        let measure = self.budget.scaling;
+        for clients in [1, 10, 100, 1000] {
+            let srv = self.servidor(&self.archivos.clone())?;
+            let sampler = RssSampler::start(srv.pid());
+            let plan = self.download_plan(
+                srv.addr,
+                clients,
+                clients.min(2),
+                Stop::Timed {
+                    warmup: Duration::from_millis(500),
+                    measure,
+                },
+            );
+            let out = checked(load::run(&plan))?;
+            let peak = sampler.finish().max(srv.hwm_kib());
+            self.push(
+                "5",
+                format!(
+                    "downloads by {clients} client{} at once, for {:.0} s",
+                    if clients == 1 { "" } else { "s" },
+                    measure.as_secs_f64()
+                ),
+                gbps(out.gbps()),
+                format!("peak RSS {}", kib(peak)),
+            );
+            self.download_points.push(plot::DownloadPoint {
+                clients,
+                gbps: out.gbps(),
+                peak_rss_mib: peak as f64 / 1024.0,
+            });
+            warn_if_logged(&srv);
+        }
+
+        let dir = self.scratch.dir("listar").map_err(|e| e.to_string())?;
+        let srv = self.servidor(&dir)?;
+        let listar = request("listar", Data::None);
+        let mut scratch = vec![0u8; 1 << 20];
+        let mut made = 0;
+        for files in [10, 1_000, 100_000] {
+            eprintln!("bench: listar with {files} files");
+            for i in made..files {
+                std::fs::File::create(dir.join(format!("archivo-{i:06}.txt"))).map_err(|e| e.to_string())?;
+            }
+            made = files;
+            let mut conn = TcpStream::connect(srv.addr).map_err(|e| e.to_string())?;
+            conn.set_nodelay(true).map_err(|e| e.to_string())?;
+            let mut time = |conn: &mut TcpStream| -> Result<(f64, u64)> {
+                let t = Instant::now();
+                let len = load::round_trip(conn, &listar, &mut scratch).map_err(|e| e.to_string())?;
+                Ok((t.elapsed().as_secs_f64() * 1e3, len))
+            };
+            // Cold: the folder just changed, so servidor reads it, sorts and encodes.
+            // Beside it, the floor no server can go under: the same folder read by the
+            // bench itself, names only, unsorted (the kernel's getdents and nothing else).
+            let (mut cold, mut floor) = (Vec::new(), Vec::new());
+            for _ in 0..self.budget.cold_listar_reps {
+                setup::touch_dir(&dir).map_err(|e| e.to_string())?;
+                cold.push(time(&mut conn)?.0);
+                let t = Instant::now();
+                let names = std::fs::read_dir(&dir).map_err(|e| e.to_string())?.count();
+                floor.push(t.elapsed().as_secs_f64() * 1e3);
+                std::hint::black_box(names);
+            }
+            // Warm: the folder is settled; the first call caches, the rest reuse it.
+            setup::wait_settled(&dir);
+            let (_, reply_len) = time(&mut conn)?;
+            let mut warm = Vec::new();
+            for _ in 0..self.budget.warm_listar_reps {
+                warm.push(time(&mut conn)?.0);
+            }
+            let (cold, warm, floor) = (median(cold), median(warm), median(floor));
+            self.push(
+                "5",
+                format!("listar with {files} files: after a change / cached"),
+                format!("{} / {}", ms(cold), ms(warm)),
+                format!(
+                    "readdir alone {}; reply {}; VmHWM {}",
+                    ms(floor),
+                    kib(reply_len / 1024),
+                    kib(srv.hwm_kib())
+                ),
+            );
+            if files == 100_000 {
+                self.judge(None, cold, Target::AtMost(50.0), "< 50 ms");
+            }
+            self.list_points.push(plot::ListPoint {
+                files,
+                cold_ms: cold,
+                warm_ms: warm,
+                readdir_ms: floor,
+            });
+        }
+        warn_if_logged(&srv);
+        Ok(())
+    }
+
+    /// Section 6, what single design choices buy, each isolated in a bench-only minimal server.
+    fn design(&mut self) -> Result<()> {
+        let sendfile = RefServer::start(Answer::File {
+            path: self.big.clone(),
+            body: Body::Sendfile,
+        })
+        .map_err(|e| e.to_string())?;
+        // 32 KiB: the buffer of the portable fallback in src/outbox.rs (Transport::send_file).
+        let copy = RefServer::start(Answer::File {
+            path: self.big.clone(),
+            body: Body::Copy { chunk: 32 * 1024 },
+        })
+        .map_err(|e| e.to_string())?;
+        let (mut fast, mut slow, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..self.budget.download_reps {
+            fast.push(self.download_once(sendfile.addr, 1)?);
+            slow.push(self.download_once(copy.addr, 1)?);
+            ratios.push(slow[slow.len() - 1] / fast[fast.len() - 1]);
+        }
+        let (fast, slow, ratio) = (median(fast), median(slow), median(ratios));
+        self.push(
+            "6",
+            "mini server, one download: read+write 32 KiB chunks vs sendfile",
+            gbps(slow),
+            format!("{} sendfile", gbps(fast)),
+        );
+        self.rows.last_mut().expect("pushed").ratio = Some(ratio);
+
+        // A small reply (servidor's own listar frame) in one write, or in two as the
+        // course's server does, with and without TCP_NODELAY.
+        let srv = self.servidor(&self.archivos.clone())?;
+        let frame = fetch(srv.addr, &request("listar", Data::None))?;
+        drop(srv);
+        let variants = [
+            ("one write, TCP_NODELAY", false, true),
+            ("two writes, TCP_NODELAY", true, true),
+            ("two writes, Nagle on", true, false),
+        ];
+        let servers = variants
+            .iter()
+            .map(|&(_, split, nodelay)| {
+                RefServer::start(Answer::Small {
+                    frame: frame.clone(),
+                    split,
+                    nodelay,
+                })
+            })
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| e.to_string())?;
+        // Rounds go through the three in turn, so outside load hits them alike.
+        let mut p50s = vec![Vec::new(); variants.len()];
+        let mut rates = vec![Vec::new(); variants.len()];
+        for _ in 0..self.budget.round_trip_reps {
+            for (i, server) in servers.iter().enumerate() {
+                let plan = Plan {
+                    addr: server.addr,
+                    request: request("listar", Data::None),
+                    reply: Reply::Framed,
+                    conns: 1,
+                    threads: 1,
+                    stop: Stop::Timed {
+                        warmup: Duration::from_millis(200),
+                        measure: Duration::from_secs(1),
+                    },
+                    expect_len: None,
+                };
+                let out = checked(load::run(&plan))?;
+                p50s[i].push(out.percentile(0.5).as_secs_f64());
+                rates[i].push(out.per_sec());
+            }
+        }
+        let base = median(p50s[0].clone());
+        for (i, (label, _, _)) in variants.iter().enumerate() {
+            let p50 = median(p50s[i].clone());
+            self.push(
+                "6",
+                format!("mini server, small reply: {label}"),
+                format!("p50 {}", duration(Duration::from_secs_f64(p50))),
+                format!("round trips: {}", rate(median(rates[i].clone()))),
+            );
+            self.rows.last_mut().expect("pushed").ratio = Some(p50 / base);
+        }
+        Ok(())
+    }
+
+    fn write_plots(&self, dir: &Path) {
+        let write = |name: &str, draw: &dyn Fn(&Path) -> Result<()>| {
+            let path = dir.join(name);
+            match std::fs::create_dir_all(dir)
+                .map_err(|e| e.to_string())
+                .and_then(|()| draw(&path))
+            {
+                Ok(()) => println!("plot: {}", path.display()),
+                Err(e) => eprintln!("bench: plot {}: {e}", path.display()),
+            }
+        };
+        if !self.download_points.is_empty() {
+            write("bench-downloads.svg", &|p| {
+                plot::downloads(p, &self.download_points)
+            });
+        }
+        if !self.list_points.is_empty() {
+            write("bench-listar.svg", &|p| plot::listar(p, &self.list_points));
+        }
+    }
+}
+
+/// A request frame as the course's client sends it.
+fn request(operacion: &str, data: Data) -> Arc<[u8]> {
+    Arc::from(message::frame_request(&Envelope::course(), operacion, &data))
+}
+
+/// The whole frame servidor sends for a download of `size` bytes, prefix included.
+fn download_frame_len(size: u64) -> u64 {
+    let (head, tail) =
+        message::stream_parts(&Envelope::course(), "descargar", size).expect("256 MiB fits in a frame");
+    head.len() as u64 + size + tail.len() as u64
+}
+
+/// One request, its whole reply frame (prefix included), over a fresh connection.
+fn fetch(addr: SocketAddr, req: &[u8]) -> Result<Vec<u8>> {
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(req).map_err(|e| e.to_string())?;
+    let mut frame = vec![0u8; 4];
+    s.read_exact(&mut frame).map_err(|e| e.to_string())?;
+    let len = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
+    frame.resize(4 + len, 0);
+    s.read_exact(&mut frame[4..]).map_err(|e| e.to_string())?;
+    Ok(frame)
+}
+
+/// Before timing anything, the reply must be what the course's client expects.
+fn check_listar(addr: SocketAddr) -> Result<()> {
+    let frame = fetch(addr, &request("listar", Data::None))?;
+    let reply = message::parse(&frame[4..], Limits::default()).map_err(|e| e.detail)?;
+    let listed = match (&reply.estado, &reply.data) {
+        (Value::String(ok), Value::List(names)) if ok == "ok" => {
+            names.contains(&Value::String(BIG_NAME.into()))
+        }
+        _ => false,
+    };
+    if listed {
+        Ok(())
+    } else {
+        Err(format!("unexpected listar reply: {reply:?}"))
+    }
+}
+
+/// Runs a plan and records how much CPU the server process used meanwhile: unlike
+/// throughput, CPU per request barely moves when another job shares the machine.
+fn run_measuring_cpu(plan: &Plan, pid: u32) -> Result<Outcome> {
+    let before = setup::cpu_time(pid);
+    let mut out = checked(load::run(plan))?;
+    out.server_cpu = setup::cpu_time(pid).saturating_sub(before);
+    Ok(out)
+}
+
+fn checked(out: std::io::Result<Outcome>) -> Result<Outcome> {
+    let out = out.map_err(|e| format!("connecting: {e}"))?;
+    match out.errors.first() {
+        Some(e) => Err(format!("{} error(s), first: {e}", out.errors.len())),
+        None if out.replies == 0 && out.bytes == 0 => Err("no reply arrived".into()),
+        None => Ok(out),
+    }
+}
+
+fn warn_if_logged(srv: &Servidor) {
+    const SHOWN: usize = 20;
+    let log = srv.log();
+    let lines: Vec<&str> = log.trim_end().lines().collect();
+    if !lines.is_empty() {
+        eprintln!(
+            "bench: servidor said:\n{}",
+            lines[..lines.len().min(SHOWN)].join("\n")
+        );
+    }
+    if lines.len() > SHOWN {
+        eprintln!("bench: ... and {} more lines", lines.len() - SHOWN);
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The run with the median throughput (its latencies come along with it).
+fn median_outcome(mut v: Vec<Outcome>) -> Option<Outcome> {
+    v.sort_by(|a, b| a.per_sec().total_cmp(&b.per_sec()));
+    let mid = v.len() / 2;
+    (!v.is_empty()).then(|| v.swap_remove(mid))
+}
+
+fn per_conn(before_kib: u64, after_kib: u64) -> f64 {
+    after_kib.saturating_sub(before_kib) as f64 * 1024.0 / IDLE_CONNS as f64
+}
+
+fn gbps(x: f64) -> String {
+    format!("{x:.2} GB/s")
+}
+
+fn rate(x: f64) -> String {
+    let n = x.round() as u64;
+    let (thousands, rest) = (n / 1000, n % 1000);
+    if thousands > 0 {
+        format!("{thousands},{rest:03}/s")
+    } else {
+        format!("{rest}/s")
+    }
+}
+
+fn duration(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1000.0 {
+        format!("{us:.0} µs")
+    } else {
+        ms(us / 1000.0)
+    }
+}
+
+/// A short duration with one decimal of microseconds.
+fn duration_fine(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+fn ms(x: f64) -> String {
+    if x < 1.0 {
+        format!("{:.0} µs", x * 1000.0)
+    } else if x < 10.0 {
+        format!("{x:.2} ms")
+    } else {
+        format!("{x:.1} ms")
+    }
+}
+
+fn kib(x: u64) -> String {
+    if x >= 10 * 1024 {
+        format!("{:.1} MiB", x as f64 / 1024.0)
+    } else {
+        format!("{x} KiB")
+    }
+}
+
+/// The rows as a Markdown table, columns padded so it also reads well in a terminal.
+fn table(rows: &[Row]) -> String {
+    let head = ["§", "measure", "almacen", "reference", "ratio", "target", "met"];
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.section.to_string(),
+                r.what.clone(),
+                r.almacen.clone(),
+                r.reference.clone(),
+                r.ratio.map_or(String::new(), |x| format!("{x:.2}×")),
+                r.target.clone(),
+                match r.verdict {
+                    Verdict::Met => "yes",
+                    Verdict::Missed => "NO",
+                    Verdict::Info => "",
+                    Verdict::Skipped => "skipped",
+                }
+                .to_string(),
+            ]
+        })
+        .collect();
+    let mut width = head.map(|h| h.chars().count());
+    for row in &cells {
+        for (w, c) in width.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::from("|");
+        for (c, w) in cells.iter().zip(width) {
+            let _ = write!(s, " {c}{} |", " ".repeat(w - c.chars().count()));
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(&head.map(String::from));
+    out.push('|');
+    for w in width {
+        let _ = write!(out, "{}|", "-".repeat(w + 2));
+    }
+    out.push('\n');
+    for row in &cells {
+        out.push_str(&line(row));
+    }
+    out
+}
