@@ -912,6 +912,19 @@ fn read_request(stream: &mut std::net::TcpStream) -> Option<almacen::message::Re
     Some(msg.into_owned())
 }
 
+/// Reads requests until one that is not `hola`, answering each `hola` as an almacen from
+/// before protocol 2 does (the course's protocol stays in use), and returns that one.
+fn read_request_past_hola(stream: &mut std::net::TcpStream) -> Option<almacen::message::Request<'static>> {
+    loop {
+        let req = read_request(stream)?;
+        if req.operacion != "hola" {
+            return Some(req);
+        }
+        let no = almacen::message::error(&req.envelope, "hola", "operación desconocida: hola");
+        stream.write_all(&no).ok()?;
+    }
+}
+
 /// A server that accepts and then says nothing makes `cliente` give up after `--espera`
 /// seconds with exit 1 and a Spanish hint that it may not be almacen.
 #[test]
@@ -949,7 +962,7 @@ fn an_http_server_is_recognised() {
 #[test]
 fn a_slow_but_moving_reply_does_not_time_out() {
     let port = fake_server(|mut stream| {
-        let Some(req) = read_request(&mut stream) else {
+        let Some(req) = read_request_past_hola(&mut stream) else {
             return;
         };
         let names = almacen::pickle::Data::List(vec![Data::str("lento.txt")]);
@@ -1001,7 +1014,7 @@ fn the_key_goes_with_every_write() {
     use almacen::pickle::decode::get;
     use almacen::pickle::Value;
     let port = fake_server(|mut stream| {
-        while let Some(req) = read_request(&mut stream) {
+        while let Some(req) = read_request_past_hola(&mut stream) {
             // Echo the request's data back, so the test can see what was sent.
             let echo = match req.operacion.as_str() {
                 "listar" => Data::List(vec![]),
@@ -1137,4 +1150,92 @@ fn a_server_shutdown_ends_escuchar_and_the_menu_cleanly() {
     assert_eq!(listener.wait().unwrap().code(), Some(0));
     assert_eq!(menu_child.wait().unwrap().code(), Some(0));
     assert!(server.wait_exit(Duration::from_secs(5)).unwrap().success());
+}
+
+/// A tiny almacen from before protocol 2, in the course's protocol only: `hola` and
+/// `resumen` are unknown to it; it lists and serves one file in ranges. Any frame that is
+/// not a course pickle ends the connection, so a client that switched would fail.
+fn old_almacen(mut stream: std::net::TcpStream) {
+    use almacen::message::{error, ok};
+    use almacen::pickle::decode::get;
+    use almacen::pickle::Value;
+    const FILE: &[u8] = b"contenido de un servidor antiguo\n";
+    while let Some(req) = read_request(&mut stream) {
+        let env = &req.envelope;
+        let frame = match req.operacion.as_str() {
+            "listar" => ok(env, "listar", &Data::List(vec![Data::str("viejo.txt")])),
+            "listar_detalle" => {
+                let row = Data::dict([
+                    ("nombre", Data::str("viejo.txt")),
+                    ("bytes", Data::Int(FILE.len() as i64)),
+                    ("modificado", Data::Int(1_700_000_000)),
+                ]);
+                ok(env, "listar_detalle", &Data::List(vec![row]))
+            }
+            "descargar" => {
+                let int = |k| match get(&req.data, k) {
+                    Some(Value::I64(n)) => *n as usize,
+                    _ => 0,
+                };
+                let from = int("desde").min(FILE.len());
+                let to = (from + int("largo")).min(FILE.len());
+                ok(env, "descargar", &Data::Bytes(FILE[from..to].to_vec()))
+            }
+            op => error(env, op, &format!("operación desconocida: {op}")),
+        };
+        if stream.write_all(&frame).is_err() {
+            return;
+        }
+    }
+}
+
+/// Against a server that does not know `hola`, `cliente` stays in the course's protocol:
+/// it lists and downloads, and the missing `resumen` is only mentioned at debug level.
+#[test]
+fn an_old_server_without_hola_is_spoken_to_in_the_course_protocol() {
+    let port = fake_server(old_almacen);
+    let cwd = TempDir::new("cli-old");
+    let run = cliente(port, cwd.path(), &["listar"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "viejo.txt\n");
+    assert_eq!(run.stderr, "", "nothing to say without RUST_LOG");
+    let run = cliente(port, cwd.path(), &["descargar", "viejo.txt"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("resumen"), "{run:?}");
+    assert_eq!(
+        read(cwd.path().join("descargas/viejo.txt")),
+        b"contenido de un servidor antiguo\n"
+    );
+    let child = cliente_cmd(port, cwd.path(), &["descargar", "viejo.txt", "-o", "otra.txt"])
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = finish(child, None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("declined protocol 2"), "{run:?}");
+    assert!(run.stderr.contains("no sha256 check for viejo.txt"), "{run:?}");
+}
+
+/// A server that hangs up on `hola` instead of answering gets a second connection, in
+/// the course's protocol, and the command still works.
+#[test]
+fn a_server_that_hangs_up_on_hola_gets_a_second_connection() {
+    let port = fake_server(|mut stream| {
+        let Some(req) = read_request(&mut stream) else {
+            return;
+        };
+        if req.operacion == "hola" {
+            return; // dropping the stream closes the connection
+        }
+        let names = Data::List(vec![Data::str("sin_hola.txt")]);
+        let reply = almacen::message::ok(&req.envelope, &req.operacion, &names);
+        let _ = stream.write_all(&reply);
+    });
+    let cwd = TempDir::new("cli-hangup");
+    let run = cliente(port, cwd.path(), &["listar"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "sin_hola.txt\n");
 }
