@@ -3,13 +3,14 @@
 //!
 //! mio delivers *edge-triggered* events: "this socket became readable" is said once, not
 //! again and again while data waits. So the rule is to keep reading until the kernel says
-//! `WouldBlock` ("nothing more right now; I will tell you when there is"), and to remember
-//! in `readable`/`writable` that we have not heard that yet. When we stop early on purpose
+//! `WouldBlock` ("nothing more right now; I will tell you when there is"; on Unix a short
+//! read says the same, see [`Tuning::short_read_drains`]), and to remember in `Readiness`
+//! that we have not heard that yet. When we stop early on purpose
 //! (to be fair to other clients, or because this client is not reading its replies), those
 //! flags stay set and the loop comes back to us without waiting for a new event.
 
-use crate::frame::{self, Check};
 use crate::outbox::{Chunk, Outbox, Transport};
+use crate::proto2::{Bad, Check, Codec, Frame, Limits};
 use crate::sys::SHORT_READ_DRAINS;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -18,12 +19,14 @@ use std::time::{Duration, Instant};
 /// What a connection does with the frames it reads. The server's implementation runs the
 /// operations; tests and fuzzers plug in their own.
 pub trait Handler {
-    /// A complete frame's payload arrived: queue exactly one reply for it now, or say
-    /// [`Flow::Wait`] when the reply will come later (from work the loop finishes between
-    /// events). Replies keep the order of requests, so no other frame is handled meanwhile.
-    fn request(&mut self, payload: &[u8], out: &mut Outbox) -> Flow;
-    /// A length prefix over the limit arrived: queue a last reply before we close.
-    fn too_large(&mut self, len: u64, out: &mut Outbox);
+    /// A complete frame arrived, in the protocol `codec` (`frame` says where its parts
+    /// sit in `bytes`): queue exactly one reply for it now, or say [`Flow::Wait`] when
+    /// the reply will come later (from work the loop finishes between events). Replies
+    /// keep the order of requests, so no other frame is handled meanwhile.
+    fn request(&mut self, codec: Codec, bytes: &[u8], frame: Frame, out: &mut Outbox) -> Flow;
+    /// A frame the stream cannot get past (over the size limit, or a header whose end
+    /// cannot be found): queue a last reply before we close.
+    fn invalid(&mut self, bad: &Bad, out: &mut Outbox);
 }
 
 /// What a handler did with a request.
@@ -33,6 +36,9 @@ pub enum Flow {
     Done,
     /// The reply comes later; hold further requests until [`Connection::resume`].
     Wait,
+    /// The reply is queued, and from the next frame on both sides speak this protocol
+    /// (the `hola` negotiation).
+    Switch(Codec),
 }
 
 /// Per-wake-up budgets and limits.
@@ -55,6 +61,8 @@ pub struct Tuning {
     /// handled, so with 1 here pipelined downloads wait, unopened, until the one before
     /// them has been sent: a client cannot hold hundreds of descriptors.
     pub max_open_files: usize,
+    /// The pickle pre-scan's limits (protocol 2's JSON uses the same depth and counts).
+    pub pickle: crate::pickle::Limits,
     /// A read that fills less than the buffer means the socket is drained, so we need
     /// not read again until the next event (see [`crate::sys::SHORT_READ_DRAINS`]).
     pub short_read_drains: bool,
@@ -70,7 +78,18 @@ impl Default for Tuning {
             high_water_bytes: 256 * 1024,
             high_water_chunks: 32,
             max_open_files: 1,
+            pickle: crate::pickle::Limits::default(),
             short_read_drains: SHORT_READ_DRAINS,
+        }
+    }
+}
+
+impl Tuning {
+    /// The frame limits of both protocols.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            pickle: self.pickle,
+            ..Limits::new(self.max_frame)
         }
     }
 }
@@ -167,6 +186,11 @@ pub struct Connection<S> {
     last_read: Instant,
     /// Bytes of the [`RequestBudget`] held for the large frame being read.
     reserved: usize,
+    /// The protocol this connection speaks (the course's, until `hola` says otherwise).
+    codec: Codec,
+    /// How many bytes the frame at the front of `inbuf` takes, once known: no need to look
+    /// at it again (in protocol 2, parse its header again) until that many have arrived.
+    need: Option<usize>,
 }
 
 impl<S: Transport> Connection<S> {
@@ -184,6 +208,8 @@ impl<S: Transport> Connection<S> {
             outbox: Outbox::default(),
             last_read: now,
             reserved: 0,
+            codec: Codec::Course,
+            need: None,
         }
     }
 
@@ -236,6 +262,10 @@ impl<S: Transport> Connection<S> {
         self.flush(&mut write_budget);
         if self.state != State::Closed {
             self.read_and_handle(scratch, h, t, budget, now);
+            // A large frame whose start arrived asks for its room now, even if the read
+            // ended early: until it is refused it is the client's to finish, and the
+            // stall clock must run for it.
+            self.admit(t, budget);
         }
         self.flush(&mut write_budget);
         if self.state == State::Closing && self.outbox.is_empty() && !self.has_complete_frame(t) {
@@ -270,7 +300,7 @@ impl<S: Transport> Connection<S> {
 
     /// True while a large frame waits for room in the [`RequestBudget`].
     pub fn is_parked(&self, t: &Tuning) -> bool {
-        self.reserved == 0 && large_frame_pending(&self.inbuf, t).is_some()
+        self.reserved == 0 && self.large_frame_pending(t).is_some()
     }
 
     /// We are the ones holding input back, not the client stalling: a complete frame
@@ -336,8 +366,25 @@ impl<S: Transport> Connection<S> {
         (self.inbuf.capacity(), self.outbox.memory())
     }
 
+    /// What the front of `inbuf` holds, without looking at it again while the bytes it
+    /// is known to need have not all arrived.
+    fn front(&self, t: &Tuning) -> Check {
+        match self.need {
+            Some(need) if self.inbuf.len() < need => Check::Incomplete { need: Some(need) },
+            _ => self.codec.check(&self.inbuf, &t.limits()),
+        }
+    }
+
+    /// Notes what the front frame needs, after `inbuf` changed.
+    fn refresh_need(&mut self, t: &Tuning) {
+        self.need = None;
+        if let Check::Incomplete { need } = self.front(t) {
+            self.need = need;
+        }
+    }
+
     fn has_complete_frame(&self, t: &Tuning) -> bool {
-        matches!(frame::check(&self.inbuf, t.max_frame), Check::Complete { .. })
+        !matches!(self.front(t), Check::Incomplete { .. })
     }
 
     fn flush(&mut self, budget: &mut usize) {
@@ -376,7 +423,7 @@ impl<S: Transport> Connection<S> {
         frames: &mut usize,
     ) -> Option<usize> {
         let data = from_scratch.unwrap_or(&self.inbuf);
-        let taken = take_frames(data, &mut self.outbox, h, t, self.peer, frames);
+        let taken = take_frames(data, &mut self.outbox, h, t, self.peer, &mut self.codec, frames);
         if taken.too_large {
             self.stop_reading_after_bad_frame();
             return None;
@@ -456,6 +503,7 @@ impl<S: Transport> Connection<S> {
         if consumed > 0 {
             // The large frame we held budget for (always the front one) is done.
             self.release(budget);
+            self.refresh_need(t);
         }
         self.shrink_inbuf(t);
         true
@@ -507,7 +555,7 @@ impl<S: Transport> Connection<S> {
         if self.reserved > 0 {
             return true;
         }
-        let Some(total) = large_frame_pending(&self.inbuf, t) else {
+        let Some(total) = self.large_frame_pending(t) else {
             return true;
         };
         if !budget.try_take(total) {
@@ -528,10 +576,18 @@ impl<S: Transport> Connection<S> {
     /// Appends bytes of an unfinished frame.
     fn keep(&mut self, bytes: &[u8], t: &Tuning) {
         self.inbuf.extend_from_slice(bytes);
-        if let Check::Incomplete { need: Some(total) } = frame::check(&self.inbuf, t.max_frame) {
-            if total <= SMALL_FRAME {
-                self.inbuf.reserve_exact(total - self.inbuf.len());
-            }
+        self.refresh_need(t);
+        if let Some(total) = self.need.filter(|n| *n <= SMALL_FRAME) {
+            self.inbuf.reserve_exact(total - self.inbuf.len());
+        }
+    }
+
+    /// The whole size of a frame over [`SMALL_FRAME`] still arriving at the front of
+    /// `inbuf`.
+    fn large_frame_pending(&self, t: &Tuning) -> Option<usize> {
+        match self.front(t) {
+            Check::Incomplete { need: Some(total) } if total > SMALL_FRAME => Some(total),
+            _ => None,
         }
     }
 
@@ -543,7 +599,7 @@ impl<S: Transport> Connection<S> {
             return;
         }
         // Keep the room reserved for a frame that is still arriving.
-        let needed = match frame::check(&self.inbuf, t.max_frame) {
+        let needed = match self.front(t) {
             Check::Incomplete { need: Some(total) } if self.reserved > 0 => total,
             _ => self.inbuf.len(),
         };
@@ -556,16 +612,8 @@ impl<S: Transport> Connection<S> {
     /// more, let the error reply go out, then close.
     fn stop_reading_after_bad_frame(&mut self) {
         self.inbuf = Vec::new();
+        self.need = None;
         self.state = State::Closing;
-    }
-}
-
-/// The whole size of a frame over [`SMALL_FRAME`] that is still arriving at the front
-/// of `inbuf`.
-fn large_frame_pending(inbuf: &[u8], t: &Tuning) -> Option<usize> {
-    match frame::check(inbuf, t.max_frame) {
-        Check::Incomplete { need: Some(total) } if total > SMALL_FRAME => Some(total),
-        _ => None,
     }
 }
 
@@ -588,50 +636,51 @@ struct Taken {
 }
 
 /// Hands every complete frame at the front of `data` to the handler, within the budgets.
+/// A `hola` may switch the protocol between two frames of the same read.
 fn take_frames<H: Handler>(
     data: &[u8],
     outbox: &mut Outbox,
     h: &mut H,
     t: &Tuning,
     peer: SocketAddr,
+    codec: &mut Codec,
     frames: &mut usize,
 ) -> Taken {
-    let mut consumed = 0;
-    loop {
-        if *frames >= t.frames_budget || over_high_water(outbox, t) {
-            break;
-        }
-        match frame::check(&data[consumed..], t.max_frame) {
-            Check::Complete { len } => {
-                let start = consumed + frame::HEADER_LEN;
+    let mut taken = Taken {
+        consumed: 0,
+        too_large: false,
+        waiting: false,
+    };
+    while *frames < t.frames_budget && !over_high_water(outbox, t) {
+        let rest = &data[taken.consumed..];
+        match codec.check(rest, &t.limits()) {
+            Check::Complete(frame) => {
+                let len = frame.len;
                 log::debug!("{peer}: frame of {len} B");
-                let flow = h.request(&data[start..start + len], outbox);
-                consumed = start + len;
+                let flow = h.request(*codec, &rest[..len], frame, outbox);
+                taken.consumed += len;
                 *frames += 1;
-                if flow == Flow::Wait {
-                    return Taken {
-                        consumed,
-                        too_large: false,
-                        waiting: true,
-                    };
+                match flow {
+                    Flow::Done => {}
+                    Flow::Switch(to) => {
+                        log::debug!("{peer}: from the next frame on, protocol {to:?}");
+                        *codec = to;
+                    }
+                    Flow::Wait => {
+                        taken.waiting = true;
+                        break;
+                    }
                 }
             }
             Check::Incomplete { .. } => break,
-            Check::TooLarge { len } => {
-                h.too_large(len, outbox);
-                return Taken {
-                    consumed,
-                    too_large: true,
-                    waiting: false,
-                };
+            Check::Invalid(bad) => {
+                h.invalid(&bad, outbox);
+                taken.too_large = true;
+                break;
             }
         }
     }
-    Taken {
-        consumed,
-        too_large: false,
-        waiting: false,
-    }
+    taken
 }
 
 #[cfg(test)]

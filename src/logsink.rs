@@ -254,8 +254,8 @@ fn notice_logger(color: anstream::ColorChoice) -> impl Fn(u64) -> Vec<u8> {
         .target(env_logger::Target::Pipe(Box::new(SharedBuf(Arc::clone(&buf)))))
         .build();
     move |lost| {
-        let lines = if lost == 1 { "line" } else { "lines" };
-        let args = format_args!("{lost} log {lines} lost: stderr was not being read");
+        let (verb, lines) = if lost == 1 { ("perdió", "línea") } else { ("perdieron", "líneas") };
+        let args = format_args!("se {verb} {lost} {lines} del registro: nadie leía stderr");
         log::Log::log(
             &logger,
             &log::Record::builder()
@@ -386,12 +386,12 @@ mod tests {
         assert!(line.contains("WARN"), "{line}");
         assert!(line.contains("almacen::logsink]"), "{line}");
         assert!(
-            line.ends_with("42 log lines lost: stderr was not being read\n"),
+            line.ends_with("se perdieron 42 líneas del registro: nadie leía stderr\n"),
             "{line}"
         );
         let one = String::from_utf8(notice_logger(anstream::ColorChoice::Never)(1)).unwrap();
         assert!(
-            one.ends_with("] 1 log line lost: stderr was not being read\n"),
+            one.ends_with("] se perdió 1 línea del registro: nadie leía stderr\n"),
             "{one}"
         );
     }

@@ -149,9 +149,8 @@ impl Memo {
         if payload.len() > MEMO_MAX_BYTES {
             return parse(payload, limits);
         }
-        if let Some((_, req)) = self.slots.iter().find(|(bytes, _)| **bytes == *payload) {
-            log::trace!("request of {} B decoded from the memo", payload.len());
-            return Ok(req.clone());
+        if let Some(req) = self.lookup(payload) {
+            return Ok(req);
         }
         let req = parse(payload, limits)?;
         if req.blob.is_none() {
@@ -162,6 +161,14 @@ impl Memo {
             self.slots.push_back((payload.into(), owned));
         }
         Ok(req)
+    }
+
+    /// The request these exact bytes decoded to before, if remembered.
+    pub fn lookup(&self, payload: &[u8]) -> Option<Request<'static>> {
+        self.slots
+            .iter()
+            .find(|(bytes, _)| **bytes == *payload)
+            .map(|(_, req)| req.clone())
     }
 
     /// How many requests are remembered.

@@ -6,7 +6,7 @@
 //! Ids here only grow. The event loop keeps this table in step with its slab.
 
 use crate::outbox::Chunk;
-use crate::pickle::Envelope;
+use crate::proto2::ReplyTo;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -38,8 +38,9 @@ pub struct Peer {
     pub key: usize,
     pub addr: SocketAddr,
     pub alias: Option<String>,
-    /// Set by `suscribir`: the class its pushes are wrapped in (the one it used to ask).
-    pub subscribed: Option<Envelope>,
+    /// Set by `suscribir`: how its pushes are written (the class it used to ask, or
+    /// protocol 2).
+    pub subscribed: Option<ReplyTo>,
     /// What its queue held after it was last serviced, plus pushes queued since.
     pub queued_chunks: usize,
     pub queued_bytes: usize,
@@ -181,7 +182,7 @@ mod tests {
         };
         let id = peers.join(4, addr());
         assert!(peers.push_to(id, vec![Chunk::bytes(vec![1])]).is_none());
-        peers.get_mut(id).unwrap().subscribed = Some(Envelope::course());
+        peers.get_mut(id).unwrap().subscribed = Some(ReplyTo::Course(crate::pickle::Envelope::course()));
         let push = peers.push_to(id, vec![Chunk::bytes(vec![1])]).unwrap();
         assert_eq!((push.key, push.id), (4, id));
         assert!(peers.push_to(id, vec![Chunk::bytes(vec![2])]).is_some());

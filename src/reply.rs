@@ -1,7 +1,9 @@
 //! What every operation shares: who asked ([`Caller`]), and the one shape of an answer
 //! ([`Outcome`]). Nothing here knows any operation by name.
 
-use crate::pickle::{Data, Envelope};
+use crate::pickle::Data;
+use crate::proto2::hola::Version;
+use crate::proto2::ReplyTo;
 use crate::storage::Refusal;
 use std::fs::File;
 use std::net::SocketAddr;
@@ -15,8 +17,9 @@ pub struct Caller {
     /// Its slab key, for replies delivered later.
     pub key: usize,
     pub peer: SocketAddr,
-    /// The class (or dict) the request came in; the reply uses the same.
-    pub envelope: Envelope,
+    /// How to write the reply: the course's pickle in the request's class (or a dict),
+    /// or protocol 2 echoing the request's id.
+    pub to: ReplyTo,
     /// The operation asked for, echoed in the reply.
     pub op: &'static str,
 }
@@ -36,6 +39,9 @@ pub enum Outcome {
     Stream { file: Rc<File>, offset: u64, len: u64 },
     /// The reply comes later, from a job the loop advances between events.
     Later,
+    /// `hola`: answer in the protocol spoken now, then speak `Version` from the next
+    /// frame on.
+    Switch(Version),
 }
 
 impl Outcome {
@@ -51,6 +57,7 @@ impl Outcome {
             Outcome::Refused(_) => "refused",
             Outcome::Stream { .. } => "streamed",
             Outcome::Later => "later",
+            Outcome::Switch(_) => "switch",
         }
     }
 }

@@ -96,6 +96,8 @@ struct Client {
     interest: Interest,
     /// Already in the `ready` list.
     scheduled: bool,
+    /// Already in the `parked` list.
+    parked: bool,
 }
 
 pub struct Server {
@@ -221,6 +223,9 @@ impl Server {
                 // Room for large requests: the clients waiting for it go on (no event
                 // will tell them, their bytes are already waiting in the kernel).
                 for key in std::mem::take(&mut self.parked) {
+                    if let Some(client) = self.clients.get_mut(key) {
+                        client.parked = false;
+                    }
                     self.schedule(key);
                 }
             }
@@ -243,8 +248,9 @@ impl Server {
         }
     }
 
-    /// Records a client's event and schedules it. A token with no client behind it (one
-    /// closed since the poller queued the event) is ignored.
+    /// Records a client's event and schedules it. Nothing closes a client while events are
+    /// read, and a closed client is deregistered before the next poll, so a token always
+    /// finds its client; one that does not is ignored all the same, as a defence.
     fn note_event(&mut self, t: usize, event: &mio::event::Event) {
         let Some(key) = t.checked_sub(FIRST_CLIENT) else {
             return;
@@ -358,6 +364,7 @@ impl Server {
             peer,
             interest: Interest::READABLE,
             scheduled: false,
+            parked: false,
         });
         log::info!("{peer} connected ({} clients)", self.clients.len());
     }
@@ -390,7 +397,8 @@ impl Server {
         }
         let (inbuf, queued) = client.conn.buffered();
         log::debug!("{}: read buffer {inbuf} B, queue {queued} B", client.peer);
-        if client.conn.is_parked(&self.tuning) {
+        if client.conn.is_parked(&self.tuning) && !client.parked {
+            client.parked = true;
             self.parked.push(key);
         }
         if !self.sync_interest(key) {
@@ -468,7 +476,7 @@ impl Server {
         for (_, client) in self.clients.iter_mut() {
             if !client.conn.is_waiting() {
                 let mut farewell = Farewell {
-                    limits: self.ctx.pickle_limits,
+                    limits: self.tuning.limits(),
                     peer: client.peer,
                 };
                 client.conn.mark_ready(true, false);
@@ -481,7 +489,7 @@ impl Server {
                 );
             }
             if let Some(env) = self.ctx.peers.get(client.id).and_then(|p| p.subscribed.as_ref()) {
-                let bye = message::ok(env, "cierre", &Data::str(CLOSING));
+                let bye = env.push("cierre", &Data::str(CLOSING));
                 client.conn.enqueue([Chunk::bytes(bye)]);
             }
             client.conn.stop_reading(&mut self.budget);

@@ -8,7 +8,6 @@
 //! server wrote decodes as a reply, and buffers stay within their limits.
 
 use crate::connection::{Connection, RequestBudget, State, Tuning};
-use crate::message;
 use crate::ops::{Context, Dispatch};
 use crate::outbox::Transport;
 use std::collections::VecDeque;
@@ -86,6 +85,7 @@ pub fn tight_tuning() -> Tuning {
         high_water_bytes: 4096,
         high_water_chunks: 4,
         max_open_files: 2,
+        pickle: crate::pickle::Limits::default(),
         short_read_drains: false,
     }
 }
@@ -189,22 +189,44 @@ pub fn drive(stream: ScriptedStream, ctx: &mut Context, tuning: &Tuning) -> Outc
 
 /// Every complete frame the server wrote must decode as a reply with estado ok/error.
 fn check_replies(mut out: &[u8], limits: crate::pickle::Limits) -> Vec<(String, String)> {
-    let mut replies = Vec::new();
-    while out.len() >= 4 {
-        let len = u32::from_be_bytes([out[0], out[1], out[2], out[3]]) as usize;
-        let Some(payload) = out.get(4..4 + len) else { break };
-        let limits = crate::pickle::Limits {
+    use crate::proto2::{Check, Codec};
+    let limits = crate::proto2::Limits {
+        // Replies may be bigger than requests (a download).
+        max_frame: usize::MAX >> 1,
+        max_json: usize::MAX >> 1,
+        pickle: crate::pickle::Limits {
             max_copied: usize::MAX,
             ..limits
+        },
+    };
+    let mut codec = Codec::Course;
+    let mut replies = Vec::new();
+    loop {
+        let frame = match codec.check(out, &limits) {
+            Check::Complete(frame) => frame,
+            Check::Incomplete { .. } => break,
+            Check::Invalid(bad) => panic!("bad reply frame: {bad:?}"),
         };
-        let reply = message::parse(payload, limits).unwrap_or_else(|e| panic!("bad reply frame: {e:?}"));
+        let len = frame.len;
+        let incoming = codec
+            .decode(out, frame, &limits)
+            .unwrap_or_else(|e| panic!("bad reply frame: {e:?}"));
+        let reply = incoming.request;
         let estado = match &reply.estado {
             crate::pickle::Value::String(s) => s.as_str(),
             other => panic!("estado is {other:?}"),
         };
         assert!(estado == "ok" || estado == "error", "estado {estado:?}");
+        let version = crate::pickle::decode::get(&reply.data, "version");
+        if reply.operacion == "hola" && estado == "ok" {
+            // The server speaks the version agreed from its next frame on.
+            codec = match version {
+                Some(crate::pickle::Value::I64(2)) => Codec::V2,
+                _ => Codec::Course,
+            };
+        }
         replies.push((reply.operacion.clone(), estado.to_string()));
-        out = &out[4 + len..];
+        out = &out[len..];
     }
     replies
 }

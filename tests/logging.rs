@@ -108,7 +108,8 @@ fn a_stalled_stderr_does_not_stall_the_server() {
             .expect("a 'log lines lost' line after draining");
         if let Some(n) = line
             .split_once("] ")
-            .and_then(|(_, msg)| msg.strip_suffix(" log lines lost: stderr was not being read"))
+            .and_then(|(_, msg)| msg.strip_prefix("se perdieron "))
+            .and_then(|rest| rest.strip_suffix(" líneas del registro: nadie leía stderr"))
         {
             break n.parse::<usize>().expect("a count");
         }

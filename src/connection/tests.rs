@@ -1,6 +1,7 @@
 //! The state machine over an in-memory stream: every readiness situation, no sockets.
 
 use super::*;
+use crate::frame;
 use crate::outbox::Chunk;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -67,11 +68,15 @@ impl Transport for Mock {}
 #[derive(Default)]
 struct Echo {
     seen: usize,
-    too_large: Vec<u64>,
+    invalid: Vec<String>,
 }
 
 impl Handler for Echo {
-    fn request(&mut self, payload: &[u8], out: &mut Outbox) -> Flow {
+    fn request(&mut self, _: Codec, bytes: &[u8], f: Frame, out: &mut Outbox) -> Flow {
+        let crate::proto2::Body::Course { payload } = f.body else {
+            unreachable!("the mock speaks the course's protocol")
+        };
+        let payload = &bytes[payload];
         self.seen += 1;
         // "later" stands for work whose reply the loop delivers afterwards.
         if payload == b"later" {
@@ -82,8 +87,8 @@ impl Handler for Echo {
         ));
         Flow::Done
     }
-    fn too_large(&mut self, len: u64, out: &mut Outbox) {
-        self.too_large.push(len);
+    fn invalid(&mut self, bad: &Bad, out: &mut Outbox) {
+        self.invalid.push(bad.detail.clone());
         out.push(Chunk::bytes(frame::encode(b"TOO BIG").unwrap()));
     }
 }
@@ -169,7 +174,8 @@ fn a_frame_over_the_limit_gets_a_reply_then_close() {
         ..tuning()
     };
     run(&mut conn, &mut h, &t);
-    assert_eq!(h.too_large, vec![0xffff_ffff]);
+    assert_eq!(h.invalid.len(), 1);
+    assert!(h.invalid[0].contains("4294967295"), "{:?}", h.invalid);
     assert_eq!(h.seen, 0);
     assert_eq!(conn.stream.output, frames(&[b"TOO BIG"]));
     assert_eq!(conn.state, State::Closed);
@@ -269,10 +275,10 @@ fn read_errors_close_the_connection() {
     impl Transport for Broken {}
     struct Never;
     impl Handler for Never {
-        fn request(&mut self, _: &[u8], _: &mut Outbox) -> Flow {
+        fn request(&mut self, _: Codec, _: &[u8], _: Frame, _: &mut Outbox) -> Flow {
             unreachable!()
         }
-        fn too_large(&mut self, _: u64, _: &mut Outbox) {
+        fn invalid(&mut self, _: &Bad, _: &mut Outbox) {
             unreachable!()
         }
     }
@@ -394,4 +400,28 @@ fn large_frames_wait_for_room_in_the_shared_budget() {
     while conn.service(&mut scratch, &mut h, &t, &mut budget, Instant::now()) {}
     assert_eq!(h.seen, 1, "answered once room was there");
     assert_eq!(budget.used(), 0, "and the room given back");
+}
+
+/// A client that announces a large frame, sends a little of it and stops is the
+/// client's stall, not ours: with room in the budget it is not parked, and the stall
+/// clock runs (a slowloris cannot hide behind the budget).
+#[test]
+fn a_large_frame_abandoned_early_is_still_timed_out() {
+    let mut start = ((4 * SMALL_FRAME) as u32).to_be_bytes().to_vec();
+    start.extend_from_slice(b"0123456789");
+    let t = Tuning {
+        short_read_drains: true,
+        ..Tuning::default()
+    };
+    let now = Instant::now();
+    let mut conn = Connection::new(Mock::new(vec![Step::Data(start)]), peer(), now);
+    let mut budget = RequestBudget::new(64 * SMALL_FRAME);
+    let mut scratch = vec![0u8; SMALL_FRAME];
+    conn.mark_ready(true, false);
+    conn.service(&mut scratch, &mut Echo::default(), &t, &mut budget, now);
+    assert!(!conn.is_parked(&t), "there was room: it is not waiting for us");
+    let limit = Duration::from_secs(60);
+    assert!(conn.stalled(now + limit + Duration::from_secs(1), limit, &t));
+    conn.release(&mut budget);
+    assert_eq!(budget.used(), 0);
 }

@@ -6,7 +6,7 @@
 //! is still the version we started from: a copy of a file that changed under us would
 //! match neither version, and we would be publishing a lie.
 
-use super::Job;
+use super::{Env, Job, Step};
 use crate::pickle::Data;
 use crate::storage::{self, Refusal, Storage};
 use std::fs::{File, Metadata};
@@ -171,27 +171,8 @@ impl FileCopy {
 }
 
 impl Job for FileCopy {
-    fn step(&mut self, storage: &Storage, deadline: Instant) -> Option<Result<Data, Refusal>> {
-        loop {
-            let want = (self.version.len - self.done).min(STEP);
-            let moved = if want == 0 { Ok(0) } else { self.copy_slice(want) };
-            match moved {
-                // Done, or the source ended early (it shrank): publish checks which.
-                Ok(0) => return Some(self.publish(storage)),
-                Ok(n) => self.done += n,
-                Err(e) => {
-                    log::warn!("copy to {:?} failed: {e}", self.target);
-                    self.cancel();
-                    return Some(Err(storage::write_refusal(&e)));
-                }
-            }
-            if self.done >= self.version.len {
-                return Some(self.publish(storage));
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-        }
+    fn step(&mut self, env: &mut Env<'_>, deadline: Instant) -> Option<Step> {
+        self.advance(env.storage, deadline).map(Step::Done)
     }
 
     fn cancel(&mut self) {
@@ -206,6 +187,35 @@ impl Job for FileCopy {
 
     fn progress(&self) -> u64 {
         self.done
+    }
+}
+
+impl FileCopy {
+    fn advance(&mut self, storage: &Storage, deadline: Instant) -> Option<Result<Data, Refusal>> {
+        loop {
+            let want = (self.version.len - self.done).min(STEP);
+            let moved = if want == 0 { Ok(0) } else { self.copy_slice(want) };
+            match moved {
+                // Done, or the source ended early (it shrank): publish checks which.
+                Ok(0) => return Some(self.publish(storage)),
+                Ok(n) => self.done += n,
+                Err(e) => {
+                    log::warn!(
+                        "no se pudo copiar a {:?}: {}",
+                        self.target,
+                        crate::spanish::io_error(&e)
+                    );
+                    self.cancel();
+                    return Some(Err(storage::write_refusal(&e)));
+                }
+            }
+            if self.done >= self.version.len {
+                return Some(self.publish(storage));
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+        }
     }
 }
 
@@ -241,7 +251,7 @@ mod tests {
         let mut copy = FileCopy::start(&storage, "a.bin", src, "b.bin").unwrap();
         let mut steps = 1;
         // A deadline already past: one system call's worth per step.
-        while copy.step(&storage, Instant::now()).is_none() {
+        while copy.advance(&storage, Instant::now()).is_none() {
             assert!(!root.join("b.bin").exists(), "not visible before the last step");
             steps += 1;
         }
@@ -258,7 +268,7 @@ mod tests {
         std::fs::write(root.join("a.bin"), vec![7u8; (3 * STEP) as usize]).unwrap();
         let (src, _) = storage.open_file("a.bin").unwrap();
         let mut copy = FileCopy::start(&storage, "a.bin", src, "b.bin").unwrap();
-        assert!(copy.step(&storage, Instant::now()).is_none());
+        assert!(copy.advance(&storage, Instant::now()).is_none());
         std::fs::OpenOptions::new()
             .write(true)
             .open(root.join("a.bin"))
@@ -266,7 +276,7 @@ mod tests {
             .set_len(STEP + 10)
             .unwrap();
         let result = loop {
-            if let Some(r) = copy.step(&storage, Instant::now()) {
+            if let Some(r) = copy.advance(&storage, Instant::now()) {
                 break r;
             }
         };

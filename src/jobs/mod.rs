@@ -7,10 +7,15 @@
 //! millisecond, and when a job ends its reply is queued like any other.
 
 mod copy;
+mod verify;
 
 pub use copy::FileCopy;
+pub use verify::{Summary, Then, Verify};
 
-use crate::pickle::{Data, Envelope};
+use crate::digest;
+use crate::locks::NameLocks;
+use crate::pickle::Data;
+use crate::proto2::ReplyTo;
 use crate::storage::{Refusal, Storage};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -19,11 +24,27 @@ use std::time::{Duration, Instant};
 /// replies keep a p99 of a few milliseconds while a large copy runs.
 pub const SLICE_TIME: Duration = Duration::from_millis(1);
 
+/// What jobs may touch besides their own files.
+pub struct Env<'a> {
+    pub storage: &'a Storage,
+    /// Digests of files already hashed, by file identity, size and time.
+    pub digests: &'a mut digest::Cache,
+    pub locks: &'a mut NameLocks,
+}
+
+/// How a job's slice ended.
+pub enum Step {
+    /// The reply's data, or why it failed.
+    Done(Result<Data, Refusal>),
+    /// This part is done, and another job goes on for the same requester (a check
+    /// first, then the work it allows).
+    Next(Box<dyn Job>),
+}
+
 /// A piece of long work.
 pub trait Job {
-    /// Works until `deadline` (or the end). `None` while more remains; otherwise the
-    /// reply's data, or why it failed.
-    fn step(&mut self, storage: &Storage, deadline: Instant) -> Option<Result<Data, Refusal>>;
+    /// Works until `deadline` (or the end). `None` while more remains.
+    fn step(&mut self, env: &mut Env<'_>, deadline: Instant) -> Option<Step>;
     /// Abandons the job: nothing is published, staged bytes are removed.
     fn cancel(&mut self);
     /// The name this job holds while it runs (released when it ends), if any.
@@ -37,7 +58,7 @@ pub trait Job {
 pub struct Requester {
     pub key: usize,
     pub id: u64,
-    pub envelope: Envelope,
+    pub to: ReplyTo,
     pub op: &'static str,
 }
 
@@ -73,18 +94,33 @@ impl Jobs {
     /// Advances the job whose turn it is, for up to [`SLICE_TIME`]. One job per turn,
     /// however many are running, so they share the time fairly and never starve the
     /// clients. Returns the job if it ended.
-    pub fn step(&mut self, storage: &Storage) -> Option<Ended> {
+    pub fn step(&mut self, env: &mut Env<'_>) -> Option<Ended> {
         let mut p = self.queue.pop_front()?;
-        match p.job.step(storage, Instant::now() + SLICE_TIME) {
+        match p.job.step(env, Instant::now() + SLICE_TIME) {
             None => {
                 self.queue.push_back(p);
                 None
             }
-            Some(result) => Some(Ended {
+            Some(Step::Next(job)) => {
+                self.queue.push_back(Pending { job, to: p.to });
+                None
+            }
+            Some(Step::Done(result)) => Some(Ended {
                 held: p.job.holds().map(str::to_string),
                 to: p.to,
                 result,
             }),
+        }
+    }
+
+    /// Runs `job` to its end at once (small work, answered inside its request).
+    pub fn run_now(mut job: Box<dyn Job>, env: &mut Env<'_>) -> Result<Data, Refusal> {
+        loop {
+            match job.step(env, Instant::now() + SLICE_TIME) {
+                None => {}
+                Some(Step::Next(next)) => job = next,
+                Some(Step::Done(result)) => return result,
+            }
         }
     }
 

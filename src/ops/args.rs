@@ -61,6 +61,17 @@ pub fn count(data: &Value, key: &str) -> Result<Option<u64>, String> {
     }
 }
 
+/// An optional SHA-256 digest, as 64 hex digits.
+pub fn sha256(data: &Value, key: &str) -> Result<Option<crate::digest::Sum>, String> {
+    match field(data, key) {
+        None => Ok(None),
+        Some(Value::String(text)) => crate::digest::parse_hex(text)
+            .map(Some)
+            .map_err(|_| format!("{key} debe ser un texto de 64 dígitos hexadecimales")),
+        Some(_) => Err(format!("{key} debe ser un texto (str)")),
+    }
+}
+
 /// The refusal for a name already taken, saying how to overwrite it on purpose.
 pub fn exists_hint(name: &str) -> Refusal {
     let taken = storage::exists(name).mensaje;

@@ -5,13 +5,15 @@
 //! them with [`Context::take_deliveries`], after the turn.
 
 use crate::copy_name::CopyHints;
-use crate::jobs::{Ended, Job, Jobs, Requester};
+use crate::digest;
+use crate::jobs::{Ended, Env, Job, Jobs, Requester};
 use crate::listing::Listing;
 use crate::locks::NameLocks;
-use crate::message::{self, Memo};
+use crate::message::Memo;
 use crate::outbox::Chunk;
 use crate::peers::{Peers, Push};
-use crate::pickle::{Envelope, Limits};
+use crate::pickle::Limits;
+use crate::proto2::ReplyTo;
 use crate::reply::{Caller, Outcome};
 use crate::storage::{Refusal, Storage};
 use std::net::SocketAddr;
@@ -37,6 +39,8 @@ pub struct Context {
     pub jobs: Jobs,
     /// Where `duplicar` last left off naming copies of each file.
     pub copy_hints: CopyHints,
+    /// SHA-256 digests already computed, by file identity, size and time.
+    pub digests: digest::Cache,
     /// Frames for other connections, for the loop to queue after this turn.
     pushes: Vec<Push>,
     /// Jobs that ended, whose replies the loop delivers.
@@ -67,6 +71,7 @@ impl Context {
             locks: NameLocks::default(),
             jobs: Jobs::default(),
             copy_hints: CopyHints::default(),
+            digests: digest::Cache::default(),
             pushes: Vec::new(),
             ended: Vec::new(),
         }
@@ -85,11 +90,21 @@ impl Context {
         let to = Requester {
             key: caller.key,
             id: caller.id,
-            envelope: caller.envelope.clone(),
+            to: caller.to.clone(),
             op: caller.op,
         };
         self.jobs.submit(job, to);
         Outcome::Later
+    }
+
+    /// Runs a small job to its end inside the request.
+    pub fn run_now(&mut self, job: Box<dyn Job>) -> Outcome {
+        let mut env = Env {
+            storage: &self.storage,
+            digests: &mut self.digests,
+            locks: &mut self.locks,
+        };
+        Outcome::from(Jobs::run_now(job, &mut env))
     }
 
     /// True while jobs are running: the loop must not sleep.
@@ -99,7 +114,12 @@ impl Context {
 
     /// Gives the job whose turn it is its slice of time.
     pub fn work(&mut self) {
-        if let Some(ended) = self.jobs.step(&self.storage) {
+        let mut env = Env {
+            storage: &self.storage,
+            digests: &mut self.digests,
+            locks: &mut self.locks,
+        };
+        if let Some(ended) = self.jobs.step(&mut env) {
             self.end_job(ended);
         }
     }
@@ -134,9 +154,9 @@ impl Context {
         to: Vec<u64>,
         from: SocketAddr,
         what: &str,
-        mut build: impl FnMut(&Envelope) -> Result<Vec<Chunk>, Refusal>,
+        mut build: impl FnMut(&ReplyTo) -> Result<Vec<Chunk>, Refusal>,
     ) -> Result<i64, Refusal> {
-        let mut built: Vec<(Envelope, Vec<Chunk>)> = Vec::new();
+        let mut built: Vec<(ReplyTo, Vec<Chunk>)> = Vec::new();
         let mut frames = Vec::new();
         for id in to {
             let Some(env) = self.peers.get(id).and_then(|p| p.subscribed.clone()) else {
@@ -170,7 +190,7 @@ impl Context {
             }
         }
         if skipped > 0 {
-            log::warn!("{from}: {skipped} subscribers are not reading; the {what} was not queued for them");
+            log::warn!("{from}: {skipped} suscriptores no están leyendo; no se les envió el {what}");
         }
         queued
     }
@@ -188,17 +208,12 @@ impl Context {
             })
             .collect();
         for ended in std::mem::take(&mut self.ended) {
-            let Requester {
-                key,
-                id,
-                envelope,
-                op,
-            } = ended.to;
+            let Requester { key, id, to, op } = ended.to;
             let frame = match ended.result {
-                Ok(data) => message::ok(&envelope, op, &data),
+                Ok(data) => to.ok(op, &data),
                 Err(r) => {
                     log::info!("{op} for client {id} refused: {}", r.mensaje);
-                    message::error(&envelope, op, &r.mensaje)
+                    to.error(op, &r.mensaje)
                 }
             };
             log::debug!("{op}: promised reply of {} B ready for client {id}", frame.len());

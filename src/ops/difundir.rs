@@ -8,7 +8,7 @@
 use super::args;
 use super::context::Context;
 use super::operation::Operation;
-use crate::message::{self, Request};
+use crate::message::Request;
 use crate::outbox::Chunk;
 use crate::pickle::Data;
 use crate::reply::{Caller, Outcome};
@@ -44,9 +44,9 @@ impl<'r> Operation<'r> for Difundir<'r> {
             ("de".to_string(), Data::Int(caller.id as i64)),
             ("alias".to_string(), alias.map_or(Data::None, Data::Str)),
         ];
-        let to = ctx.peers.subscribers(caller.id);
-        let sent = ctx.fan_out(to, caller.peer, "file", |env| {
-            let parts = message::stream_parts_in_dict(env, "archivo", &fields, "contenido", len);
+        let recipients = ctx.peers.subscribers(caller.id);
+        let sent = ctx.fan_out(recipients, caller.peer, "archivo", |to| {
+            let parts = to.push_parts_in_dict("archivo", &fields, "contenido", len);
             let (head, tail) = parts.ok_or("archivo demasiado grande para enviarlo en un mensaje")?;
             Ok(vec![
                 Chunk::bytes(head),

@@ -8,14 +8,15 @@
 use super::context::Context;
 use super::operation::Operation;
 use super::{
-    borrar, clientes, descargar, difundir, duplicar, listar, listar_detalle, mensaje, renombrar, subir,
-    subir_parte, suscribir,
+    borrar, clientes, descargar, difundir, duplicar, hola, listar, listar_detalle, mensaje, renombrar,
+    resumen, subir, subir_parte, suscribir,
 };
 use crate::connection::{Flow, Handler};
-use crate::message::{self, Request};
+use crate::message::{Memo, Request};
 use crate::outbox::{Chunk, Outbox};
 use crate::pickle::decode::get;
 use crate::pickle::{Envelope, Value};
+use crate::proto2::{self, Bad, Body, Codec, Frame, Limits, ReplyTo};
 use crate::reply::{Caller, Outcome};
 use std::net::SocketAddr;
 
@@ -48,6 +49,8 @@ const TABLE: &[Entry] = &[
     entry("clientes", false, |r, c, k| run::<clientes::Clientes>(r, c, k)),
     entry("difundir", false, |r, c, k| run::<difundir::Difundir>(r, c, k)),
     entry("mensaje", false, |r, c, k| run::<mensaje::Mensaje>(r, c, k)),
+    entry("hola", false, |r, c, k| run::<hola::Hola>(r, c, k)),
+    entry("resumen", false, |r, c, k| run::<resumen::Resumen>(r, c, k)),
 ];
 
 const fn entry(name: &'static str, writes: bool, handle: Handle) -> Entry {
@@ -63,7 +66,9 @@ pub fn operations() -> impl Iterator<Item = &'static str> {
 fn run<'r, O: Operation<'r>>(req: &'r Request<'_>, ctx: &mut Context, caller: &Caller) -> Outcome {
     match O::parse(req) {
         Ok(op) => {
-            log::info!("{}: {} {op}", caller.peer, caller.op);
+            let args = op.to_string();
+            let sep = if args.is_empty() { "" } else { " " };
+            log::info!("{}: {}{sep}{args}", caller.peer, caller.op);
             op.run(ctx, caller)
         }
         Err(refusal) => {
@@ -84,13 +89,19 @@ pub struct Dispatch<'a> {
 
 impl Dispatch<'_> {
     /// Decodes one request, runs it and queues what it gave back.
-    fn handle(&mut self, payload: &[u8], out: &mut Outbox) -> Flow {
-        let req = match self.ctx.memo.parse(payload, self.ctx.pickle_limits) {
-            Ok(req) => req,
+    fn handle(&mut self, codec: Codec, bytes: &[u8], frame: Frame, out: &mut Outbox) -> Flow {
+        let limits = self.limits();
+        let (req, to) = match decode(self.peer, &mut self.ctx.memo, codec, bytes, frame, &limits) {
+            Ok(decoded) => decoded,
             Err(bad) => {
-                log::warn!("{}: bad request ({} B): {}", self.peer, payload.len(), bad.detail);
-                log::info!("{}: refused: {}", self.peer, bad.mensaje);
-                queue_error(out, self.peer, &bad.envelope, &bad.operacion, &bad.mensaje);
+                log::warn!(
+                    "{}: pedido inválido ({} B): {}",
+                    self.peer,
+                    bytes.len(),
+                    bad.mensaje
+                );
+                log::debug!("{}: bad request: {}", self.peer, bad.detail);
+                push(out, self.peer, Chunk::bytes(bad.reply()));
                 return Flow::Done;
             }
         };
@@ -98,14 +109,14 @@ impl Dispatch<'_> {
             let op = truncate(&req.operacion, 64);
             log::info!("{}: unknown operation {op:?}", self.peer);
             let msg = format!("operación desconocida: {op}");
-            queue_error(out, self.peer, &req.envelope, &req.operacion, &msg);
+            push(out, self.peer, Chunk::bytes(to.error(&req.operacion, &msg)));
             return Flow::Done;
         };
         let caller = Caller {
             id: self.id,
             key: self.key,
             peer: self.peer,
-            envelope: req.envelope.clone(),
+            to,
             op: entry.name,
         };
         let outcome = match self.guard(entry, &req.data) {
@@ -115,7 +126,14 @@ impl Dispatch<'_> {
             }
             Ok(()) => (entry.handle)(&req, self.ctx, &caller),
         };
-        queue(outcome, &caller, out)
+        queue(outcome, &caller, &limits, out)
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            pickle: self.ctx.pickle_limits,
+            ..Limits::new(self.ctx.max_frame)
+        }
     }
 
     /// Writes are refused in read-only mode, and need the key when one is set.
@@ -139,6 +157,36 @@ impl Dispatch<'_> {
     }
 }
 
+/// The request in a frame, and how to answer it. A course frame goes through the memo
+/// of small requests already decoded.
+fn decode<'b>(
+    peer: SocketAddr,
+    memo: &mut Memo,
+    codec: Codec,
+    bytes: &'b [u8],
+    frame: Frame,
+    limits: &Limits,
+) -> Result<(Request<'b>, ReplyTo), Bad> {
+    match frame.body {
+        Body::Course { payload } => {
+            let payload = &bytes[payload];
+            let req = match memo.lookup(payload) {
+                Some(req) => {
+                    log::trace!("{peer}: request of {} B decoded from the memo", payload.len());
+                    req
+                }
+                None => memo.parse(payload, limits.pickle)?,
+            };
+            let to = ReplyTo::Course(req.envelope.clone());
+            Ok((req, to))
+        }
+        body => {
+            let frame = Frame { body, ..frame };
+            codec.decode(bytes, frame, limits).map(|i| (i.request, i.to))
+        }
+    }
+}
+
 /// Compares a key without stopping at the first difference, so the time taken does not
 /// tell an attacker how much of a guess was right.
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
@@ -146,16 +194,16 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Turns an outcome into chunks on the queue.
-fn queue(outcome: Outcome, caller: &Caller, out: &mut Outbox) -> Flow {
-    let (env, op, peer) = (&caller.envelope, caller.op, caller.peer);
+fn queue(outcome: Outcome, caller: &Caller, limits: &Limits, out: &mut Outbox) -> Flow {
+    let (to, op, peer) = (&caller.to, caller.op, caller.peer);
     match outcome {
-        Outcome::Ok(data) => push(out, peer, Chunk::bytes(message::ok(env, op, &data))),
+        Outcome::Ok(data) => push(out, peer, Chunk::bytes(to.ok(op, &data))),
         Outcome::Refused(refusal) => {
             log::info!("{peer}: {op} refused: {}", refusal.mensaje);
-            queue_error(out, peer, env, op, &refusal.mensaje);
+            push(out, peer, Chunk::bytes(to.error(op, &refusal.mensaje)));
         }
         Outcome::Frame(frame) => push(out, peer, Chunk::shared(frame)),
-        Outcome::Stream { file, offset, len } => match message::stream_parts(env, op, len) {
+        Outcome::Stream { file, offset, len } => match to.stream_parts(op, len) {
             Some((head, tail)) => {
                 log::debug!("{peer}: reply queued ({len} B from disk, streamed)");
                 out.push(Chunk::bytes(head));
@@ -164,12 +212,18 @@ fn queue(outcome: Outcome, caller: &Caller, out: &mut Outbox) -> Flow {
             }
             None => {
                 let msg = "archivo demasiado grande para un mensaje; pida partes con desde y largo";
-                queue_error(out, peer, env, op, msg);
+                push(out, peer, Chunk::bytes(to.error(op, msg)));
             }
         },
         Outcome::Later => {
             log::debug!("{peer}: {op} reply promised; later requests wait their turn");
             return Flow::Wait;
+        }
+        Outcome::Switch(version) => {
+            let names: Vec<&str> = operations().collect();
+            let data = proto2::hola::reply_data(version, &names, limits);
+            push(out, peer, Chunk::bytes(to.ok(op, &data)));
+            return Flow::Switch(version.codec());
         }
     }
     Flow::Done
@@ -180,24 +234,15 @@ fn push(out: &mut Outbox, peer: SocketAddr, chunk: Chunk) {
     out.push(chunk);
 }
 
-/// Queues an error reply.
-fn queue_error(out: &mut Outbox, peer: SocketAddr, env: &Envelope, op: &str, mensaje: &str) {
-    push(out, peer, Chunk::bytes(message::error(env, op, mensaje)));
-}
-
 impl Handler for Dispatch<'_> {
-    fn request(&mut self, payload: &[u8], out: &mut Outbox) -> Flow {
-        isolate_panics(self.peer, out, |out| self.handle(payload, out))
+    fn request(&mut self, codec: Codec, bytes: &[u8], frame: Frame, out: &mut Outbox) -> Flow {
+        isolate_panics(self.peer, out, |out| self.handle(codec, bytes, frame, out))
     }
 
-    fn too_large(&mut self, len: u64, out: &mut Outbox) {
-        let max = self.ctx.max_frame;
-        log::warn!(
-            "{}: frame of {len} B is over the {max} B limit; closing",
-            self.peer
-        );
-        let msg = format!("mensaje demasiado grande ({len} bytes; el máximo es {max}); use subir_parte");
-        queue_error(out, self.peer, &Envelope::course(), "", &msg);
+    fn invalid(&mut self, bad: &Bad, out: &mut Outbox) {
+        log::warn!("{}: {}; se cierra la conexión", self.peer, bad.mensaje);
+        log::debug!("{}: unusable frame: {}", self.peer, bad.detail);
+        push(out, self.peer, Chunk::bytes(bad.reply()));
     }
 }
 
@@ -215,8 +260,9 @@ fn isolate_panics(peer: SocketAddr, out: &mut Outbox, handle: impl FnOnce(&mut O
         Ok(flow) => flow,
         Err(_) => {
             out.truncate(before);
-            log::error!("{peer}: a request made the server panic; answered with an error");
-            queue_error(out, peer, &Envelope::course(), "", "error interno del servidor");
+            log::error!("{peer}: un pedido hizo fallar al servidor; se le respondió con un error");
+            let reply = ReplyTo::Course(Envelope::course()).error("", "error interno del servidor");
+            push(out, peer, Chunk::bytes(reply));
             Flow::Done
         }
     }
@@ -226,7 +272,7 @@ fn isolate_panics(peer: SocketAddr, out: &mut Outbox, handle: impl FnOnce(&mut O
 /// answered with an error instead of being dropped, so no client waits for a reply that
 /// will never come.
 pub struct Farewell {
-    pub limits: crate::pickle::Limits,
+    pub limits: Limits,
     pub peer: SocketAddr,
 }
 
@@ -234,17 +280,21 @@ pub struct Farewell {
 pub const CLOSING: &str = "el servidor se está cerrando";
 
 impl Handler for Farewell {
-    fn request(&mut self, payload: &[u8], out: &mut Outbox) -> Flow {
-        let (env, op) = match message::parse(payload, self.limits) {
-            Ok(req) => (req.envelope, req.operacion),
-            Err(bad) => (bad.envelope, bad.operacion),
+    fn request(&mut self, codec: Codec, bytes: &[u8], frame: Frame, out: &mut Outbox) -> Flow {
+        let reply = match decode(self.peer, &mut Memo::default(), codec, bytes, frame, &self.limits) {
+            Ok((req, to)) => to.error(&req.operacion, CLOSING),
+            Err(bad) => bad.to.error(&bad.operacion, CLOSING),
         };
-        queue_error(out, self.peer, &env, &op, CLOSING);
+        push(out, self.peer, Chunk::bytes(reply));
         Flow::Done
     }
 
-    fn too_large(&mut self, _len: u64, out: &mut Outbox) {
-        queue_error(out, self.peer, &Envelope::course(), "", CLOSING);
+    fn invalid(&mut self, bad: &Bad, out: &mut Outbox) {
+        push(
+            out,
+            self.peer,
+            Chunk::bytes(bad.to.error(&bad.operacion, CLOSING)),
+        );
     }
 }
 

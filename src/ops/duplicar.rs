@@ -13,7 +13,6 @@ use crate::message::Request;
 use crate::reply::{Caller, Outcome};
 use crate::storage::{self, Refusal};
 use std::fmt;
-use std::time::{Duration, Instant};
 
 /// Files up to this size are copied inside the request, and answered at once.
 const INLINE: u64 = 1024 * 1024;
@@ -45,7 +44,7 @@ impl<'r> Operation<'r> for Duplicar<'r> {
     }
 
     fn run(self, ctx: &mut Context, caller: &Caller) -> Outcome {
-        let mut copy = match self.start(ctx, caller) {
+        let copy = match self.start(ctx, caller) {
             Ok(copy) => copy,
             Err(refusal) => return Outcome::Refused(refusal),
         };
@@ -59,18 +58,13 @@ impl<'r> Operation<'r> for Duplicar<'r> {
             ctx.locks.hold(&target, caller.id);
             return ctx.submit(Box::new(copy), caller);
         }
-        // Small files: one step does it, so reply at once.
-        let deadline = Instant::now() + Duration::from_secs(1);
-        let result = loop {
-            if let Some(result) = copy.step(&ctx.storage, deadline) {
-                break result;
-            }
-        };
-        match &result {
-            Ok(_) => ctx.changed(),
-            Err(_) => ctx.copy_hints.released(&target),
+        // Small files: a step or two does it, so reply at once.
+        let outcome = ctx.run_now(Box::new(copy));
+        match &outcome {
+            Outcome::Ok(_) => ctx.changed(),
+            _ => ctx.copy_hints.released(&target),
         }
-        result.into()
+        outcome
     }
 }
 

@@ -2,11 +2,10 @@
 
 use super::context::Context;
 use super::operation::Operation;
-use crate::message::{self, Request};
+use crate::message::Request;
 use crate::pickle::Data;
 use crate::reply::{Caller, Outcome};
 use crate::storage::Refusal;
-use std::rc::Rc;
 use std::time::Instant;
 
 // `listar` takes no arguments (whatever `data` holds is ignored, as the course's
@@ -20,7 +19,7 @@ impl Operation<'_> for Listar {
 
     fn run(self, ctx: &mut Context, caller: &Caller) -> Outcome {
         let now = Instant::now();
-        if let Some(frame) = ctx.listing.get(&ctx.storage, &caller.envelope, now) {
+        if let Some(frame) = ctx.listing.get(&ctx.storage, &caller.to, caller.op, now) {
             log::debug!("{}: listar answered from the remembered listing", caller.peer);
             return Outcome::Frame(frame);
         }
@@ -30,14 +29,20 @@ impl Operation<'_> for Listar {
         let listed = match ctx.storage.list() {
             Ok(listed) => listed,
             Err(e) => {
-                log::warn!("cannot list {}: {e}", ctx.storage.root().display());
+                log::warn!(
+                    "no se pudo leer la carpeta {}: {}",
+                    ctx.storage.root().display(),
+                    crate::spanish::io_error(&e)
+                );
                 return Outcome::refused("no se pudo leer la carpeta");
             }
         };
-        let data = Data::List(listed.names.into_iter().map(Data::Str).collect());
-        let frame = Rc::new(message::ok(&caller.envelope, caller.op, &data));
-        ctx.listing
-            .store(stamp, &caller.envelope, &frame, listed.links, now);
-        Outcome::Frame(frame)
+        let names = Data::List(listed.names.into_iter().map(Data::Str).collect());
+        if ctx.listing.store(stamp, names.clone(), listed.links, now) {
+            if let Some(frame) = ctx.listing.get(&ctx.storage, &caller.to, caller.op, now) {
+                return Outcome::Frame(frame);
+            }
+        }
+        Outcome::Ok(names)
     }
 }

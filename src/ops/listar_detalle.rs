@@ -18,7 +18,11 @@ impl Operation<'_> for ListarDetalle {
         let entries = match ctx.storage.entries() {
             Ok(entries) => entries,
             Err(e) => {
-                log::warn!("cannot list {}: {e}", ctx.storage.root().display());
+                log::warn!(
+                    "no se pudo leer la carpeta {}: {}",
+                    ctx.storage.root().display(),
+                    crate::spanish::io_error(&e)
+                );
                 return Outcome::refused("no se pudo leer la carpeta");
             }
         };

@@ -7,7 +7,7 @@
 use super::args;
 use super::context::Context;
 use super::operation::Operation;
-use crate::message::{self, Request};
+use crate::message::Request;
 use crate::outbox::Chunk;
 use crate::pickle::{Data, Value};
 use crate::reply::{Caller, Outcome};
@@ -69,8 +69,8 @@ impl<'r> Operation<'r> for Mensaje<'r> {
             ("alias", alias.map_or(Data::None, Data::Str)),
             ("texto", Data::str(self.text)),
         ]);
-        let delivered = ctx.fan_out(to, caller.peer, "message", |env| {
-            Ok(vec![Chunk::bytes(message::ok(env, "mensaje", &data))])
+        let delivered = ctx.fan_out(to, caller.peer, "mensaje", |to| {
+            Ok(vec![Chunk::bytes(to.push("mensaje", &data))])
         });
         if let Ok(n) = delivered {
             log::info!("{}: message delivered to {n}", caller.peer);

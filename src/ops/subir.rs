@@ -4,6 +4,7 @@
 use super::args;
 use super::context::Context;
 use super::operation::Operation;
+use crate::digest::{self, Sum};
 use crate::message::Request;
 use crate::pickle::Data;
 use crate::reply::{Caller, Outcome};
@@ -16,6 +17,8 @@ pub struct Subir<'r> {
     name: &'r str,
     content: &'r [u8],
     replace: bool,
+    /// The digest the content must have (protocol 2's integrity check).
+    sha256: Option<Sum>,
 }
 
 impl fmt::Display for Subir<'_> {
@@ -35,6 +38,7 @@ impl<'r> Operation<'r> for Subir<'r> {
             name: args::name(&req.data, "nombre")?,
             content: args::bytes(req, "contenido")?,
             replace: args::flag(&req.data, "reemplazar", false)?,
+            sha256: args::sha256(&req.data, "sha256")?,
         })
     }
 
@@ -54,6 +58,18 @@ impl<'r> Operation<'r> for Subir<'r> {
 
 fn store(ctx: &mut Context, up: &Subir<'_>, me: u64) -> Result<Data, Refusal> {
     ctx.locks.check_free(up.name, me)?;
+    // The content is in memory already (at most one frame), so hashing it is no longer
+    // than copying it was.
+    if up
+        .sha256
+        .is_some_and(|expect| digest::of_bytes(up.content) != expect)
+    {
+        return Err(format!(
+            "sha256 no coincide: {} no llegó igual; no se guardó nada",
+            up.name
+        )
+        .into());
+    }
     if !up.replace && ctx.storage.is_taken(up.name) {
         return Err(args::exists_hint(up.name));
     }

@@ -9,13 +9,17 @@
 use super::args;
 use super::context::Context;
 use super::operation::Operation;
+use crate::digest::{Hashing, Sum};
+use crate::jobs::{Step, Then, Verify};
+use crate::locks::NameLocks;
 use crate::message::Request;
 use crate::pickle::Data;
 use crate::reply::{Caller, Outcome};
-use crate::storage::{self, Refusal};
+use crate::storage::{self, Refusal, Storage};
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
+use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Instant;
 
@@ -26,6 +30,10 @@ pub struct SubirParte<'r> {
     from: Option<u64>,
     last: bool,
     replace: bool,
+    /// Protocol 2's integrity checks: the whole file's digest (with `fin`), and the
+    /// digest of what the server already holds (when resuming).
+    sha256: Option<Sum>,
+    previo: Option<Sum>,
 }
 
 impl fmt::Display for SubirParte<'_> {
@@ -39,6 +47,9 @@ impl fmt::Display for SubirParte<'_> {
         }
         if self.last {
             write!(f, " fin")?;
+        }
+        if self.sha256.is_some() || self.previo.is_some() {
+            write!(f, " con sha256")?;
         }
         Ok(())
     }
@@ -57,30 +68,36 @@ impl<'r> Operation<'r> for SubirParte<'r> {
             from: args::count(&req.data, "desde")?,
             last: args::flag(&req.data, "fin", false)?,
             replace: args::flag(&req.data, "reemplazar", false)?,
+            sha256: args::sha256(&req.data, "sha256")?,
+            previo: args::sha256(&req.data, "sha256_previo")?,
         })
     }
 
     fn run(self, ctx: &mut Context, caller: &Caller) -> Outcome {
-        let reply = |received: u64| {
-            Data::dict([
-                ("nombre", Data::str(self.name)),
-                ("recibidos", Data::Int(received as i64)),
-            ])
-        };
-        let result = ctx
+        let step = ctx
             .locks
             .check_free(self.name, caller.id)
             .and_then(|()| self.apply(ctx, caller));
-        result.map(reply).into()
+        match step {
+            Err(refusal) => Outcome::Refused(refusal),
+            Ok(Step::Done(result)) => {
+                if result.is_ok() && self.last {
+                    ctx.changed();
+                }
+                result.into()
+            }
+            Ok(Step::Next(job)) => ctx.submit(job, caller),
+        }
     }
 }
 
 impl SubirParte<'_> {
-    /// Stages this piece (and publishes on `fin`); returns the bytes staged in all.
-    fn apply(&self, ctx: &mut Context, caller: &Caller) -> Result<u64, Refusal> {
+    /// Stages this piece (and publishes on `fin`), or hands the rest to a job when a
+    /// digest must be checked first.
+    fn apply(&self, ctx: &mut Context, caller: &Caller) -> Result<Step, Refusal> {
         let staged = ctx.storage.part_len(self.name);
         if self.content.is_none() && !self.last {
-            return Ok(staged);
+            return Ok(Step::Done(Ok(received(self.name, staged))));
         }
         if self.content.is_none() && !ctx.storage.part_path(self.name).exists() {
             // `fin` alone publishes what is staged; with nothing staged (say, a retried
@@ -93,17 +110,30 @@ impl SubirParte<'_> {
         let from = self.start_at(staged)?;
         // Claim the name (or take it over from a writer gone quiet), and note the activity.
         ctx.locks.touch(self.name, caller.id, Instant::now());
-        let total = self.write_piece(ctx, from)?;
-        if self.last {
-            let path = ctx.storage.part_path(self.name);
-            ctx.storage.publish(&path, self.name, self.replace)?;
-            ctx.locks.release(self.name);
-            ctx.changed();
-            log::info!("{}: stored {:?} ({total} B, in parts)", caller.peer, self.name);
-        } else {
-            log::debug!("{}: staged {total} B of {:?}", caller.peer, self.name);
+        let piece = Piece {
+            name: self.name.to_string(),
+            from,
+            last: self.last,
+            replace: self.replace,
+            sha256: self.sha256,
+            peer: caller.peer,
+        };
+        match self.previo {
+            // Resuming on top of bytes staged earlier: they must be the client's.
+            Some(previo) if from > 0 => {
+                let part = open_part(ctx, self.name)?;
+                let hashing = Hashing::prefix(part, from).map_err(|e| storage::write_refusal(&e))?;
+                let mismatch = format!(
+                    "sha256_previo no coincide con los {from} bytes de {} que tiene el servidor; \
+                     empiece de nuevo con desde 0",
+                    self.name
+                );
+                let content = self.content.unwrap_or_default().to_vec();
+                let then: Then = Box::new(move |env| piece.write(env.storage, env.locks, &content));
+                Ok(Step::Next(Box::new(Verify::new(hashing, previo, mismatch, then))))
+            }
+            _ => Ok(piece.write(&ctx.storage, &mut ctx.locks, self.content.unwrap_or_default())),
         }
-        Ok(total)
     }
 
     /// Where this piece goes: `desde` 0 always starts over; otherwise it must continue
@@ -119,27 +149,86 @@ impl SubirParte<'_> {
             .into()),
         }
     }
+}
 
-    /// Writes the piece at `from`, cutting off anything staged after it.
-    fn write_piece(&self, ctx: &Context, from: u64) -> Result<u64, Refusal> {
-        let path = ctx.storage.part_path(self.name);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| storage::write_refusal(&e))?;
-        let bytes = self.content.unwrap_or_default();
-        let appended = file
-            .set_len(from)
-            .and_then(|()| file.seek(SeekFrom::Start(from)))
-            .and_then(|_| file.write_all(bytes));
-        if let Err(e) = appended {
-            // Leave exactly what was staged before, so `desde` stays true for a retry.
-            let _ = file.set_len(from);
-            return Err(storage::write_refusal(&e));
+/// `{"nombre", "recibidos"}`.
+fn received(name: &str, total: u64) -> Data {
+    Data::dict([
+        ("nombre", Data::str(name)),
+        ("recibidos", Data::Int(total as i64)),
+    ])
+}
+
+fn open_part(ctx: &Context, name: &str) -> Result<std::fs::File, Refusal> {
+    std::fs::File::open(ctx.storage.part_path(name)).map_err(|e| storage::write_refusal(&e))
+}
+
+/// A piece that may go ahead, owned, so that it can wait for a check in a job.
+struct Piece {
+    name: String,
+    from: u64,
+    last: bool,
+    replace: bool,
+    sha256: Option<Sum>,
+    peer: SocketAddr,
+}
+
+impl Piece {
+    /// Writes `bytes` at `from`; on `fin`, publishes (after checking the whole file's
+    /// digest, in a job, when one was sent).
+    fn write(self, storage: &Storage, locks: &mut NameLocks, bytes: &[u8]) -> Step {
+        let total = match write_piece(storage, &self.name, self.from, bytes) {
+            Ok(total) => total,
+            Err(refusal) => return Step::Done(Err(refusal)),
+        };
+        if !self.last {
+            log::debug!("{}: staged {total} B of {:?}", self.peer, self.name);
+            return Step::Done(Ok(received(&self.name, total)));
         }
-        Ok(from + bytes.len() as u64)
+        let Some(expect) = self.sha256 else {
+            return Step::Done(self.publish(storage, locks, total));
+        };
+        let part = std::fs::File::open(storage.part_path(&self.name));
+        let hashing = match part.and_then(Hashing::whole) {
+            Ok(h) => h,
+            Err(e) => return Step::Done(Err(storage::write_refusal(&e))),
+        };
+        let mismatch = format!(
+            "sha256 no coincide: {} no llegó igual; no se publicó (lo recibido sigue guardado)",
+            self.name
+        );
+        let then: Then = Box::new(move |env| Step::Done(self.publish(env.storage, env.locks, total)));
+        Step::Next(Box::new(Verify::new(hashing, expect, mismatch, then)))
     }
+
+    fn publish(&self, storage: &Storage, locks: &mut NameLocks, total: u64) -> Result<Data, Refusal> {
+        let path = storage.part_path(&self.name);
+        storage.publish(&path, &self.name, self.replace)?;
+        locks.release(&self.name);
+        log::info!("{}: stored {:?} ({total} B, in parts)", self.peer, self.name);
+        Ok(received(&self.name, total))
+    }
+}
+
+/// Writes the piece at `from`, cutting off anything staged after it; returns the bytes
+/// staged in all.
+fn write_piece(storage: &Storage, name: &str, from: u64, bytes: &[u8]) -> Result<u64, Refusal> {
+    let path = storage.part_path(name);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(|e| storage::write_refusal(&e))?;
+    let appended = file
+        .set_len(from)
+        .and_then(|()| file.seek(SeekFrom::Start(from)))
+        .and_then(|_| file.write_all(bytes));
+    if let Err(e) = appended {
+        // Leave exactly what was staged before, so `desde` stays true for a retry.
+        let _ = file.set_len(from);
+        return Err(storage::write_refusal(&e));
+    }
+    Ok(from + bytes.len() as u64)
 }

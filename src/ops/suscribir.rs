@@ -49,7 +49,7 @@ impl Operation<'_> for Suscribir {
         if self.alias.is_some() {
             peer.alias = self.alias;
         }
-        peer.subscribed = Some(caller.envelope.clone());
+        peer.subscribed = Some(caller.to.clone());
         log::info!("{}: subscribed as id {}", caller.peer, caller.id);
         Outcome::Ok(Data::dict([("id", Data::Int(caller.id as i64))]))
     }

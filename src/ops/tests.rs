@@ -5,6 +5,7 @@ use crate::connection::{Flow, Handler};
 use crate::message;
 use crate::outbox::Outbox;
 use crate::pickle::{Data, Envelope, Limits, Value};
+use crate::proto2::Codec;
 use crate::storage::Storage;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,7 +31,11 @@ fn ask(ctx: &mut Context, id: u64, op: &str, data: &Data) -> (Flow, Outbox) {
         key: 0,
         peer: peer(),
     };
-    let flow = d.request(&frame[4..], &mut out);
+    let limits = crate::proto2::Limits::new(1 << 30);
+    let crate::proto2::Check::Complete(f) = Codec::Course.check(&frame, &limits) else {
+        panic!("a whole frame")
+    };
+    let flow = d.request(Codec::Course, &frame, f, &mut out);
     (flow, out)
 }
 
