@@ -254,7 +254,11 @@ fn notice_logger(color: anstream::ColorChoice) -> impl Fn(u64) -> Vec<u8> {
         .target(env_logger::Target::Pipe(Box::new(SharedBuf(Arc::clone(&buf)))))
         .build();
     move |lost| {
-        let (verb, lines) = if lost == 1 { ("perdió", "línea") } else { ("perdieron", "líneas") };
+        let (verb, lines) = if lost == 1 {
+            ("perdió", "línea")
+        } else {
+            ("perdieron", "líneas")
+        };
         let args = format_args!("se {verb} {lost} {lines} del registro: nadie leía stderr");
         log::Log::log(
             &logger,

@@ -277,7 +277,7 @@ fn negotiate(reader: &mut Reader, writer: &mut Writer) -> Result<Option<Codec>, 
     writer.answered();
     let agreed = reply.estado == "ok" && get(&reply.data, "version") == Some(&Value::I64(2));
     if agreed {
-        log::debug!("the server speaks protocol 2: {:?}", reply.data);
+        log::debug!("the server agreed to protocol 2");
         return Ok(Some(Codec::V2));
     }
     // An older almacen answers "operación desconocida: hola", the course's server some

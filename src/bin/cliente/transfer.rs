@@ -238,6 +238,7 @@ fn compare(link: &mut dyn Call, name: &str, local: &str) -> Result<Compared, Fai
         _ => return Err(odd()),
     };
     if remote == local {
+        log::debug!("sha256 of {name} matches the server's: {local}");
         return Ok(Compared::Same);
     }
     let bytes = ops::int(&reply, "bytes").and_then(|n| u64::try_from(n).ok());
