@@ -687,7 +687,9 @@ fn protocol_2_shape_errors_get_an_error_and_the_connection_goes_on() {
     let dir = folder();
     let server = Server::start(dir.path(), &[]);
     let mut c = v2(&server);
-    let cases: Vec<(&[u8], &[u8], Option<u64>, &str)> =
+    // (JSON, raw bytes after it, the id the reply echoes, the error's text or "" for ok)
+    type Case = (&'static [u8], &'static [u8], Option<u64>, &'static str);
+    let cases: Vec<Case> =
         vec![
         (b"[1,2]", b"", None, "se esperaba un objeto JSON"),
         (b"\"hola\"", b"", None, "se esperaba un objeto JSON"),
