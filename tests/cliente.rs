@@ -1486,3 +1486,39 @@ fn behind_a_server_without_hola_the_course_protocol_does_everything() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(read(dir.path().join("mezcla.bin")), content);
 }
+
+/// A server that agrees to protocol 2 but answers with another request's id is caught:
+/// the reply is not taken as ours (exit 1, saying it may not be almacen).
+#[test]
+fn a_reply_with_another_requests_id_is_refused() {
+    let port = fake_server(|mut stream| {
+        use almacen::proto2::{encode, hola, Limits};
+        let Some(req) = read_request(&mut stream) else {
+            return;
+        };
+        assert_eq!(req.operacion, "hola", "hola comes first");
+        let agreed = hola::reply_data(hola::Version::V2, &["listar"], &Limits::new(1 << 20));
+        let _ = stream.write_all(&almacen::message::ok(&req.envelope, "hola", &agreed));
+        // The listar request, in protocol 2 now: answered as if it were request 99.
+        let mut len = [0u8; 4];
+        if stream.read_exact(&mut len).is_err() {
+            return;
+        }
+        let mut json = vec![0; u32::from_be_bytes(len) as usize];
+        let _ = stream.read_exact(&mut json);
+        assert!(json.starts_with(br#"{"id":1,"operacion":"listar""#), "{json:?}");
+        let names = Data::List(vec![Data::str("ajeno.txt")]);
+        let _ = stream.write_all(&encode::reply(Some(99), "listar", "ok", &names));
+        let mut rest = [0u8; 64];
+        let _ = stream.read(&mut rest);
+    });
+    let cwd = TempDir::new("cli-p2-id");
+    let run = cliente(port, cwd.path(), &["listar"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("llegó la respuesta a otro pedido (id 99; se esperaba 1)"),
+        "{run:?}"
+    );
+    assert_eq!(run.stdout, "");
+}
