@@ -227,6 +227,16 @@ impl Context {
         out
     }
 
+    /// The folder could not be read: says so on the console, and to the client.
+    pub fn unreadable_folder(&self, e: &std::io::Error) -> Outcome {
+        let why = crate::spanish::io_error(e);
+        log::warn!(
+            "no se pudo leer la carpeta {}: {why}",
+            self.storage.root().display()
+        );
+        Outcome::refused("no se pudo leer la carpeta")
+    }
+
     /// Marks the folder as changed: a remembered listing is no longer true.
     pub fn changed(&mut self) {
         self.listing.clear();

@@ -29,12 +29,7 @@ impl Operation<'_> for Listar {
         let listed = match ctx.storage.list() {
             Ok(listed) => listed,
             Err(e) => {
-                log::warn!(
-                    "no se pudo leer la carpeta {}: {}",
-                    ctx.storage.root().display(),
-                    crate::spanish::io_error(&e)
-                );
-                return Outcome::refused("no se pudo leer la carpeta");
+                return ctx.unreadable_folder(&e);
             }
         };
         let names = Data::List(listed.names.into_iter().map(Data::Str).collect());

@@ -18,12 +18,7 @@ impl Operation<'_> for ListarDetalle {
         let entries = match ctx.storage.entries() {
             Ok(entries) => entries,
             Err(e) => {
-                log::warn!(
-                    "no se pudo leer la carpeta {}: {}",
-                    ctx.storage.root().display(),
-                    crate::spanish::io_error(&e)
-                );
-                return Outcome::refused("no se pudo leer la carpeta");
+                return ctx.unreadable_folder(&e);
             }
         };
         Outcome::Ok(Data::List(
