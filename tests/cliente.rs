@@ -35,7 +35,9 @@ fn cliente_cmd(port: u16, cwd: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cliente"));
     cmd.args(["--puerto", &port.to_string(), "--host", "127.0.0.1"])
         .args(args)
-        .current_dir(cwd);
+        .current_dir(cwd)
+        // Debug lines would land in the stderr the tests read; those that want them ask.
+        .env_remove("RUST_LOG");
     cmd
 }
 
@@ -69,6 +71,7 @@ fn menu(port: u16, cwd: &Path, input: &str) -> Run {
     let child = Command::new(env!("CARGO_BIN_EXE_cliente"))
         .args([&port.to_string(), "127.0.0.1"])
         .current_dir(cwd)
+        .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -912,6 +915,19 @@ fn read_request(stream: &mut std::net::TcpStream) -> Option<almacen::message::Re
     Some(msg.into_owned())
 }
 
+/// Reads requests until one that is not `hola`, answering each `hola` as an almacen from
+/// before protocol 2 does (the course's protocol stays in use), and returns that one.
+fn read_request_past_hola(stream: &mut std::net::TcpStream) -> Option<almacen::message::Request<'static>> {
+    loop {
+        let req = read_request(stream)?;
+        if req.operacion != "hola" {
+            return Some(req);
+        }
+        let no = almacen::message::error(&req.envelope, "hola", "operación desconocida: hola");
+        stream.write_all(&no).ok()?;
+    }
+}
+
 /// A server that accepts and then says nothing makes `cliente` give up after `--espera`
 /// seconds with exit 1 and a Spanish hint that it may not be almacen.
 #[test]
@@ -949,7 +965,7 @@ fn an_http_server_is_recognised() {
 #[test]
 fn a_slow_but_moving_reply_does_not_time_out() {
     let port = fake_server(|mut stream| {
-        let Some(req) = read_request(&mut stream) else {
+        let Some(req) = read_request_past_hola(&mut stream) else {
             return;
         };
         let names = almacen::pickle::Data::List(vec![Data::str("lento.txt")]);
@@ -1001,7 +1017,7 @@ fn the_key_goes_with_every_write() {
     use almacen::pickle::decode::get;
     use almacen::pickle::Value;
     let port = fake_server(|mut stream| {
-        while let Some(req) = read_request(&mut stream) {
+        while let Some(req) = read_request_past_hola(&mut stream) {
             // Echo the request's data back, so the test can see what was sent.
             let echo = match req.operacion.as_str() {
                 "listar" => Data::List(vec![]),
@@ -1137,4 +1153,372 @@ fn a_server_shutdown_ends_escuchar_and_the_menu_cleanly() {
     assert_eq!(listener.wait().unwrap().code(), Some(0));
     assert_eq!(menu_child.wait().unwrap().code(), Some(0));
     assert!(server.wait_exit(Duration::from_secs(5)).unwrap().success());
+}
+
+/// A tiny almacen from before protocol 2, in the course's protocol only: `hola` and
+/// `resumen` are unknown to it; it lists and serves one file in ranges. Any frame that is
+/// not a course pickle ends the connection, so a client that switched would fail.
+fn old_almacen(mut stream: std::net::TcpStream) {
+    use almacen::message::{error, ok};
+    use almacen::pickle::decode::get;
+    use almacen::pickle::Value;
+    const FILE: &[u8] = b"contenido de un servidor antiguo\n";
+    while let Some(req) = read_request(&mut stream) {
+        let env = &req.envelope;
+        let frame = match req.operacion.as_str() {
+            "listar" => ok(env, "listar", &Data::List(vec![Data::str("viejo.txt")])),
+            "listar_detalle" => {
+                let row = Data::dict([
+                    ("nombre", Data::str("viejo.txt")),
+                    ("bytes", Data::Int(FILE.len() as i64)),
+                    ("modificado", Data::Int(1_700_000_000)),
+                ]);
+                ok(env, "listar_detalle", &Data::List(vec![row]))
+            }
+            "descargar" => {
+                let int = |k| match get(&req.data, k) {
+                    Some(Value::I64(n)) => *n as usize,
+                    _ => 0,
+                };
+                let from = int("desde").min(FILE.len());
+                let to = (from + int("largo")).min(FILE.len());
+                ok(env, "descargar", &Data::Bytes(FILE[from..to].to_vec()))
+            }
+            op => error(env, op, &format!("operación desconocida: {op}")),
+        };
+        if stream.write_all(&frame).is_err() {
+            return;
+        }
+    }
+}
+
+/// Against a server that does not know `hola`, `cliente` stays in the course's protocol:
+/// it lists and downloads, and the missing `resumen` is only mentioned at debug level.
+#[test]
+fn an_old_server_without_hola_is_spoken_to_in_the_course_protocol() {
+    let port = fake_server(old_almacen);
+    let cwd = TempDir::new("cli-old");
+    let run = cliente(port, cwd.path(), &["listar"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "viejo.txt\n");
+    assert_eq!(run.stderr, "", "nothing to say without RUST_LOG");
+    let run = cliente(port, cwd.path(), &["descargar", "viejo.txt"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("resumen"), "{run:?}");
+    assert_eq!(
+        read(cwd.path().join("descargas/viejo.txt")),
+        b"contenido de un servidor antiguo\n"
+    );
+    let child = cliente_cmd(port, cwd.path(), &["descargar", "viejo.txt", "-o", "otra.txt"])
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = finish(child, None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("declined protocol 2"), "{run:?}");
+    assert!(run.stderr.contains("no sha256 check for viejo.txt"), "{run:?}");
+}
+
+/// A server that hangs up on `hola` instead of answering gets a second connection, in
+/// the course's protocol, and the command still works.
+#[test]
+fn a_server_that_hangs_up_on_hola_gets_a_second_connection() {
+    let port = fake_server(|mut stream| {
+        let Some(req) = read_request(&mut stream) else {
+            return;
+        };
+        if req.operacion == "hola" {
+            return; // dropping the stream closes the connection
+        }
+        let names = Data::List(vec![Data::str("sin_hola.txt")]);
+        let reply = almacen::message::ok(&req.envelope, &req.operacion, &names);
+        let _ = stream.write_all(&reply);
+    });
+    let cwd = TempDir::new("cli-hangup");
+    let run = cliente(port, cwd.path(), &["listar"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "sin_hola.txt\n");
+}
+
+/// Runs a subcommand with `RUST_LOG=debug`, so its stderr shows the protocol agreed and
+/// the checks made.
+fn cliente_debug(port: u16, cwd: &Path, args: &[&str]) -> Run {
+    let child = cliente_cmd(port, cwd, args)
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    finish(child, None)
+}
+
+/// What a proxy does to the bytes it relays.
+#[derive(Clone, Copy)]
+enum Tamper {
+    /// Flips the bits of the server→client byte at this offset of each connection.
+    FlipDown(usize),
+    /// Flips the bits of the client→server byte at this offset of each connection.
+    FlipUp(usize),
+    /// Answers a first `hola` itself, as an almacen from before protocol 2 would, so
+    /// the real server behind it is spoken to in the course's protocol.
+    NoHola,
+}
+
+/// Relays `from` to `to`, flipping the byte at `flip` (counted from the start).
+fn relay(mut from: std::net::TcpStream, mut to: std::net::TcpStream, flip: Option<usize>) {
+    let mut buf = vec![0; 64 * 1024];
+    let mut passed = 0;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let Some(at) = flip.filter(|at| (passed..passed + n).contains(at)) {
+            buf[at - passed] ^= 0xff;
+        }
+        passed += n;
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
+    let _ = from.shutdown(std::net::Shutdown::Both);
+}
+
+/// A proxy in front of the server on `port`, doing `tamper` on every connection.
+fn tampering_proxy(port: u16, tamper: Tamper) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut client in listener.incoming().flatten() {
+            let server = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            if let Tamper::NoHola = tamper {
+                let mut len = [0u8; 4];
+                if client.read_exact(&mut len).is_err() {
+                    continue;
+                }
+                let mut payload = vec![0; u32::from_be_bytes(len) as usize];
+                if client.read_exact(&mut payload).is_err() {
+                    continue;
+                }
+                let req = almacen::message::parse(&payload, Default::default()).unwrap();
+                if req.operacion == "hola" {
+                    let no = almacen::message::error(&req.envelope, "hola", "operación desconocida: hola");
+                    client.write_all(&no).unwrap();
+                } else {
+                    (&server).write_all(&len).unwrap();
+                    (&server).write_all(&payload).unwrap();
+                }
+            }
+            let (down, up) = match tamper {
+                Tamper::FlipDown(at) => (Some(at), None),
+                Tamper::FlipUp(at) => (None, Some(at)),
+                Tamper::NoHola => (None, None),
+            };
+            let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || relay(c2, s2, up));
+            std::thread::spawn(move || relay(server, client, down));
+        }
+    });
+    proxy_port
+}
+
+/// With a server that offers it, `cliente` speaks protocol 2, and every download (a
+/// resumed one included) is checked against the server's `resumen`.
+#[test]
+fn downloads_in_protocol_2_are_checked_with_resumen() {
+    let dir = served();
+    let whole = pattern(10 * MIB + 3);
+    dir.write("video.bin", &whole);
+    let server = Server::start(dir.path(), &[]);
+    let cwd = TempDir::new("cli-p2-dl");
+    let run = cliente_debug(server.port, cwd.path(), &["descargar", "mi foto.png"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("agreed to protocol 2"), "{run:?}");
+    assert!(run.stderr.contains("sha256 of mi foto.png matches"), "{run:?}");
+    assert_eq!(
+        read(cwd.path().join("descargas/mi foto.png")),
+        read(dir.path().join("mi foto.png"))
+    );
+    let proxy = cutting_proxy(server.port, 6 * MIB);
+    assert_ne!(cliente(proxy, cwd.path(), &["descargar", "video.bin"]).code, 0);
+    let run = cliente_debug(server.port, cwd.path(), &["descargar", "video.bin"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("se continuó desde 4.0 MiB"), "{run:?}");
+    assert!(run.stderr.contains("sha256 of video.bin matches"), "{run:?}");
+    assert_eq!(read(cwd.path().join("descargas/video.bin")), whole);
+}
+
+/// A byte damaged on its way down is caught by the sha256 check: exit 1, and neither
+/// the file nor a partial of it is left (resuming from bad bytes would keep them).
+#[test]
+fn a_download_damaged_in_transit_is_caught_and_discarded() {
+    let dir = served();
+    dir.write("dañable.bin", &pattern(MIB));
+    let server = Server::start(dir.path(), &[]);
+    let proxy = tampering_proxy(server.port, Tamper::FlipDown(600_000));
+    let cwd = TempDir::new("cli-p2-damaged");
+    let run = cliente(proxy, cwd.path(), &["descargar", "dañable.bin"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("dañable.bin llegó dañado"), "{run:?}");
+    assert!(run.stderr.contains("se descartó lo descargado"), "{run:?}");
+    assert_eq!(names_in(&cwd.path().join("descargas")), Vec::<String>::new());
+    // Undamaged, the same download goes through.
+    let run = cliente(server.port, cwd.path(), &["descargar", "dañable.bin"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
+/// A byte damaged on its way up makes the server refuse the upload (the sha256 the
+/// client sent does not match): exit 1, and nothing is published.
+#[test]
+fn an_upload_damaged_in_transit_is_refused_and_nothing_published() {
+    let dir = served();
+    let server = Server::start(dir.path(), &[]);
+    let proxy = tampering_proxy(server.port, Tamper::FlipUp(500_000));
+    let cwd = TempDir::new("cli-p2-up-damaged");
+    cwd.write("subida.bin", &pattern(MIB));
+    let run = cliente(proxy, cwd.path(), &["subir", "subida.bin"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("sha256 no coincide"), "{run:?}");
+    assert!(!dir.path().join("subida.bin").exists());
+    let run = cliente(server.port, cwd.path(), &["subir", "subida.bin"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(read(dir.path().join("subida.bin")), pattern(MIB));
+}
+
+/// Staged bytes of another file, shorter than ours, look resumable by size alone; the
+/// server refuses our `sha256_previo` for them, and `cliente` starts over from 0.
+#[test]
+fn a_resumed_upload_over_foreign_bytes_starts_over() {
+    let dir = served();
+    let server = Server::start(dir.path(), &[]);
+    let cwd = TempDir::new("cli-p2-foreign");
+    let content = pattern(10 * MIB);
+    cwd.write("grande.bin", &content);
+    let mut other = server.connect();
+    let part = Data::dict([
+        ("nombre", Data::str("grande.bin")),
+        ("contenido", Data::Bytes(vec![b'x'; 3 * MIB])),
+        ("desde", Data::Int(0)),
+        ("fin", Data::Bool(false)),
+    ]);
+    assert_eq!(other.ask("subir_parte", part).estado, "ok");
+    drop(other);
+    wait_until_free(&server, "grande.bin");
+    let run = cliente(server.port, cwd.path(), &["subir", "grande.bin"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("retomando la subida de grande.bin"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains("lo que el servidor tenía de grande.bin no es el comienzo de este archivo"),
+        "{run:?}"
+    );
+    assert_eq!(read(dir.path().join("grande.bin")), content);
+}
+
+/// The real server behind a proxy that refuses `hola` is spoken to in the course's
+/// protocol: downloads are still checked (this server knows `resumen` in both
+/// protocols), pushes arrive, and a resumed upload over foreign bytes, which the course's
+/// protocol cannot refuse, is caught afterwards by `resumen`.
+#[test]
+fn behind_a_server_without_hola_the_course_protocol_does_everything() {
+    let dir = served();
+    let server = Server::start(dir.path(), &[]);
+    let old = tampering_proxy(server.port, Tamper::NoHola);
+    let cwd = TempDir::new("cli-course");
+    let run = cliente_debug(old, cwd.path(), &["descargar", "mi foto.png"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("declined protocol 2"), "{run:?}");
+    assert!(run.stderr.contains("sha256 of mi foto.png matches"), "{run:?}");
+    assert_eq!(
+        read(cwd.path().join("descargas/mi foto.png")),
+        read(dir.path().join("mi foto.png"))
+    );
+
+    // A course-protocol subscriber gets a file pushed by a protocol-2 sender.
+    let listen_dir = TempDir::new("cli-course-listen");
+    let mut listener = cliente_cmd(old, listen_dir.path(), &["escuchar"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Lines::of(listener.stdout.take().unwrap());
+    lines.until("Suscrito como cliente");
+    let run = cliente(server.port, cwd.path(), &["difundir", "poema.txt"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    lines.until("poema.txt guardado en descargas/poema.txt");
+    assert_eq!(
+        read(listen_dir.path().join("descargas/poema.txt")),
+        read(dir.path().join("poema.txt"))
+    );
+    let _ = listener.kill();
+    let _ = listener.wait();
+
+    let content = pattern(6 * MIB);
+    cwd.write("mezcla.bin", &content);
+    let mut other = server.connect();
+    let part = Data::dict([
+        ("nombre", Data::str("mezcla.bin")),
+        ("contenido", Data::Bytes(vec![b'x'; MIB])),
+        ("desde", Data::Int(0)),
+        ("fin", Data::Bool(false)),
+    ]);
+    assert_eq!(other.ask("subir_parte", part).estado, "ok");
+    drop(other);
+    wait_until_free(&server, "mezcla.bin");
+    let run = cliente(old, cwd.path(), &["subir", "mezcla.bin"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("mezcla.bin quedó publicado, pero no coincide"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("--reemplazar"), "{run:?}");
+    let run = cliente(old, cwd.path(), &["subir", "mezcla.bin", "--reemplazar"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(read(dir.path().join("mezcla.bin")), content);
+}
+
+/// A server that agrees to protocol 2 but answers with another request's id is caught:
+/// the reply is not taken as ours (exit 1, saying it may not be almacen).
+#[test]
+fn a_reply_with_another_requests_id_is_refused() {
+    let port = fake_server(|mut stream| {
+        use almacen::proto2::{encode, hola, Limits};
+        let Some(req) = read_request(&mut stream) else {
+            return;
+        };
+        assert_eq!(req.operacion, "hola", "hola comes first");
+        let agreed = hola::reply_data(hola::Version::V2, &["listar"], &Limits::new(1 << 20));
+        let _ = stream.write_all(&almacen::message::ok(&req.envelope, "hola", &agreed));
+        // The listar request, in protocol 2 now: answered as if it were request 99.
+        let mut len = [0u8; 4];
+        if stream.read_exact(&mut len).is_err() {
+            return;
+        }
+        let mut json = vec![0; u32::from_be_bytes(len) as usize];
+        let _ = stream.read_exact(&mut json);
+        assert!(json.starts_with(br#"{"id":1,"operacion":"listar""#), "{json:?}");
+        let names = Data::List(vec![Data::str("ajeno.txt")]);
+        let _ = stream.write_all(&encode::reply(Some(99), "listar", "ok", &names));
+        let mut rest = [0u8; 64];
+        let _ = stream.read(&mut rest);
+    });
+    let cwd = TempDir::new("cli-p2-id");
+    let run = cliente(port, cwd.path(), &["listar"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("llegó la respuesta a otro pedido (id 99; se esperaba 1)"),
+        "{run:?}"
+    );
+    assert_eq!(run.stdout, "");
 }

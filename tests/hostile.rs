@@ -549,3 +549,286 @@ fn a_set_of_nans_is_refused_without_a_crash() {
     assert_eq!(c.recv().estado, "error");
     still_serves(&mut bystander);
 }
+
+// ---- Protocol 2: the same promise after `hola` (the cases of src/proto2's unit tests and
+// the proto2_frame fuzz target, against the real server).
+
+/// A connection switched to protocol 2 by a pickled `hola`.
+fn v2(server: &Server) -> Client {
+    let mut c = server.connect();
+    let r = c.ask("hola", Data::dict([("version", Data::Int(2))]));
+    assert_eq!(r.estado, "ok", "{:?}", r.data);
+    c
+}
+
+/// A protocol-2 frame around JSON text.
+fn json_frame(json: &[u8]) -> Vec<u8> {
+    almacen::proto2::encode::frame_json(json)
+}
+
+/// Reads one protocol-2 frame (decoded by serde_json, not by the server's code): its
+/// header and its raw bytes.
+fn recv_v2(c: &mut Client) -> (serde_json::Value, Vec<u8>) {
+    let json = c.read_payload().expect("a protocol-2 frame");
+    let head: serde_json::Value = serde_json::from_slice(&json).expect("the server writes JSON");
+    let mut raw = vec![0; head["bytes"].as_u64().unwrap_or(0) as usize];
+    c.stream.read_exact(&mut raw).unwrap();
+    (head, raw)
+}
+
+/// The next frame is an error reply whose text contains `text`; returns its header.
+fn v2_error(c: &mut Client, text: &str) -> serde_json::Value {
+    let (head, raw) = recv_v2(c);
+    assert_eq!(head["estado"], "error", "{head}");
+    let said = head["data"].as_str().unwrap_or_default();
+    assert!(said.contains(text), "{text:?} not in {head}");
+    assert!(raw.is_empty());
+    head
+}
+
+/// The bystander in protocol 2 still gets exact bytes, raw after the JSON.
+fn v2_still_serves(c: &mut Client) {
+    c.send_raw(&json_frame(
+        br#"{"id":77,"operacion":"descargar","data":"poema.txt"}"#,
+    ));
+    let (head, raw) = recv_v2(c);
+    assert_eq!(
+        (head["id"].as_u64(), head["estado"].as_str()),
+        (Some(77), Some("ok"))
+    );
+    assert_eq!(raw, "Llueve sobre el campus.\n".as_bytes());
+}
+
+/// Frames whose end cannot be known (a huge L, JSON too deep, too many items, not UTF-8,
+/// not JSON, a `bytes` that is unusable, twice, or over the limit) each get an error
+/// reply and a close; bystanders in both protocols are served all along.
+#[test]
+fn protocol_2_frames_without_a_known_end_get_an_error_and_a_close() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &["--max-frame", "1048576"]);
+    let mut course = server.connect();
+    let mut bystander = v2(&server);
+    let deep = format!(
+        r#"{{"id":1,"operacion":"listar","data":{}{}}}"#,
+        "[".repeat(40),
+        "]".repeat(40)
+    );
+    let flood = format!(
+        r#"{{"id":1,"operacion":"listar","data":[{}0]}}"#,
+        "0,".repeat(100_001)
+    );
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("L of 4 GiB", vec![0xff; 4], "encabezado JSON demasiado grande"),
+        (
+            "L one over 1 MiB",
+            vec![0, 0x10, 0, 1],
+            "encabezado JSON demasiado grande",
+        ),
+        (
+            "nesting 40 deep",
+            json_frame(deep.as_bytes()),
+            "anidación demasiado profunda",
+        ),
+        (
+            "unclosed brackets",
+            json_frame(&[b'['; 500_000]),
+            "anidación demasiado profunda",
+        ),
+        (
+            "100,001 items",
+            json_frame(flood.as_bytes()),
+            "demasiados elementos",
+        ),
+        (
+            "invalid UTF-8",
+            json_frame(b"{\"id\":1,\"operacion\":\"\xff\xfe\"}"),
+            "no es UTF-8",
+        ),
+        (
+            "not JSON",
+            json_frame(b"{\"operacion\" \"listar\"}"),
+            "JSON mal formado",
+        ),
+        (
+            "JSON cut short",
+            json_frame(b"{\"operacion\":"),
+            "termina antes de tiempo",
+        ),
+        ("empty JSON", json_frame(b""), "termina antes de tiempo"),
+        (
+            "negative bytes",
+            json_frame(br#"{"id":1,"operacion":"subir","bytes":-1}"#),
+            "bytes debe ser un entero no negativo",
+        ),
+        (
+            "bytes twice",
+            json_frame(br#"{"id":1,"operacion":"subir","bytes":1,"bytes":2}"#),
+            "la clave bytes se repite",
+        ),
+        (
+            "bytes over the limit",
+            json_frame(br#"{"id":9,"operacion":"subir","data":{"nombre":"x.bin"},"bytes":1048577}"#),
+            "mensaje demasiado grande (1048577 bytes",
+        ),
+        (
+            "bytes over 2^64",
+            json_frame(br#"{"id":1,"operacion":"subir","bytes":18446744073709551616}"#),
+            "bytes debe ser un entero no negativo",
+        ),
+    ];
+    for (what, frame, text) in &cases {
+        let mut c = v2(&server);
+        // Only what the server reads goes out, so its close is clean (no reset that could
+        // discard the reply before we read it).
+        c.send_raw(frame);
+        let head = v2_error(&mut c, text);
+        if *what == "bytes over the limit" {
+            // Its header was read, so the reply says whose request it was.
+            assert_eq!(
+                (head["id"].as_u64(), head["operacion"].as_str()),
+                (Some(9), Some("subir"))
+            );
+        }
+        assert!(c.closed_by_server(), "{what}: not closed");
+        eprintln!("{what}: {}", head["data"]);
+        v2_still_serves(&mut bystander);
+        still_serves(&mut course);
+    }
+    assert!(!dir.path().join("x.bin").exists());
+    peak_rss(&server, "protocol-2 frames without an end", 32 * 1024);
+}
+
+/// Frames whose end is known but whose content is wrong (a root that is not an object,
+/// duplicate keys, numbers too big or with a fraction, a bad id, no operacion, contenido
+/// both in data and raw) each get an error echoing what could be read, and the same
+/// connection goes on to be served.
+#[test]
+fn protocol_2_shape_errors_get_an_error_and_the_connection_goes_on() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let mut c = v2(&server);
+    // (JSON, raw bytes after it, the id the reply echoes, the error's text or "" for ok)
+    type Case = (&'static [u8], &'static [u8], Option<u64>, &'static str);
+    let cases: Vec<Case> =
+        vec![
+        (b"[1,2]", b"", None, "se esperaba un objeto JSON"),
+        (b"\"hola\"", b"", None, "se esperaba un objeto JSON"),
+        (
+            br#"{"id":5,"operacion":"listar","operacion":"borrar"}"#,
+            b"",
+            Some(5),
+            "la clave operacion se repite",
+        ),
+        (
+            br#"{"id":6,"operacion":"borrar","data":{"nombre":"poema.txt","nombre":"mega.bin"}}"#,
+            b"",
+            Some(6),
+            "la clave nombre se repite",
+        ),
+        (
+            br#"{"id":7,"operacion":"descargar","data":{"nombre":"poema.txt","desde":99999999999999999999}}"#,
+            b"",
+            Some(7),
+            "número demasiado grande",
+        ),
+        (
+            br#"{"id":8,"operacion":"descargar","data":{"nombre":"poema.txt","desde":9223372036854775808}}"#,
+            b"",
+            Some(8),
+            "número demasiado grande",
+        ),
+        (
+            br#"{"id":9,"operacion":"descargar","data":{"nombre":"poema.txt","desde":1.5}}"#,
+            b"",
+            Some(9),
+            "los números deben ser enteros",
+        ),
+        (
+            br#"{"id":18446744073709551616,"operacion":"listar"}"#,
+            b"",
+            None,
+            "id debe ser un entero",
+        ),
+        (br#"{"id":-3,"operacion":"listar"}"#, b"", None, "id debe ser un entero"),
+        (br#"{"id":10}"#, b"", Some(10), "falta operacion"),
+        (br#"{"id":11,"operacion":5}"#, b"", Some(11), "operacion debe ser un str"),
+        (
+            br#"{"id":12,"operacion":"subir","data":{"nombre":"a.txt","contenido":"x"},"bytes":3}"#,
+            b"abc",
+            Some(12),
+            "contenido va en los bytes",
+        ),
+        (
+            br#"{"id":13,"operacion":"subir","data":"a.txt","bytes":3}"#,
+            b"abc",
+            Some(13),
+            "necesita que data sea un objeto",
+        ),
+        (
+            br#"{"id":14,"operacion":"subir","data":{"nombre":"a.txt"},"bytes":0,"otra":[1,{"x":2}]}"#,
+            b"",
+            Some(14),
+            "",
+        ),
+    ];
+    for (json, raw, id, text) in &cases {
+        let mut frame = json_frame(json);
+        frame.extend_from_slice(raw);
+        c.send_raw(&frame);
+        let (head, body) = recv_v2(&mut c);
+        let what = String::from_utf8_lossy(json);
+        assert_eq!(head["id"].as_u64(), *id, "{what}: {head}");
+        if text.is_empty() {
+            // Unknown keys are skipped; an empty upload is a real one.
+            assert_eq!(head["estado"], "ok", "{what}: {head}");
+        } else {
+            assert_eq!(head["estado"], "error", "{what}: {head}");
+            assert!(head["data"].as_str().unwrap().contains(text), "{what}: {head}");
+        }
+        assert!(body.is_empty());
+        v2_still_serves(&mut c);
+    }
+    // Neither of the names a duplicate key offered was deleted.
+    assert!(dir.path().join("poema.txt").exists() && dir.path().join("mega.bin").exists());
+    assert_eq!(fs::read(dir.path().join("a.txt")).unwrap(), b"");
+    let mut course = server.connect();
+    still_serves(&mut course);
+}
+
+/// `bytes` that lie: fewer raw bytes than announced are timed out like any half frame,
+/// and nothing is published; more than announced leave the rest to be read as the next
+/// frame, which is refused with a close (the announced bytes were a whole upload). Others
+/// are served all along.
+#[test]
+fn protocol_2_bytes_that_lie_are_timed_out_or_refused() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &["--frame-timeout", "2"]);
+    let mut course = server.connect();
+    let mut bystander = v2(&server);
+
+    let mut short = v2(&server);
+    let mut frame = json_frame(br#"{"id":1,"operacion":"subir","data":{"nombre":"corto.bin"},"bytes":1000}"#);
+    frame.extend_from_slice(&[7; 10]);
+    short.send_raw(&frame);
+    v2_still_serves(&mut bystander);
+    assert!(short.closed_by_server(), "a frame missing 990 bytes is timed out");
+    assert!(!dir.path().join("corto.bin").exists());
+
+    let mut long = v2(&server);
+    let mut frame = json_frame(br#"{"id":2,"operacion":"subir","data":{"nombre":"largo.bin"},"bytes":3}"#);
+    frame.extend_from_slice(b"abc");
+    // Seven bytes more than announced: the next frame's L is "defg", far over 1 MiB.
+    frame.extend_from_slice(b"defghij");
+    long.send_raw(&frame);
+    let (head, _) = recv_v2(&mut long);
+    assert_eq!(
+        (head["id"].as_u64(), head["estado"].as_str()),
+        (Some(2), Some("ok"))
+    );
+    v2_error(&mut long, "encabezado JSON demasiado grande");
+    assert!(long.closed_by_server());
+    assert_eq!(fs::read(dir.path().join("largo.bin")).unwrap(), b"abc");
+
+    v2_still_serves(&mut bystander);
+    still_serves(&mut course);
+}

@@ -1,20 +1,33 @@
-//! The course-style Python client against the real server: the compatibility promise.
+//! The Python clients against the real server: the course-style ones (the compatibility
+//! promise), and protocol 2's example client beside them on the same server.
 
 mod common;
 
 use common::{Server, TempDir};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 /// Runs one of the Python clients in tests/py; it must exit 0 and print "todo ok".
 fn python(script: &str, args: &[&str]) {
+    passed(start_python(script, args));
+}
+
+/// Starts one of the Python clients in tests/py, its output captured.
+fn start_python(script: &str, args: &[&str]) -> Child {
     let path = format!("{}/tests/py/{script}", env!("CARGO_MANIFEST_DIR"));
     // Windows installs Python as `python`.
     let python = if cfg!(windows) { "python" } else { "python3" };
-    let out = Command::new(python)
+    Command::new(python)
         .arg(path)
         .args(args)
-        .output()
-        .expect("python3 runs");
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs")
+}
+
+/// Waits for a Python client; it must exit 0 and print "todo ok".
+fn passed(child: Child) {
+    let out = child.wait_with_output().expect("python3 ends");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -62,4 +75,24 @@ fn python_clients_use_the_challenge_operations() {
         "desafios.py",
         &[&server.port.to_string(), dir.path().to_str().unwrap()],
     );
+}
+
+/// protocol 2's example client end to end (hola, listar, downloads checked with resumen,
+/// uploads with sha256, a wrong sha256 and a wrong sha256_previo refused with nothing
+/// kept), asking between the requests of a course-style connection, while the
+/// course-style challenge client runs on the same server at the same time; then a
+/// broadcast reaches a protocol-2 subscriber and a course-style one, each in its protocol.
+#[test]
+fn protocol_2_example_client_beside_the_course_clients() {
+    let dir = TempDir::new("interop-p2");
+    dir.write("poema.txt", "Llueve sobre San Joaquín.\n".as_bytes());
+    dir.write("canción_ñandú.txt", "ñ".repeat(5000).as_bytes());
+    dir.write("mi foto.png", &common::pattern(3 * 1024 * 1024 + 1));
+    let server = Server::start(dir.path(), &[]);
+    let (port, served) = (server.port.to_string(), dir.path().to_str().unwrap());
+    let course = start_python("desafios.py", &[&port, served]);
+    let v2 = start_python("protocolo2.py", &[&port, served]);
+    passed(v2);
+    passed(course);
+    python("protocolo2.py", &[&port, served, "--avisos"]);
 }

@@ -92,7 +92,7 @@ impl Bench {
         }
         if with_round_trips {
             eprintln!("bench:   listar vs redis PING, 8 connections");
-            self.round_trips("7", &[8])?;
+            self.round_trips("7", &[8], &[Wire::Course])?;
         }
         Ok(())
     }

@@ -6,6 +6,9 @@
 //! a connection sends its next request only once the previous reply has fully arrived, which
 //! is how the course's client (and redis-benchmark without `-P`) behaves.
 
+use almacen::message;
+use almacen::pickle::{self, Data, Envelope, Value};
+use almacen::proto2::{self, header};
 use mio::net::TcpStream as MioStream;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, ErrorKind, Read, Write};
@@ -18,6 +21,9 @@ use std::time::{Duration, Instant};
 pub enum Reply {
     /// 4 bytes of big-endian length, then that many bytes (almacen's protocol).
     Framed,
+    /// almacen's protocol 2: 4 bytes of big-endian length L, L bytes of JSON, then the raw
+    /// bytes its `bytes` key announces. Each connection says `hola` before the run.
+    Framed2,
     /// Exactly this many bytes (redis answers `PING` with `+PONG\r\n`).
     Fixed(usize),
 }
@@ -45,7 +51,7 @@ pub struct Plan {
     pub expect_len: Option<u64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Outcome {
     /// Reply bytes received inside the measured window.
     pub bytes: u64,
@@ -120,11 +126,46 @@ pub fn round_trip(stream: &mut TcpStream, request: &[u8], scratch: &mut [u8]) ->
     Ok(4 + total)
 }
 
+/// Switches a fresh connection to protocol 2: a pickled `hola` (a dict, so the reply is
+/// one too), and its reply in the course's protocol, read whole before the run starts.
+pub fn hola(stream: &mut TcpStream) -> io::Result<()> {
+    let asked = Data::dict([("version", Data::Int(2))]);
+    stream.write_all(&message::frame_request(&Envelope::Dict, "hola", &asked))?;
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix)?;
+    let mut payload = vec![0; u32::from_be_bytes(prefix) as usize];
+    stream.read_exact(&mut payload)?;
+    let reply = message::parse(&payload, pickle::Limits::default())
+        .map_err(|e| io::Error::other(format!("hola reply: {}", e.detail)))?;
+    match reply.estado {
+        Value::String(ok) if ok == "ok" => Ok(()),
+        _ => Err(io::Error::other(format!(
+            "servidor declined protocol 2: {:?}",
+            reply.data
+        ))),
+    }
+}
+
+/// The raw bytes a protocol-2 header announces. Most replies (a listing) carry none and
+/// do not say `"bytes"` anywhere, so only those that do are parsed, by the server's own
+/// decoder: the client's cost per reply stays close to the course's protocol's.
+pub fn raw_len(json: &[u8]) -> Result<u64, String> {
+    if !json.windows(7).any(|w| w == b"\"bytes\"") {
+        return Ok(0);
+    }
+    let limits = proto2::Limits::new(usize::MAX);
+    let parsed = header::parse(json, &limits).map_err(|b| b.detail)?;
+    Ok(parsed.bytes.unwrap_or(0))
+}
+
 /// Connects, runs the plan, and merges what every thread saw.
 pub fn run(plan: &Plan) -> io::Result<Outcome> {
     let threads = plan.threads.clamp(1, plan.conns.max(1));
     let mut groups: Vec<Vec<TcpStream>> = (0..threads).map(|_| Vec::new()).collect();
-    for (i, s) in connect(plan.addr, plan.conns)?.into_iter().enumerate() {
+    for (i, mut s) in connect(plan.addr, plan.conns)?.into_iter().enumerate() {
+        if let Reply::Framed2 = plan.reply {
+            hola(&mut s)?;
+        }
         groups[i % threads].push(s);
     }
     // Every thread starts its clock together, after all connections exist.
@@ -166,6 +207,8 @@ struct Conn {
     sent: usize,
     prefix: [u8; 4],
     prefix_len: usize,
+    /// Protocol 2: the reply's JSON, gathered until whole (it says how many raw bytes follow).
+    json: Vec<u8>,
     /// Reply bytes received so far, and how many the reply has once that is known.
     got: u64,
     total: Option<u64>,
@@ -211,6 +254,7 @@ fn drive(plan: &Plan, streams: Vec<TcpStream>) -> Outcome {
                 sent: 0,
                 prefix: [0; 4],
                 prefix_len: 0,
+                json: Vec::new(),
                 got: 0,
                 total: None,
                 began: start,
@@ -327,6 +371,21 @@ fn take(c: &mut Conn, data: &[u8], plan: &Plan, out: &mut Outcome, w: &mut Windo
                     c.total = Some(4 + u32::from_be_bytes(c.prefix) as u64);
                 }
             }
+            Reply::Framed2 => {
+                let take = (4 - c.prefix_len).min(data.len());
+                c.prefix[c.prefix_len..c.prefix_len + take].copy_from_slice(&data[..take]);
+                c.prefix_len += take;
+                if c.prefix_len == 4 {
+                    let json_len = u32::from_be_bytes(c.prefix) as usize;
+                    let rest = &data[take..];
+                    let more = (json_len - c.json.len()).min(rest.len());
+                    c.json.extend_from_slice(&rest[..more]);
+                    if c.json.len() == json_len {
+                        let raw = raw_len(&c.json)?;
+                        c.total = Some(4 + json_len as u64 + raw);
+                    }
+                }
+            }
         }
     }
     c.got += data.len() as u64;
@@ -339,7 +398,7 @@ fn take(c: &mut Conn, data: &[u8], plan: &Plan, out: &mut Outcome, w: &mut Windo
     if c.got < total {
         return Ok(());
     }
-    if let (Reply::Framed, Some(expected)) = (plan.reply, plan.expect_len) {
+    if let (Reply::Framed | Reply::Framed2, Some(expected)) = (plan.reply, plan.expect_len) {
         if total != expected {
             return Err(format!("reply of {total} bytes, expected {expected}"));
         }
@@ -358,6 +417,7 @@ fn take(c: &mut Conn, data: &[u8], plan: &Plan, out: &mut Outcome, w: &mut Windo
     if more {
         c.sent = 0;
         c.prefix_len = 0;
+        c.json.clear();
         c.got = 0;
         c.total = None;
         c.began = now;

@@ -13,6 +13,7 @@ mod hardening;
 
 use almacen::message;
 use almacen::pickle::{Data, Envelope, Limits, Value};
+use almacen::proto2::{encode, header};
 use load::{Outcome, Plan, Reply, Stop};
 use reference::{Answer, Body, RefServer};
 use setup::{Redis, RssSampler, Scratch, Servidor};
@@ -164,6 +165,48 @@ impl Budget {
     }
 }
 
+/// Which of servidor's protocols the bench's client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    /// The course's: a pickled `Mensaje` each way.
+    Course,
+    /// Protocol 2, after `hola`: JSON headers, raw bytes after them.
+    V2,
+}
+
+impl Wire {
+    /// A request frame, as the course's client or the protocol-2 example would send it.
+    fn request(self, operacion: &str, data: Data) -> Arc<[u8]> {
+        match self {
+            Wire::Course => request(operacion, data),
+            Wire::V2 => Arc::from(encode::request(Some(1), operacion, &data).expect("a plain request")),
+        }
+    }
+
+    fn reply(self) -> Reply {
+        match self {
+            Wire::Course => Reply::Framed,
+            Wire::V2 => Reply::Framed2,
+        }
+    }
+
+    /// The whole reply servidor sends for a download of `size` bytes, prefix included.
+    fn download_len(self, size: u64) -> u64 {
+        match self {
+            Wire::Course => download_frame_len(size),
+            Wire::V2 => encode::stream_head(Some(1), "descargar", size).len() as u64 + size,
+        }
+    }
+
+    /// What a row adds to its label.
+    fn label(self) -> &'static str {
+        match self {
+            Wire::Course => "",
+            Wire::V2 => ", protocol 2",
+        }
+    }
+}
+
 /// Whether a figure met its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
@@ -290,7 +333,7 @@ fn run(opts: Options) -> Result<()> {
         eprintln!("bench: {name}");
         let result = match section {
             Section::Downloads => bench.downloads(),
-            Section::Roundtrips => bench.round_trips("2", &[1, 8]),
+            Section::Roundtrips => bench.round_trips("2", &[1, 8], &[Wire::Course, Wire::V2]),
             Section::Memory => bench.memory(),
             Section::Fairness => bench.fairness(),
             Section::Scaling => bench.scaling(),
@@ -396,72 +439,95 @@ impl Bench {
     }
 
     fn download_plan(&self, addr: SocketAddr, conns: usize, threads: usize, stop: Stop) -> Plan {
+        self.download_plan_in(Wire::Course, addr, conns, threads, stop)
+    }
+
+    fn download_plan_in(
+        &self,
+        wire: Wire,
+        addr: SocketAddr,
+        conns: usize,
+        threads: usize,
+        stop: Stop,
+    ) -> Plan {
         Plan {
             addr,
-            request: request("descargar", Data::str(BIG_NAME)),
-            reply: Reply::Framed,
+            request: wire.request("descargar", Data::str(BIG_NAME)),
+            reply: wire.reply(),
             conns,
             threads,
             stop,
-            expect_len: Some(download_frame_len(BIG_SIZE)),
+            expect_len: Some(wire.download_len(BIG_SIZE)),
         }
     }
 
     /// GB/s for `streams` clients each downloading the big file once, all at the same time.
     fn download_once(&self, addr: SocketAddr, streams: usize) -> Result<f64> {
-        let out = checked(load::run(&self.download_plan(
-            addr,
-            streams,
-            streams,
-            Stop::Rounds(1),
-        )))?;
-        Ok(out.gbps())
+        self.download_once_in(Wire::Course, addr, streams)
     }
 
-    /// Section 1, downloads against the sendfile limit. Runs alternate between the two servers so
-    /// that drift in the machine (another job, CPU frequency) hits both alike.
+    fn download_once_in(&self, wire: Wire, addr: SocketAddr, streams: usize) -> Result<f64> {
+        let plan = self.download_plan_in(wire, addr, streams, streams, Stop::Rounds(1));
+        Ok(checked(load::run(&plan))?.gbps())
+    }
+
+    /// Section 1, downloads against the sendfile limit, in both of servidor's protocols. Runs
+    /// alternate between the servers so that drift in the machine (another job, CPU
+    /// frequency) hits all alike.
     fn downloads(&mut self) -> Result<()> {
         let srv = self.servidor(&self.archivos.clone())?;
         check_listar(srv.addr)?;
+        check_listar_v2(srv.addr)?;
         let limit = RefServer::start(Answer::File {
             path: self.big.clone(),
             body: Body::Sendfile,
         })
         .map_err(|e| e.to_string())?;
+        let wires = [Wire::Course, Wire::V2];
         for streams in [1, 4] {
-            let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            let mut theirs = Vec::new();
+            let (mut ours, mut ratios) = (vec![Vec::new(); wires.len()], vec![Vec::new(); wires.len()]);
             for _ in 0..self.budget.download_reps {
                 let limit = self.download_once(limit.addr, streams)?;
-                let ours_now = self.download_once(srv.addr, streams)?;
-                ratios.push(ours_now / limit);
                 theirs.push(limit);
-                ours.push(ours_now);
+                for (i, wire) in wires.iter().enumerate() {
+                    let ours_now = self.download_once_in(*wire, srv.addr, streams)?;
+                    ratios[i].push(ours_now / limit);
+                    ours[i].push(ours_now);
+                }
             }
-            let (ours, theirs, ratio) = (median(ours), median(theirs), median(ratios));
-            let what = if streams == 1 {
-                "one 256 MiB download".to_string()
-            } else {
-                format!("{streams} × 256 MiB downloads at once")
-            };
-            self.push("1", what, gbps(ours), format!("{} sendfile limit", gbps(theirs)));
-            self.judge(Some(ratio), ratio, Target::AtLeast(0.90), "≥ 0.90×");
+            let theirs = median(theirs);
+            for (i, wire) in wires.iter().enumerate() {
+                let (ours, ratio) = (median(ours[i].clone()), median(ratios[i].clone()));
+                let what = if streams == 1 {
+                    format!("one 256 MiB download{}", wire.label())
+                } else {
+                    format!("{streams} × 256 MiB downloads at once{}", wire.label())
+                };
+                self.push("1", what, gbps(ours), format!("{} sendfile limit", gbps(theirs)));
+                self.judge(Some(ratio), ratio, Target::AtLeast(0.90), "≥ 0.90×");
+            }
         }
         warn_if_logged(&srv);
         Ok(())
     }
 
     /// Section 2, `listar` round trips against redis `PING`, same client, alternating runs,
-    /// over each number of connections in `conn_counts`; rows are labelled `section`.
-    fn round_trips(&mut self, section: &'static str, conn_counts: &[usize]) -> Result<()> {
+    /// over each number of connections in `conn_counts` and each of servidor's protocols in
+    /// `wires`; rows are labelled `section`.
+    fn round_trips(&mut self, section: &'static str, conn_counts: &[usize], wires: &[Wire]) -> Result<()> {
         let srv = self.servidor(&self.archivos.clone())?;
         setup::wait_settled(&self.archivos);
         check_listar(srv.addr)?;
+        if wires.contains(&Wire::V2) {
+            check_listar_v2(srv.addr)?;
+        }
         let redis = self.redis_addr();
         for &conns in conn_counts {
-            // Each repetition runs redis, then servidor, right after it: a ratio is taken
-            // within a pair and the median of those is shown, so a burst of load from
-            // elsewhere on the machine moves one pair, not the figure.
-            let mut pairs: Vec<(Outcome, Option<Outcome>)> = Vec::new();
+            // Each repetition runs redis, then servidor in each protocol, right after it: a
+            // ratio is taken within a pair and the median of those is shown, so a burst of
+            // load from elsewhere on the machine moves one pair, not the figure.
+            let mut pairs: Vec<Vec<(Outcome, Option<Outcome>)>> = vec![Vec::new(); wires.len()];
             for _ in 0..self.budget.round_trip_reps {
                 let mut theirs = None;
                 if let Ok((addr, pid)) = redis {
@@ -476,100 +542,118 @@ impl Bench {
                     };
                     theirs = Some(run_measuring_cpu(&plan, pid)?);
                 }
-                let plan = Plan {
-                    addr: srv.addr,
-                    request: request("listar", Data::None),
-                    reply: Reply::Framed,
-                    conns,
-                    threads: 1,
-                    stop: self.budget.round_trip,
-                    expect_len: None,
-                };
-                let ours = run_measuring_cpu(&plan, srv.pid())?;
-                // Each pair on stderr, so a ratio that surprises can be traced to its runs.
-                eprintln!(
-                    "bench:   {conns} conn(s): listar {} (CPU {}), PING {}",
-                    rate(ours.per_sec()),
-                    duration_fine(ours.cpu_per_reply()),
-                    theirs.as_ref().map_or("skipped".into(), |t| format!(
-                        "{} (CPU {})",
-                        rate(t.per_sec()),
-                        duration_fine(t.cpu_per_reply())
-                    ))
-                );
-                pairs.push((ours, theirs));
+                for (i, wire) in wires.iter().enumerate() {
+                    let plan = Plan {
+                        addr: srv.addr,
+                        request: wire.request("listar", Data::None),
+                        reply: wire.reply(),
+                        conns,
+                        threads: 1,
+                        stop: self.budget.round_trip,
+                        expect_len: None,
+                    };
+                    let ours = run_measuring_cpu(&plan, srv.pid())?;
+                    // Each pair on stderr, so a ratio that surprises can be traced to its runs.
+                    eprintln!(
+                        "bench:   {conns} conn(s): listar{} {} (CPU {}), PING {}",
+                        wire.label(),
+                        rate(ours.per_sec()),
+                        duration_fine(ours.cpu_per_reply()),
+                        theirs.as_ref().map_or("skipped".into(), |t| format!(
+                            "{} (CPU {})",
+                            rate(t.per_sec()),
+                            duration_fine(t.cpu_per_reply())
+                        ))
+                    );
+                    pairs[i].push((ours, theirs.clone()));
+                }
             }
-            let ratio = |f: &dyn Fn(&Outcome) -> f64| {
-                let each: Vec<f64> = pairs
-                    .iter()
-                    .filter_map(|(o, t)| t.as_ref().map(|t| f(o) / f(t)))
-                    .collect();
-                (!each.is_empty()).then(|| median(each))
-            };
-            let ratios = [
-                ratio(&|o| o.per_sec()),
-                ratio(&|o| o.percentile(0.50).as_secs_f64()),
-                ratio(&|o| o.percentile(0.99).as_secs_f64()),
-                ratio(&|o| o.cpu_per_reply().as_secs_f64()),
-            ];
-            let (ours, theirs): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
-            let ours = median_outcome(ours).ok_or("no listar run")?;
-            let theirs = median_outcome(theirs.into_iter().flatten().collect());
-            let conn_s = if conns == 1 {
-                "1 connection".to_string()
-            } else {
-                format!("{conns} connections")
-            };
-            let (p50, p99) = (ours.percentile(0.50), ours.percentile(0.99));
-            let reference = |f: &dyn Fn(&Outcome) -> String| match (&theirs, &redis) {
-                (Some(t), _) => format!("{} redis PING", f(t)),
-                (None, Err(e)) => format!("skipped: {e}"),
-                (None, Ok(_)) => "skipped".into(),
-            };
-
-            self.push(
-                section,
-                format!("listar round trips/s, {conn_s}"),
-                rate(ours.per_sec()),
-                reference(&|o| rate(o.per_sec())),
-            );
-            let r = ratios[0];
-            if conns == 8 {
-                self.judge(r, r.unwrap_or(f64::NAN), Target::AtLeast(1.0), "≥ 1.0×");
-            } else {
-                self.rows.last_mut().expect("pushed").ratio = r;
+            for (wire, pairs) in wires.iter().zip(pairs) {
+                self.round_trip_rows(section, conns, *wire, pairs, &redis)?;
             }
-
-            self.push(
-                section,
-                format!("listar p50 latency, {conn_s}"),
-                duration(p50),
-                reference(&|o| duration(o.percentile(0.50))),
-            );
-            let r = ratios[1];
-            if conns == 1 {
-                self.judge(r, r.unwrap_or(f64::NAN), Target::AtMost(1.2), "≤ 1.2×");
-            } else {
-                self.rows.last_mut().expect("pushed").ratio = r;
-            }
-
-            self.push(
-                section,
-                format!("listar p99 latency, {conn_s}"),
-                duration(p99),
-                reference(&|o| duration(o.percentile(0.99))),
-            );
-            self.rows.last_mut().expect("pushed").ratio = ratios[2];
-
-            self.push(
-                section,
-                format!("server CPU per round trip, {conn_s}"),
-                duration_fine(ours.cpu_per_reply()),
-                reference(&|o| duration_fine(o.cpu_per_reply())),
-            );
-            self.rows.last_mut().expect("pushed").ratio = ratios[3];
         }
         warn_if_logged(&srv);
+        Ok(())
+    }
+
+    /// The rows of one number of connections in one protocol, from its paired runs.
+    fn round_trip_rows(
+        &mut self,
+        section: &'static str,
+        conns: usize,
+        wire: Wire,
+        pairs: Vec<(Outcome, Option<Outcome>)>,
+        redis: &Result<(SocketAddr, u32)>,
+    ) -> Result<()> {
+        let ratio = |f: &dyn Fn(&Outcome) -> f64| {
+            let each: Vec<f64> = pairs
+                .iter()
+                .filter_map(|(o, t)| t.as_ref().map(|t| f(o) / f(t)))
+                .collect();
+            (!each.is_empty()).then(|| median(each))
+        };
+        let ratios = [
+            ratio(&|o| o.per_sec()),
+            ratio(&|o| o.percentile(0.50).as_secs_f64()),
+            ratio(&|o| o.percentile(0.99).as_secs_f64()),
+            ratio(&|o| o.cpu_per_reply().as_secs_f64()),
+        ];
+        let (ours, theirs): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
+        let ours = median_outcome(ours).ok_or("no listar run")?;
+        let theirs = median_outcome(theirs.into_iter().flatten().collect());
+        let conn_s = if conns == 1 {
+            format!("1 connection{}", wire.label())
+        } else {
+            format!("{conns} connections{}", wire.label())
+        };
+        let (p50, p99) = (ours.percentile(0.50), ours.percentile(0.99));
+        let reference = |f: &dyn Fn(&Outcome) -> String| match (&theirs, redis) {
+            (Some(t), _) => format!("{} redis PING", f(t)),
+            (None, Err(e)) => format!("skipped: {e}"),
+            (None, Ok(_)) => "skipped".into(),
+        };
+
+        self.push(
+            section,
+            format!("listar round trips/s, {conn_s}"),
+            rate(ours.per_sec()),
+            reference(&|o| rate(o.per_sec())),
+        );
+        let r = ratios[0];
+        if conns == 8 {
+            self.judge(r, r.unwrap_or(f64::NAN), Target::AtLeast(1.0), "≥ 1.0×");
+        } else {
+            self.rows.last_mut().expect("pushed").ratio = r;
+        }
+
+        self.push(
+            section,
+            format!("listar p50 latency, {conn_s}"),
+            duration(p50),
+            reference(&|o| duration(o.percentile(0.50))),
+        );
+        let r = ratios[1];
+        if conns == 1 {
+            self.judge(r, r.unwrap_or(f64::NAN), Target::AtMost(1.2), "≤ 1.2×");
+        } else {
+            self.rows.last_mut().expect("pushed").ratio = r;
+        }
+
+        self.push(
+            section,
+            format!("listar p99 latency, {conn_s}"),
+            duration(p99),
+            reference(&|o| duration(o.percentile(0.99))),
+        );
+        self.rows.last_mut().expect("pushed").ratio = ratios[2];
+
+        self.push(
+            section,
+            format!("server CPU per round trip, {conn_s}"),
+            duration_fine(ours.cpu_per_reply()),
+            reference(&|o| duration_fine(o.cpu_per_reply())),
+        );
+        self.rows.last_mut().expect("pushed").ratio = ratios[3];
         Ok(())
     }
 
@@ -928,6 +1012,11 @@ fn fetch(addr: SocketAddr, req: &[u8]) -> Result<Vec<u8>> {
     let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
+    fetch_on(&mut s, req)
+}
+
+/// One request and the first 4 + L bytes of its reply (a frame without raw bytes).
+fn fetch_on(s: &mut TcpStream, req: &[u8]) -> Result<Vec<u8>> {
     s.write_all(req).map_err(|e| e.to_string())?;
     let mut frame = vec![0u8; 4];
     s.read_exact(&mut frame).map_err(|e| e.to_string())?;
@@ -951,6 +1040,29 @@ fn check_listar(addr: SocketAddr) -> Result<()> {
         Ok(())
     } else {
         Err(format!("unexpected listar reply: {reply:?}"))
+    }
+}
+
+/// Before timing anything in protocol 2, `listar` after `hola` must be what the protocol-2
+/// example client expects: an `ok` listing the big file, echoing the request's id.
+fn check_listar_v2(addr: SocketAddr) -> Result<()> {
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    load::hola(&mut s).map_err(|e| e.to_string())?;
+    let frame = fetch_on(&mut s, &Wire::V2.request("listar", Data::None))?;
+    let parsed = header::parse(&frame[4..], &almacen::proto2::Limits::new(1 << 20)).map_err(|b| b.detail)?;
+    let head = parsed.header.map_err(|b| b.detail)?;
+    let listed = match (&head.estado, &head.data) {
+        (Value::String(ok), Value::List(names)) if ok == "ok" => {
+            head.id == Some(1) && names.contains(&Value::String(BIG_NAME.into()))
+        }
+        _ => false,
+    };
+    if listed {
+        Ok(())
+    } else {
+        Err(format!("unexpected protocol-2 listar reply: {head:?}"))
     }
 }
 

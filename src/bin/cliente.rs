@@ -28,6 +28,9 @@ use std::process::ExitCode;
 pub const DOWNLOADS: &str = "descargas";
 
 fn main() -> ExitCode {
+    // Silent unless RUST_LOG asks: `RUST_LOG=debug cliente ...` shows which protocol the
+    // connection agreed on and which checks a server without them let pass.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off")).init();
     let env_clave = std::env::var(almacen::config::CLAVE_ENV).ok();
     let inv = match args::parse(std::env::args_os().skip(1), env_clave) {
         Ok(Parsed::Run(inv)) => inv,

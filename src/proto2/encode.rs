@@ -49,6 +49,26 @@ pub fn stream_head(id: Option<u64>, operacion: &str, body_len: u64) -> Vec<u8> {
     finish(head).unwrap_or_default()
 }
 
+/// A whole request, as a client writes it: `{"id", "operacion", "data"}` (no `data` key
+/// when it is `None`), with `data`'s bytes (an upload's `contenido`) lifted out and sent
+/// raw after the JSON, as in [`reply`]. `None` when `data` holds bytes anywhere but
+/// itself or one field of a dict, or the JSON is over 4 GiB.
+pub fn request(id: Option<u64>, operacion: &str, data: &Data) -> Option<Vec<u8>> {
+    if matches!(data, Data::None) {
+        return finish(Head {
+            id,
+            operacion,
+            ..Head::new(None)
+        });
+    }
+    let head = |data| Head {
+        id,
+        operacion,
+        ..Head::new(data)
+    };
+    message(head, data).ok()
+}
+
 /// A whole push: `{"aviso": true, "operacion", "data"}` (no id: nobody asked), with
 /// `data`'s bytes lifted out as in [`reply`].
 pub fn push(operacion: &str, data: &Data) -> Vec<u8> {
@@ -369,6 +389,29 @@ mod tests {
             split(&bye).0,
             r#"{"aviso":true,"operacion":"cierre","data":"el servidor se está cerrando"}"#
         );
+    }
+
+    /// A request is `{"id", "operacion", "data"}` with no `estado`; `None` data is left
+    /// out, and an upload's `contenido` travels raw after the JSON.
+    #[test]
+    fn requests_lift_their_contenido_and_leave_out_null_data() {
+        let listar = request(Some(1), "listar", &Data::None).unwrap();
+        assert_eq!(split(&listar), (r#"{"id":1,"operacion":"listar"}"#, &b""[..]));
+        let subir = Data::dict([
+            ("nombre", Data::str("ñ.txt")),
+            ("contenido", Data::Bytes(b"hola\n".to_vec())),
+            ("reemplazar", Data::Bool(true)),
+        ]);
+        let f = request(Some(4), "subir", &subir).unwrap();
+        assert_eq!(
+            split(&f),
+            (
+                r#"{"id":4,"operacion":"subir","data":{"nombre":"ñ.txt","reemplazar":true},"bytes":5}"#,
+                &b"hola\n"[..]
+            )
+        );
+        let odd = Data::List(vec![Data::Bytes(vec![1])]);
+        assert_eq!(request(Some(1), "x", &odd), None);
     }
 
     /// Bytes anywhere else cannot be written: an error reply says so, never a panic.

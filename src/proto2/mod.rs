@@ -3,7 +3,7 @@
 //! A connection starts in the course's protocol (4-byte length + pickle). A pickled
 //! `Mensaje("hola", {"version": 2})` switches it, from the next frame on, to frames of
 //! 4-byte length L + L bytes of a JSON object + the `bytes` raw bytes that object
-//! announces (see docs/protocol2-draft.md). Everything here is pure, like `crate::frame`
+//! announces (see docs/protocol.md, section 11). Everything here is pure, like `crate::frame`
 //! and `crate::pickle`: byte slices in, values out, no sockets.
 //!
 //! The pieces a connection needs, whatever protocol it speaks:

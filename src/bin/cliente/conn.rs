@@ -1,9 +1,17 @@
-//! The connection: framed `Mensaje` pickles over one blocking TCP stream.
+//! The connection: framed requests and replies over one blocking TCP stream, in
+//! protocol 2 when the server offers it and in the course's protocol otherwise.
 //!
 //! The stream is split in a `Reader` and a `Writer` (two handles on one socket), so the
 //! menu can read on one thread while it writes on another. Reading decodes each frame
-//! with the library's own parser; a frame carrying a large `bytes` value has that value
+//! with the library's own parsers; a frame carrying a large `bytes` value has that value
 //! streamed to a hidden file instead of memory (see `spill.rs`).
+//!
+//! Every connection starts in the course's protocol and asks, with a pickled
+//! `Mensaje("hola", {"version": 2})`, for protocol 2 (docs/protocol.md, "Protocol 2"). An
+//! `ok` naming version 2 switches both halves to JSON headers with request ids and raw
+//! bytes; anything else (an older almacen, the course's own server) keeps the course's
+//! protocol, so the client works with either. The switch happens in `connect`, before
+//! the halves go their own ways, so neither ever sees a frame in the wrong protocol.
 //!
 //! Nothing here waits forever. Connecting gives up after a while, and both halves have
 //! socket timeouts: a read or write that sees no progress for `wait` fails. Silence is
@@ -17,7 +25,9 @@ use super::progress::Progress;
 use super::spill;
 use almacen::frame::HEADER_LEN;
 use almacen::message;
+use almacen::pickle::decode::{get, HashableValue};
 use almacen::pickle::{Data, Envelope, Limits, Value};
+use almacen::proto2::{self, encode, header, hola, Codec};
 use almacen::spanish::io_error;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -191,6 +201,9 @@ pub struct Msg {
     pub estado: String,
     /// The large bytes value of `data` (left empty in `data`), when it went to disk.
     pub spill: Option<Spill>,
+    /// Protocol 2 says whether a frame is a push (`"aviso": true`); the course's protocol
+    /// does not (None), and pushes are told apart by their shape.
+    pub aviso: Option<bool>,
 }
 
 impl Msg {
@@ -216,6 +229,10 @@ pub struct Reader {
     peer: Peer,
     /// The socket's read timeout is cut short to the time an owed reply has left.
     shortened: bool,
+    codec: Codec,
+    /// Protocol 2: the id the next reply must echo. Replies come in request order, so
+    /// one counting up matches the writer's, and a reply to anything else is caught.
+    expect: u64,
 }
 
 /// Sends requests.
@@ -223,10 +240,58 @@ pub struct Writer {
     stream: TcpStream,
     pending: Arc<Pending>,
     peer: Peer,
+    codec: Codec,
+    /// Protocol 2: the id of the next request.
+    next_id: u64,
 }
 
-/// Connects and returns both halves. `wait` bounds every silence while a reply is owed.
+/// The first id of a protocol-2 connection (the `hola` before it had none).
+const FIRST_ID: u64 = 1;
+
+/// Connects, agrees on a protocol, and returns both halves. `wait` bounds every silence
+/// while a reply is owed, `hola`'s included: a server that says nothing times out as
+/// it would on any request.
 pub fn connect(target: &Target, spool: &Path, wait: Duration) -> Result<(Reader, Writer), Failure> {
+    let (mut reader, mut writer) = open_halves(target, spool, wait)?;
+    match negotiate(&mut reader, &mut writer)? {
+        Some(codec) => {
+            reader.codec = codec;
+            writer.codec = codec;
+            Ok((reader, writer))
+        }
+        // A server that hangs up on a request it does not know: ask again without `hola`.
+        None => {
+            log::debug!("the server closed the connection on hola; reconnecting in the course's protocol");
+            open_halves(target, spool, wait)
+        }
+    }
+}
+
+/// Asks for protocol 2 in the course's protocol. Some(the codec to speak from now on),
+/// or None when the server closed the connection instead of answering.
+fn negotiate(reader: &mut Reader, writer: &mut Writer) -> Result<Option<Codec>, Failure> {
+    writer.send(hola::OPERACION, &Data::dict([("version", Data::Int(2))]))?;
+    let Some(reply) = reader.next()? else {
+        return Ok(None);
+    };
+    writer.answered();
+    let agreed = reply.estado == "ok" && get(&reply.data, "version") == Some(&Value::I64(2));
+    if agreed {
+        log::debug!("the server agreed to protocol 2");
+        return Ok(Some(Codec::V2));
+    }
+    // An older almacen answers "operación desconocida: hola", the course's server some
+    // error of its own: both are fine, the course's protocol is all they speak.
+    log::debug!(
+        "the server declined protocol 2 ({} {:?}); staying in the course's protocol",
+        reply.estado,
+        reply.data
+    );
+    Ok(Some(Codec::Course))
+}
+
+/// Opens the socket and makes the two halves, both in the course's protocol.
+fn open_halves(target: &Target, spool: &Path, wait: Duration) -> Result<(Reader, Writer), Failure> {
     let name = format!("{}:{}", target.host, target.port);
     let stream = open(target, &name, wait)?;
     let peer = Peer { name, wait };
@@ -247,11 +312,15 @@ pub fn connect(target: &Target, spool: &Path, wait: Duration) -> Result<(Reader,
             pending: pending.clone(),
             peer: peer.clone(),
             shortened: false,
+            codec: Codec::Course,
+            expect: FIRST_ID,
         },
         Writer {
             stream,
             pending,
             peer,
+            codec: Codec::Course,
+            next_id: FIRST_ID,
         },
     ))
 }
@@ -291,9 +360,18 @@ fn open(target: &Target, name: &str, wait: Duration) -> Result<TcpStream, Failur
 }
 
 impl Writer {
-    /// Sends `Mensaje(operacion, data)` the way the course client does.
+    /// Sends one request: `Mensaje(operacion, data)` the way the course client does, or
+    /// in protocol 2 a JSON header with the next id, an upload's `contenido` raw after it.
     pub fn send(&mut self, operacion: &str, data: &Data) -> Result<(), Failure> {
-        let frame = message::frame_request(&Envelope::course(), operacion, data);
+        let frame = match self.codec {
+            Codec::Course => message::frame_request(&Envelope::course(), operacion, data),
+            Codec::V2 => {
+                let frame = encode::request(Some(self.next_id), operacion, data)
+                    .ok_or_else(|| Failure::Local(format!("no se pudo escribir el pedido {operacion}")))?;
+                self.next_id += 1;
+                frame
+            }
+        };
         // Counted before the bytes leave, so the reader never sees a reply it did not
         // know was owed.
         self.pending.sending();
@@ -303,6 +381,11 @@ impl Writer {
     /// Notes that the reply to one request arrived.
     pub fn answered(&self) {
         self.pending.answered();
+    }
+
+    /// Which protocol the connection speaks.
+    pub fn codec(&self) -> Codec {
+        self.codec
     }
 }
 
@@ -339,6 +422,14 @@ impl Reader {
             }
         }
         let len = u32::from_be_bytes(prefix) as usize;
+        match self.codec {
+            Codec::Course => self.course_frame(len),
+            Codec::V2 => self.v2_frame(len),
+        }
+    }
+
+    /// The rest of a course frame whose payload is `len` bytes.
+    fn course_frame(&mut self, len: usize) -> Result<Option<Msg>, Failure> {
         if len <= INLINE_MAX {
             let payload = self.read_exact(len)?;
             return self.decode(&payload, None);
@@ -362,6 +453,68 @@ impl Reader {
         let mut payload = head;
         payload.extend(self.read_exact(len - HEAD)?);
         self.decode(&payload, None)
+    }
+
+    /// The rest of a protocol-2 frame whose JSON is `json_len` bytes: the header, then
+    /// the raw bytes it announces. Those become the reply's data (a download's piece), or
+    /// a dict's `contenido` (a pushed file), as the course's protocol would carry them,
+    /// so the operations read one shape whichever protocol brought it.
+    fn v2_frame(&mut self, json_len: usize) -> Result<Option<Msg>, Failure> {
+        if json_len > BUFFER_MAX {
+            return Err(self.peer.not_almacen(&format!(
+                "llegó un encabezado demasiado grande ({})",
+                super::ops::human(json_len as u64)
+            )));
+        }
+        let json = self.read_exact(json_len)?;
+        let limits = proto2::Limits {
+            max_frame: usize::MAX,
+            max_json: BUFFER_MAX,
+            pickle: Limits::default(),
+        };
+        let header = header::parse(&json, &limits)
+            .ok()
+            .and_then(|parsed| parsed.header.ok())
+            .ok_or_else(|| self.peer.not_almacen("llegó una respuesta ilegible"))?;
+        if !header.aviso {
+            if header.id != Some(self.expect) {
+                let got = header.id.map_or("ninguno".to_string(), |id| id.to_string());
+                return Err(self.peer.not_almacen(&format!(
+                    "llegó la respuesta a otro pedido (id {got}; se esperaba {})",
+                    self.expect
+                )));
+            }
+            self.expect += 1;
+        }
+        let mut data = header.data;
+        let mut spill = None;
+        if let Some(len) = header.bytes {
+            let body = if len <= INLINE_MAX as u64 {
+                Value::Bytes(self.read_exact(len as usize)?)
+            } else {
+                spill = Some(self.spill_body(&[], len)?);
+                Value::Bytes(Vec::new())
+            };
+            data = match data {
+                Value::None => body,
+                Value::Dict(mut fields) => {
+                    fields.insert(HashableValue::String(proto2::RAW_KEY.into()), body);
+                    Value::Dict(fields)
+                }
+                _ => return Err(self.peer.not_almacen("llegó una respuesta ilegible")),
+            };
+        }
+        let estado = match header.estado {
+            Value::String(s) => s,
+            _ => String::new(),
+        };
+        Ok(Some(Msg {
+            operacion: header.operacion,
+            data,
+            estado,
+            spill,
+            aviso: Some(header.aviso),
+        }))
     }
 
     fn read_timeout(&mut self, limit: Duration) -> Result<(), Failure> {
@@ -400,6 +553,7 @@ impl Reader {
             data: msg.data,
             estado,
             spill,
+            aviso: None,
         }))
     }
 
@@ -461,6 +615,9 @@ pub trait Call {
     /// The write key to send with writes, if any.
     fn clave(&self) -> Option<&str>;
 
+    /// True when the connection speaks protocol 2 (the server checks sha256 then).
+    fn protocol2(&self) -> bool;
+
     /// Like [`Call::call`], keeping only an ok reply's data.
     fn ask(&mut self, operacion: &str, data: Data) -> Result<Value, Failure> {
         self.call(operacion, data)?.into_ok()
@@ -478,6 +635,10 @@ pub struct Direct {
 impl Call for Direct {
     fn clave(&self) -> Option<&str> {
         self.clave.as_deref()
+    }
+
+    fn protocol2(&self) -> bool {
+        self.writer.codec() == Codec::V2
     }
 
     fn call(&mut self, operacion: &str, data: Data) -> Result<Msg, Failure> {

@@ -278,6 +278,10 @@ impl Call for Menu {
         self.clave.as_deref()
     }
 
+    fn protocol2(&self) -> bool {
+        self.writer.codec() == almacen::proto2::Codec::V2
+    }
+
     fn call(&mut self, operacion: &str, data: Data) -> Result<Msg, Failure> {
         self.writer.send(operacion, &data)?;
         loop {

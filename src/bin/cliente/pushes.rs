@@ -16,10 +16,14 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// Whether a frame is a push rather than the reply to our request. Files and the server's
+/// Whether a frame is a push rather than the reply to our request. Protocol 2 says so
+/// (`"aviso": true`). In the course's protocol the shape tells: files and the server's
 /// goodbye (`cierre`) always are; a `mensaje` is a push when it carries a text (our own
 /// request's reply carries `entregado_a`, and an error reply carries a plain str).
 pub fn is_push(msg: &Msg) -> bool {
+    if let Some(aviso) = msg.aviso {
+        return aviso;
+    }
     match msg.operacion.as_str() {
         "archivo" | "cierre" => true,
         "mensaje" => get(&msg.data, "texto").is_some(),
@@ -237,6 +241,7 @@ mod tests {
             ),
             estado: "ok".into(),
             spill: None,
+            aviso: None,
         }
     }
 
@@ -255,6 +260,17 @@ mod tests {
         assert!(!is_push(&reply));
         assert!(is_push(&msg("archivo", vec![])));
         assert!(!is_push(&msg("listar", vec![])));
+    }
+
+    /// In protocol 2 the `aviso` flag decides, whatever the frame's shape.
+    #[test]
+    fn protocol_2_pushes_are_told_by_their_flag() {
+        let mut reply = msg("mensaje", vec![("texto", Value::String("hola".into()))]);
+        reply.aviso = Some(false);
+        assert!(!is_push(&reply));
+        let mut push = msg("listar", vec![]);
+        push.aviso = Some(true);
+        assert!(is_push(&push));
     }
 
     /// Names that could escape the folder or hide are refused; nothing is written.

@@ -9,11 +9,22 @@
 //! final name. The partial's name carries the server file's size and modification time
 //! (`.foto.png.68400-1700000000.parcial`): a later run finds it only if the server still
 //! has that same version, and then asks just for the rest.
+//!
+//! SHA-256 ties both ends together. After a download (resumed or not) the local bytes are
+//! hashed and compared with the server's `resumen`. Uploads carry the whole file's
+//! `sha256`, which the server checks before publishing, and a resumed upload proves with
+//! `sha256_previo` that the bytes the server staged are the start of this file. Those
+//! fields are protocol 2's; with a server that only speaks the course's protocol the
+//! client still asks `resumen` where it helps, and goes on without the check (saying so
+//! at debug level) when the server does not know it.
 
 use super::conn::{local_io, Call, Failure};
 use super::ops::{self, human, Entry};
 use super::progress::Progress;
+use almacen::digest::{self, Hashing};
+use almacen::pickle::decode::get;
 use almacen::pickle::{Data, Value};
+use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -38,16 +49,19 @@ pub fn upload(link: &mut dyn Call, path: &Path, name: &str, replace: bool) -> Re
         return Err(Failure::Local(format!("{}: no es un archivo", path.display())));
     }
     let size = meta.len();
+    let v2 = link.protocol2();
     if size <= PIECE {
         let content = read_piece(&mut file, size as usize, path)?;
-        let data = ops::write_request(
-            link,
-            [
-                ("nombre", Data::str(name)),
-                ("contenido", Data::Bytes(content)),
-                ("reemplazar", Data::Bool(replace)),
-            ],
-        );
+        let sha = digest::hex(&digest::of_bytes(&content));
+        let mut fields = vec![
+            ("nombre", Data::str(name)),
+            ("contenido", Data::Bytes(content)),
+            ("reemplazar", Data::Bool(replace)),
+        ];
+        if v2 {
+            fields.push(("sha256", Data::str(sha)));
+        }
+        let data = ops::write_request(link, fields);
         link.ask("subir", data)?;
         return Ok(Uploaded {
             bytes: size,
@@ -61,13 +75,22 @@ pub fn upload(link: &mut dyn Call, path: &Path, name: &str, replace: bool) -> Re
     let ask = ops::write_request(link, [("nombre", Data::str(name))]);
     let staged = received(&link.ask("subir_parte", ask)?)?;
     let mut at = if staged > 0 && staged <= size { staged } else { 0 };
-    let resumed_from = (at > 0).then_some(at);
+    let mut resumed_from = (at > 0).then_some(at);
+    // The whole file's digest grows piece by piece; when resuming, it starts with the
+    // staged prefix, read here once and never sent.
+    let mut whole = Sha256::new();
+    // Protocol 2: the digest of what the server holds, sent with the first piece.
+    let mut previo = None;
     if at > 0 {
         eprintln!(
             "retomando la subida de {name}: el servidor ya tiene {} de {} (desde el byte {at})",
             human(at),
             human(size)
         );
+        hash_prefix(&mut file, at, &mut whole, path)?;
+        if v2 {
+            previo = Some(hex_of(&whole));
+        }
     }
     file.seek(SeekFrom::Start(at)).map_err(|e| local_io(path, &e))?;
     let mut progress = Progress::new("subiendo", Some(size), at);
@@ -75,17 +98,43 @@ pub fn upload(link: &mut dyn Call, path: &Path, name: &str, replace: bool) -> Re
         let len = PIECE.min(size - at);
         let content = read_piece(&mut file, len as usize, path)?;
         let last = at + len == size;
-        let data = ops::write_request(
-            link,
-            [
-                ("nombre", Data::str(name)),
-                ("contenido", Data::Bytes(content)),
-                ("desde", Data::Int(at as i64)),
-                ("fin", Data::Bool(last)),
-                ("reemplazar", Data::Bool(replace)),
-            ],
-        );
-        let now = received(&link.ask("subir_parte", data)?)?;
+        let mut next = whole.clone();
+        next.update(&content);
+        let mut fields = vec![
+            ("nombre", Data::str(name)),
+            ("contenido", Data::Bytes(content)),
+            ("desde", Data::Int(at as i64)),
+            ("fin", Data::Bool(last)),
+            ("reemplazar", Data::Bool(replace)),
+        ];
+        let proving = previo.take();
+        if let Some(p) = &proving {
+            fields.push(("sha256_previo", Data::str(p.as_str())));
+        }
+        if last && v2 {
+            fields.push(("sha256", Data::str(hex_of(&next))));
+        }
+        let data = ops::write_request(link, fields);
+        let now = match link.ask("subir_parte", data) {
+            Ok(reply) => received(&reply)?,
+            // What the server staged is not the start of this file (another upload of
+            // the same name left it): start over, which makes the server drop it.
+            Err(Failure::Server(m)) if proving.is_some() && m.contains("sha256_previo") => {
+                log::debug!("the server refused sha256_previo: {m}");
+                eprintln!(
+                    "lo que el servidor tenía de {name} no es el comienzo de este archivo; \
+                     se sube desde el principio"
+                );
+                at = 0;
+                resumed_from = None;
+                whole = Sha256::new();
+                file.seek(SeekFrom::Start(0)).map_err(|e| local_io(path, &e))?;
+                progress = Progress::new("subiendo", Some(size), 0);
+                continue;
+            }
+            Err(f) => return Err(f),
+        };
+        whole = next;
         if now != at + len {
             return Err(Failure::Link(format!(
                 "el servidor dice tener {now} bytes de {name}; se esperaban {}",
@@ -95,11 +144,108 @@ pub fn upload(link: &mut dyn Call, path: &Path, name: &str, replace: bool) -> Re
         at = now;
         progress.update(at);
         if last {
+            // In the course's protocol the server took the staged bytes on trust: ask
+            // what it now holds, as protocol 2's sha256 would have checked.
+            if resumed_from.is_some() && !v2 {
+                progress.finish();
+                let local = hex_of(&whole);
+                if let Compared::Differs { .. } = compare(link, name, &local)? {
+                    return Err(Failure::Reply(format!(
+                        "{name} quedó publicado, pero no coincide con {} (su sha256 es otro): \
+                         lo que el servidor tenía de antes no era de este archivo; súbalo de \
+                         nuevo con --reemplazar",
+                        path.display()
+                    )));
+                }
+            }
             return Ok(Uploaded {
                 bytes: size,
                 resumed_from,
             });
         }
+    }
+}
+
+/// A digest so far, as the protocol writes it (the hasher goes on).
+fn hex_of(hasher: &Sha256) -> String {
+    let sum: digest::Sum = hasher.clone().finalize().into();
+    digest::hex(&sum)
+}
+
+/// Feeds the first `len` bytes of `file` to `hasher`, a slice at a time.
+fn hash_prefix(file: &mut File, len: u64, hasher: &mut Sha256, path: &Path) -> Result<(), Failure> {
+    file.seek(SeekFrom::Start(0)).map_err(|e| local_io(path, &e))?;
+    let mut buf = vec![0; 256 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let want = buf.len().min(left as usize);
+        file.read_exact(&mut buf[..want])
+            .map_err(|e| local_io(path, &e))?;
+        hasher.update(&buf[..want]);
+        left -= want as u64;
+    }
+    Ok(())
+}
+
+/// The SHA-256 of a whole local file, read in slices (never all in memory).
+fn hash_file(path: &Path) -> Result<String, Failure> {
+    let file = File::open(path).map_err(|e| local_io(path, &e))?;
+    let mut hashing = Hashing::whole(file)
+        .map_err(|e| local_io(path, &e))?
+        .with_slice(u64::MAX);
+    loop {
+        match hashing.step() {
+            None => continue,
+            Some(Ok(sum)) => return Ok(digest::hex(&sum)),
+            Some(Err(digest::HashError::Io(e))) => return Err(local_io(path, &e)),
+            Some(Err(digest::HashError::Changed)) => {
+                return Err(Failure::Local(format!(
+                    "{}: el archivo cambió mientras se leía",
+                    path.display()
+                )))
+            }
+        }
+    }
+}
+
+/// What `resumen` says of a file, beside the local digest.
+enum Compared {
+    Same,
+    /// The digests differ; the server's version is this size and modification time.
+    Differs {
+        bytes: u64,
+        modified: i64,
+    },
+    /// The server has no `resumen` (an older almacen, or the course's server).
+    Unavailable,
+}
+
+/// Asks `resumen` for `name` and compares its sha256 with `local`. In protocol 2 every
+/// refusal is a failure; in the course's protocol a refusal means the server does not
+/// know `resumen`, and the check is skipped.
+fn compare(link: &mut dyn Call, name: &str, local: &str) -> Result<Compared, Failure> {
+    let reply = match link.ask("resumen", Data::str(name)) {
+        Ok(reply) => reply,
+        Err(Failure::Server(m)) if !link.protocol2() => {
+            log::debug!("no sha256 check for {name}: the server answered resumen with {m:?}");
+            return Ok(Compared::Unavailable);
+        }
+        Err(f) => return Err(f),
+    };
+    let odd = || Failure::Reply("respuesta inesperada del servidor a resumen".into());
+    let remote = match get(&reply, "sha256") {
+        Some(Value::String(s)) => s.to_ascii_lowercase(),
+        _ => return Err(odd()),
+    };
+    if remote == local {
+        log::debug!("sha256 of {name} matches the server's: {local}");
+        return Ok(Compared::Same);
+    }
+    let bytes = ops::int(&reply, "bytes").and_then(|n| u64::try_from(n).ok());
+    let modified = ops::int(&reply, "modificado");
+    match (bytes, modified) {
+        (Some(bytes), Some(modified)) => Ok(Compared::Differs { bytes, modified }),
+        _ => Err(odd()),
     }
 }
 
@@ -275,14 +421,36 @@ pub fn download(link: &mut dyn Call, plan: Plan, resume: bool) -> Result<Downloa
     drop(file);
     // The same version from start to end: same size now, and same size and time in the
     // listing as when we began. A file replaced meanwhile would mix two versions.
+    let changed = || {
+        Failure::Local(format!(
+            "{name} cambió en el servidor durante la descarga; vuelva a descargarlo"
+        ))
+    };
     if let Some(version) = &plan.version {
         let now = ops::listar_detalle(link)?.into_iter().find(|e| e.name == name);
         if at != version.bytes || now.as_ref() != Some(version) {
             let _ = fs::remove_file(&temp);
-            return Err(Failure::Local(format!(
-                "{name} cambió en el servidor durante la descarga; vuelva a descargarlo"
-            )));
+            return Err(changed());
         }
+    }
+    // The bytes themselves: the server's digest of its file against ours of what
+    // arrived (a resumed download included, whose first part came in an earlier run).
+    let local = hash_file(&temp)?;
+    if let Compared::Differs { bytes, modified } = compare(link, name, &local)? {
+        // Either way the partial is of no use: it is of an old version, or some of its
+        // bytes are wrong and nobody knows which, so resuming from it would keep them.
+        let _ = fs::remove_file(&temp);
+        let same_version = plan
+            .version
+            .as_ref()
+            .is_some_and(|v| v.bytes == bytes && v.modified == modified);
+        if !same_version {
+            return Err(changed());
+        }
+        return Err(Failure::Reply(format!(
+            "{name} llegó dañado: el sha256 de lo recibido no coincide con el del servidor; \
+             se descartó lo descargado, vuelva a descargarlo"
+        )));
     }
     fs::rename(&temp, &plan.dest).map_err(|e| local_io(&plan.dest, &e))?;
     Ok(Downloaded { bytes: at, from })
