@@ -4,7 +4,9 @@
 mod common;
 
 use almacen::pickle::Data;
-use common::{wait_until, Client, Server, Stdin, TempDir};
+#[cfg(target_os = "linux")] // its users stop the server and read /proc
+use common::Client;
+use common::{wait_until, Server, Stdin, TempDir};
 use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
@@ -233,7 +235,7 @@ fn help_lists_the_options() {
 }
 
 /// Requests buffered behind a long copy when the server shuts down are all answered.
-#[cfg(unix)] // sends SIGTERM and SIGINT
+#[cfg(target_os = "linux")] // sends SIGTERM, and waits through /proc
 #[test]
 fn shutdown_answers_every_buffered_request() {
     let dir = folder();

@@ -4,12 +4,13 @@
 
 mod common;
 
-use almacen::pickle::{Data, Value};
-use common::{pattern, Client, Server, TempDir};
-use std::io::Write;
-use std::time::{Duration, Instant, SystemTime};
+use almacen::pickle::Data;
+#[cfg(unix)] // its users are Unix-only
+use common::Client;
+use common::{pattern, Server, TempDir};
 
 /// A listing of names, from a `listar` reply.
+#[cfg(unix)] // its users are Unix-only
 fn names(c: &mut Client) -> Vec<String> {
     c.ask("listar", Data::None).names()
 }
@@ -17,7 +18,7 @@ fn names(c: &mut Client) -> Vec<String> {
 /// Under `ulimit -n 1024`, 100 clients each pipeline 40 downloads and never read: they
 /// cannot take every descriptor, so a client connected all along and a newcomer are both
 /// served.
-#[cfg(unix)] // setrlimit on the spawned server
+#[cfg(target_os = "linux")] // setrlimit on the spawned server, and /proc for its descriptors
 #[test]
 fn hoarded_downloads_leave_descriptors_for_others() {
     let dir = TempDir::new("hoard");
@@ -39,9 +40,9 @@ fn hoarded_downloads_leave_descriptors_for_others() {
         hoarders.push(c);
     }
     // Every hoarder has been read from once the server has opened a file for each.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while server.fd_count() < 100 + 100 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.fd_count() < 100 + 100 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let held = server.fd_count();
     assert!(
@@ -60,6 +61,7 @@ fn hoarded_downloads_leave_descriptors_for_others() {
 
 /// Clients that stall inside big frames cannot make the server buffer more than its
 /// budget for large requests, and small requests keep being answered meanwhile.
+#[cfg(target_os = "linux")] // reads the server's memory from /proc
 #[test]
 fn stalled_big_frames_stay_within_the_request_budget() {
     let dir = TempDir::new("budget");
@@ -83,14 +85,16 @@ fn stalled_big_frames_stay_within_the_request_budget() {
     for _ in 0..40 {
         let c = server.connect();
         let mut writer = c.stream.try_clone().unwrap();
-        writer.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+        writer
+            .set_write_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
         stallers.push((
             c,
             std::thread::spawn(move || {
                 let mut bytes = (frame_max as u32).to_be_bytes().to_vec();
                 bytes.resize(4 + almost, b'x');
                 // The server stops reading most of these: the write times out then.
-                let _ = writer.write_all(&bytes);
+                let _ = std::io::Write::write_all(&mut writer, &bytes);
             }),
         ));
     }
@@ -153,7 +157,7 @@ fn a_symlink_whose_target_vanished_is_not_listed() {
     dir.write("otro.txt", b"x");
     std::os::unix::fs::symlink("sub/destino.txt", dir.path().join("enlace.txt")).unwrap();
     // An old folder timestamp: the listing is remembered from the first request on.
-    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     std::fs::File::open(dir.path())
         .unwrap()
         .set_modified(an_hour_ago)
@@ -166,9 +170,9 @@ fn a_symlink_whose_target_vanished_is_not_listed() {
     let refused = c.ask("descargar", Data::str("enlace.txt"));
     assert_eq!(refused.estado, "error");
     // The remembered listing is trusted for at most a millisecond more.
-    std::thread::sleep(Duration::from_millis(5));
+    std::thread::sleep(std::time::Duration::from_millis(5));
     assert_eq!(names(&mut c), ["otro.txt"]);
-    let Value::List(_) = c.ask("listar_detalle", Data::None).data else {
+    let almacen::pickle::Value::List(_) = c.ask("listar_detalle", Data::None).data else {
         panic!("listar_detalle should be a list")
     };
 }

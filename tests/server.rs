@@ -3,7 +3,9 @@
 mod common;
 
 use almacen::pickle::Data;
-use common::{pattern, wait_until, Client, Server, TempDir};
+#[cfg(target_os = "linux")] // its only user reads /proc
+use common::wait_until;
+use common::{pattern, Client, Server, TempDir};
 use std::time::Duration;
 
 fn folder() -> TempDir {
