@@ -256,6 +256,7 @@ pub fn cpu_time(pid: u32) -> Duration {
         .iter()
         .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
         .sum();
+    // SAFETY: sysconf only reads a constant of the system; it takes no pointers.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     Duration::from_nanos(ticks * 1_000_000_000 / per_second)
 }
