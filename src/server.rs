@@ -150,7 +150,10 @@ impl Server {
         let signals = match Signals::install(poll.registry(), SIGNALS) {
             Ok(s) => Some(s),
             Err(e) => {
-                log::warn!("cannot watch SIGINT/SIGTERM ({e}); Ctrl-C will stop the server abruptly");
+                log::warn!(
+                    "no se pueden atender las señales de cierre ({}); Ctrl-C cerrará el servidor de golpe",
+                    crate::spanish::io_error(&e)
+                );
                 None
             }
         };
@@ -169,14 +172,17 @@ impl Server {
                     return Err(StartError::Staging(ctx.storage.staging_path()));
                 }
                 Err(e) => {
-                    log::warn!("cannot prepare the staging folder ({e}); serving read-only");
+                    log::warn!(
+                        "no se pudo preparar la carpeta de preparación ({}); el servidor queda en modo solo lectura",
+                        crate::spanish::io_error(&e)
+                    );
                     ctx.read_only = true;
                 }
             }
         }
         let max_clients = config.max_clients.min(client_ceiling());
         if max_clients < config.max_clients {
-            log::warn!("the open-file limit allows {max_clients} clients at once");
+            log::info!("the open-file limit allows {max_clients} clients at once");
         }
         Ok(Server {
             poll,
@@ -334,7 +340,11 @@ impl Server {
                 {
                     // Out of descriptors: the connection waits in the kernel's backlog. We try
                     // again after a short rest (on the poll timeout, so without spinning).
-                    log::warn!("accept: {e}; pausing new connections for {ACCEPT_PAUSE:?}");
+                    log::warn!(
+                        "no quedan descriptores para aceptar conexiones ({}); nuevas conexiones en pausa por {} ms",
+                        crate::spanish::io_error(&e),
+                        ACCEPT_PAUSE.as_millis()
+                    );
                     self.accept_paused_until = Some(now + ACCEPT_PAUSE);
                     return;
                 }
@@ -351,7 +361,10 @@ impl Server {
     /// Registers a new client, or turns it away when the server is full.
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
         if self.clients.len() >= self.max_clients {
-            log::warn!("{peer}: refused, already serving {} clients", self.clients.len());
+            log::warn!(
+                "{peer}: rechazado, ya hay {} clientes conectados",
+                self.clients.len()
+            );
             let reply = message::error(&Envelope::course(), "", "servidor lleno, intente más tarde");
             let _ = stream.write(&reply);
             return;
@@ -367,7 +380,10 @@ impl Server {
             .registry()
             .register(&mut stream, token(key), Interest::READABLE)
         {
-            log::warn!("{peer}: cannot register: {e}");
+            log::warn!(
+                "{peer}: no se pudo registrar la conexión: {}",
+                crate::spanish::io_error(&e)
+            );
             return;
         }
         entry.insert(Client {
@@ -579,8 +595,9 @@ impl Server {
             .collect();
         for key in stalled {
             log::warn!(
-                "{}: request stalled for {limit:?}; closing",
-                self.clients[key].peer
+                "{}: pedido detenido por {} s; se cierra la conexión",
+                self.clients[key].peer,
+                limit.as_secs()
             );
             self.close(key);
         }

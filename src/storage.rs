@@ -538,7 +538,10 @@ impl Storage {
                     return match from_dir.remove_file(from) {
                         Err(e) if old_name_matters => Err(write_refusal(&e)),
                         Err(e) => {
-                            log::warn!("published {to:?} but cannot remove its staged file: {e}");
+                            log::warn!(
+                                "se publicó {to:?} pero no se pudo borrar su archivo temporal: {}",
+                                crate::spanish::io_error(&e)
+                            );
                             Ok(())
                         }
                         Ok(()) => Ok(()),
