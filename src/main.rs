@@ -7,10 +7,6 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     return_big_buffers_to_the_os();
-    // env_logger's filter and format, written by a thread of its own: a stalled stderr
-    // loses log lines (and says how many) instead of freezing the loop. Held to the end
-    // so queued lines get out when main returns.
-    let _log = almacen::logsink::init();
     // args_os: a folder name need not be UTF-8, and must not panic when it is not.
     let mut config = match config::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Run(c)) => c,
@@ -27,6 +23,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Room for every client's socket and open file, while this is the only thread (see
+    // sys::presize_descriptor_table).
+    almacen::sys::presize_descriptor_table(config.max_clients.saturating_mul(2) + 1024);
+    // env_logger's filter and format, written by a thread of its own: a stalled stderr
+    // loses log lines (and says how many) instead of freezing the loop. Held to the end
+    // so queued lines get out when main returns.
+    let _log = almacen::logsink::init();
     if config.clave.is_none() {
         match config::clave_from_env(std::env::var_os(config::CLAVE_ENV)) {
             Ok(clave) => config.clave = clave,

@@ -15,7 +15,7 @@ use std::io;
 use std::time::{Instant, SystemTime};
 
 /// Bytes moved per system call; the deadline is checked between them.
-const STEP: u64 = 1024 * 1024;
+const STEP: u64 = 256 * 1024;
 
 /// What identifies one version of a file, as far as we can tell from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -75,7 +75,11 @@ impl<'r> Operation<'r> for Descargar<'r> {
             // Whatever we managed to read is what we announce: the frame never lies.
             Ok(_) => Outcome::Ok(Data::Bytes(buf)),
             Err(e) => {
-                log::warn!("no se pudo leer {:?}: {}", self.name, crate::spanish::io_error(&e));
+                log::warn!(
+                    "no se pudo leer {:?}: {}",
+                    self.name,
+                    crate::spanish::io_error(&e)
+                );
                 Outcome::refused("no se pudo leer el archivo")
             }
         }

@@ -65,6 +65,21 @@ pub(super) fn listen_backlog() -> i32 {
         .unwrap_or(4096)
 }
 
+pub(super) fn presize_descriptor_table(n: usize) {
+    let limit = super::raise_open_file_limit().map_or(n, |l| usize::try_from(l).unwrap_or(n));
+    let top = n.min(limit).saturating_sub(1);
+    if top < 256 {
+        return; // the table starts that big
+    }
+    // Asking for a descriptor at least `top` makes the kernel size the table for it in one
+    // step; the table keeps its size when that descriptor is closed again.
+    if let Ok(null) = std::fs::File::open("/dev/null") {
+        if let Ok(high) = rustix::io::fcntl_dupfd_cloexec(&null, top as i32) {
+            drop(high);
+        }
+    }
+}
+
 /// Uploads pass through buffers of a few MiB. glibc's allocator raises its threshold for
 /// serving big blocks with `mmap` each time one is freed, and then keeps later big blocks
 /// in its heap, where freed memory mostly stays with the process. A server that runs for

@@ -76,6 +76,9 @@ pub(super) fn listen_backlog() -> i32 {
 /// macOS's allocator needs no tuning.
 pub(super) fn tune_allocator() {}
 
+/// Only Linux pays for growing its descriptor table in a process with threads.
+pub(super) fn presize_descriptor_table(_n: usize) {}
+
 /// Reads an integer sysctl (they are 32-bit ints on macOS).
 fn sysctl_u64(name: &std::ffi::CStr) -> Option<u64> {
     let mut value: libc::c_int = 0;

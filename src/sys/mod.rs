@@ -211,6 +211,18 @@ pub fn raise_open_file_limit() -> Option<u64> {
     os::raise_open_file_limit()
 }
 
+/// Grows this process's table of descriptors, now, to hold about `n` of them (never past
+/// the open-file limit). Call it while the process has one thread.
+///
+/// Linux grows the table as descriptors are opened, doubling it each time it is full. In
+/// a process with more than one thread, each doubling waits for an RCU grace period (tens
+/// of milliseconds on a VM), and meanwhile the loop accepts nobody: a burst of thousands of
+/// connections then overflows even a 4,096-long listen queue. The log writer thread makes
+/// us such a process, so the table is sized before it starts. Elsewhere this does nothing.
+pub fn presize_descriptor_table(n: usize) {
+    os::presize_descriptor_table(n)
+}
+
 /// The listen backlog we ask for: the most the OS allows. Linux clamps to
 /// `net.core.somaxconn` (we read it, to log the real figure); macOS clamps to
 /// `kern.ipc.somaxconn`; Windows reads `SOMAXCONN` (`i32::MAX`) as "the largest sensible".

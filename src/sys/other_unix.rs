@@ -33,3 +33,6 @@ pub(super) fn listen_backlog() -> i32 {
 }
 
 pub(super) fn tune_allocator() {}
+
+/// Only Linux pays for growing its descriptor table in a process with threads.
+pub(super) fn presize_descriptor_table(_n: usize) {}

@@ -281,6 +281,9 @@ pub(super) fn listen_backlog() -> i32 {
 
 pub(super) fn tune_allocator() {}
 
+/// Only Linux pays for growing its descriptor table in a process with threads.
+pub(super) fn presize_descriptor_table(_n: usize) {}
+
 /// No sendfile for non-blocking sockets: read a chunk and write it.
 pub(super) fn send_file(
     sock: &mut mio::net::TcpStream,
