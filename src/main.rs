@@ -7,21 +7,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     return_big_buffers_to_the_os();
-    // args_os: a folder name need not be UTF-8, and must not panic when it is not.
-    let mut config = match config::parse(std::env::args_os().skip(1)) {
-        Ok(Parsed::Run(c)) => c,
-        Ok(Parsed::Help) => {
-            print!("{}", config::HELP);
-            return ExitCode::SUCCESS;
-        }
-        Ok(Parsed::Version) => {
-            println!("servidor {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("servidor: {e}");
-            return ExitCode::from(2);
-        }
+    let config = match read_config() {
+        Ok(config) => config,
+        Err(code) => return code,
     };
     // Room for every client's socket and open file, while this is the only thread (see
     // sys::presize_descriptor_table).
@@ -30,15 +18,6 @@ fn main() -> ExitCode {
     // loses log lines (and says how many) instead of freezing the loop. Held to the end
     // so queued lines get out when main returns.
     let _log = almacen::logsink::init();
-    if config.clave.is_none() {
-        match config::clave_from_env(std::env::var_os(config::CLAVE_ENV)) {
-            Ok(clave) => config.clave = clave,
-            Err(e) => {
-                eprintln!("servidor: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    }
     let server = match Server::bind(&config) {
         Ok(s) => s,
         Err(e) => {
@@ -68,6 +47,34 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command line, and the key from the environment when none was given. `Err` is the
+/// exit code to leave with, after help, the version, or a usage error.
+fn read_config() -> Result<Config, ExitCode> {
+    // args_os: a folder name need not be UTF-8, and must not panic when it is not.
+    let mut config = match config::parse(std::env::args_os().skip(1)) {
+        Ok(Parsed::Run(c)) => c,
+        Ok(Parsed::Help) => {
+            print!("{}", config::HELP);
+            return Err(ExitCode::SUCCESS);
+        }
+        Ok(Parsed::Version) => {
+            println!("servidor {}", env!("CARGO_PKG_VERSION"));
+            return Err(ExitCode::SUCCESS);
+        }
+        Err(e) => {
+            eprintln!("servidor: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    if config.clave.is_none() {
+        config.clave = config::clave_from_env(std::env::var_os(config::CLAVE_ENV)).map_err(|e| {
+            eprintln!("servidor: {e}");
+            ExitCode::from(2)
+        })?;
+    }
+    Ok(config)
 }
 
 /// Bound to every address (0.0.0.0 or ::), the banner's host says nothing a person on

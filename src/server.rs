@@ -161,25 +161,7 @@ impl Server {
             max_frame: config.max_frame,
             ..Tuning::default()
         };
-        let mut ctx = Context::new(storage, config.max_frame);
-        ctx.read_only = config.read_only;
-        ctx.clave = config.clave.clone();
-        if !ctx.read_only {
-            match ctx.storage.prepare_staging(STAGING_MAX_AGE) {
-                Ok(0) => {}
-                Ok(n) => log::info!("removed {n} staged leftovers older than a day"),
-                Err(e) if e.kind() == ErrorKind::NotADirectory => {
-                    return Err(StartError::Staging(ctx.storage.staging_path()));
-                }
-                Err(e) => {
-                    log::warn!(
-                        "no se pudo preparar la carpeta de preparación ({}); el servidor queda en modo solo lectura",
-                        crate::spanish::io_error(&e)
-                    );
-                    ctx.read_only = true;
-                }
-            }
-        }
+        let ctx = shared_state(config, storage)?;
         let max_clients = config.max_clients.min(client_ceiling());
         if max_clients < config.max_clients {
             log::info!("the open-file limit allows {max_clients} clients at once");
@@ -602,6 +584,32 @@ impl Server {
             self.close(key);
         }
     }
+}
+
+/// What the operations share, with the staging folder ready (or the server read-only,
+/// when it cannot be made ready; or not started, when it is not a plain folder).
+fn shared_state(config: &Config, storage: Storage) -> Result<Context, StartError> {
+    let mut ctx = Context::new(storage, config.max_frame);
+    ctx.read_only = config.read_only;
+    ctx.clave = config.clave.clone();
+    if ctx.read_only {
+        return Ok(ctx);
+    }
+    match ctx.storage.prepare_staging(STAGING_MAX_AGE) {
+        Ok(0) => {}
+        Ok(n) => log::info!("removed {n} staged leftovers older than a day"),
+        Err(e) if e.kind() == ErrorKind::NotADirectory => {
+            return Err(StartError::Staging(ctx.storage.staging_path()));
+        }
+        Err(e) => {
+            log::warn!(
+                "no se pudo preparar la carpeta de preparación ({}); el servidor queda en modo solo lectura",
+                crate::spanish::io_error(&e)
+            );
+            ctx.read_only = true;
+        }
+    }
+    Ok(ctx)
 }
 
 /// Resolves the host, preferring IPv4: the course client connects over AF_INET, and
