@@ -1,6 +1,8 @@
 //! The second hardening round's findings, each as a test against the real server: a
 //! client that hoards descriptors, clients that stall inside big frames, a copy whose
-//! source changes under it, and a listed symlink whose target vanishes.
+//! source changes under it, a listed symlink whose target vanishes, and many copies of
+//! one file. (The planted staging symlink, the recreated folder and the listen backlog
+//! are in tests/platform.rs; the stuck log in tests/logging.rs.)
 
 mod common;
 
@@ -175,4 +177,32 @@ fn a_symlink_whose_target_vanished_is_not_listed() {
     let almacen::pickle::Value::List(_) = c.ask("listar_detalle", Data::None).data else {
         panic!("listar_detalle should be a list")
     };
+}
+
+/// With many copies of a file already taken, `duplicar` still names the next one right
+/// (the name search gallops over the taken numbers instead of trying each), and a number
+/// freed by `borrar` is given out again first.
+#[test]
+fn duplicar_names_the_next_copy_among_many_taken() {
+    let dir = TempDir::new("many-copies");
+    dir.write("poema.txt", b"hola");
+    dir.write("poema (copia).txt", b"1");
+    for n in 2..=300 {
+        dir.write(&format!("poema (copia {n}).txt"), b"n");
+    }
+    let server = Server::start(dir.path(), &[]);
+    let mut c = server.connect();
+    let copy = c.ask("duplicar", Data::str("poema.txt"));
+    let name = almacen::pickle::decode::get(&copy.data, "nombre").cloned();
+    assert_eq!(
+        name,
+        Some(almacen::pickle::Value::String("poema (copia 301).txt".into()))
+    );
+    assert_eq!(c.ask("borrar", Data::str("poema (copia 17).txt")).estado, "ok");
+    let again = c.ask("duplicar", Data::str("poema.txt"));
+    let name = almacen::pickle::decode::get(&again.data, "nombre").cloned();
+    assert_eq!(
+        name,
+        Some(almacen::pickle::Value::String("poema (copia 17).txt".into()))
+    );
 }
