@@ -16,6 +16,7 @@ mod cliente {
     pub mod progress;
     pub mod pushes;
     pub mod spill;
+    pub mod text;
     pub mod transfer;
 }
 

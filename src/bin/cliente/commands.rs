@@ -3,8 +3,8 @@
 
 use super::args::{Command, Invocation};
 use super::conn::{self, Direct, Failure};
-use super::ops::human;
 use super::pushes::{self, Pushes};
+use super::text::{human, printable};
 use super::{ops, transfer};
 use crate::DOWNLOADS;
 use almacen::storage::check_name;
@@ -117,7 +117,7 @@ impl Plan {
                 plan.dest = Some(match out {
                     // Into an existing folder, under the file's own name.
                     Some(path) if path.is_dir() => {
-                        check_name(name).map_err(|why| usage(&pushes::printable(name), why))?;
+                        check_name(name).map_err(|why| usage(&printable(name), why))?;
                         path.join(name)
                     }
                     Some(path) => {
@@ -127,7 +127,7 @@ impl Plan {
                     // The name becomes a path under descargas/: it must be one plain
                     // component, exactly what the server accepts.
                     None => {
-                        check_name(name).map_err(|why| usage(&pushes::printable(name), why))?;
+                        check_name(name).map_err(|why| usage(&printable(name), why))?;
                         Path::new(DOWNLOADS).join(name)
                     }
                 });
@@ -141,7 +141,7 @@ impl Plan {
                         .map(str::to_string)
                         .ok_or_else(|| usage(&path.display().to_string(), "no tiene un nombre de archivo"))?,
                 };
-                check_name(&name).map_err(|why| usage(&pushes::printable(&name), why))?;
+                check_name(&name).map_err(|why| usage(&printable(&name), why))?;
                 plan.name = Some(name);
             }
             Command::Mensaje { to, .. } => {

@@ -23,6 +23,7 @@
 use super::args::Target;
 use super::progress::Progress;
 use super::spill;
+use super::text::human;
 use almacen::frame::HEADER_LEN;
 use almacen::message;
 use almacen::pickle::decode::{get, HashableValue};
@@ -447,7 +448,7 @@ impl Reader {
         if len > BUFFER_MAX {
             return Err(self.peer.not_almacen(&format!(
                 "llegó un mensaje demasiado grande ({})",
-                super::ops::human(len as u64)
+                human(len as u64)
             )));
         }
         let mut payload = head;
@@ -463,7 +464,7 @@ impl Reader {
         if json_len > BUFFER_MAX {
             return Err(self.peer.not_almacen(&format!(
                 "llegó un encabezado demasiado grande ({})",
-                super::ops::human(json_len as u64)
+                human(json_len as u64)
             )));
         }
         let json = self.read_exact(json_len)?;

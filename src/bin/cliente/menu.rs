@@ -11,8 +11,8 @@
 use super::args::Invocation;
 use super::commands::plural;
 use super::conn::{self, Call, Failure, Msg, Writer};
-use super::ops::human;
 use super::pushes::{self, Pushes};
+use super::text::{human, printable};
 use super::{ops, paste, transfer};
 use crate::DOWNLOADS;
 use almacen::pickle::Data;
@@ -135,7 +135,7 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
             "8" | "clientes" => clientes(&mut menu),
             "9" | "mensaje" => mensaje(&mut menu),
             other => {
-                println!("Opción no válida: {}", pushes::printable(other));
+                println!("Opción no válida: {}", printable(other));
                 println!("{MENU}");
                 continue;
             }
@@ -315,7 +315,7 @@ fn descargar(menu: &mut Menu) -> Result<(), Stop> {
     let Some(name) = menu.ask_name("Nombre del archivo: ")? else {
         return Ok(());
     };
-    check_name(&name).map_err(|why| Failure::Local(format!("{}: {why}", pushes::printable(&name))))?;
+    check_name(&name).map_err(|why| Failure::Local(format!("{}: {why}", printable(&name))))?;
     let dest = Path::new(DOWNLOADS).join(&name);
     let plan = transfer::plan_download(menu, &name, &dest)?;
     let resume = plan.resumable() > 0
@@ -362,7 +362,7 @@ fn subir(menu: &mut Menu) -> Result<(), Stop> {
         .to_string();
     let name = menu.ask(&format!("Nombre en el servidor [{default}]: "))?;
     let name = if name.is_empty() { default } else { name };
-    check_name(&name).map_err(|why| Failure::Local(format!("{}: {why}", pushes::printable(&name))))?;
+    check_name(&name).map_err(|why| Failure::Local(format!("{}: {why}", printable(&name))))?;
     let done = match transfer::upload(menu, &path, &name, false) {
         Err(f) if ops::already_exists(&f).is_some() => {
             let question = format!("Ya existe {name} en el servidor. ¿Reemplazarlo? (s/N): ");
@@ -394,7 +394,7 @@ fn borrar(menu: &mut Menu) -> Result<(), Stop> {
     };
     let question = format!(
         "¿Borrar {} del servidor? No se puede deshacer. (s/N): ",
-        pushes::printable(&name)
+        printable(&name)
     );
     if !menu.yes_no(&question, false)? {
         println!("No se borró {name}.");

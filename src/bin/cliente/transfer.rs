@@ -19,8 +19,9 @@
 //! at debug level) when the server does not know it.
 
 use super::conn::{local_io, Call, Failure};
-use super::ops::{self, human, Entry};
+use super::ops::{self, Entry};
 use super::progress::Progress;
+use super::text::human;
 use almacen::digest::{self, Hashing};
 use almacen::pickle::decode::get;
 use almacen::pickle::{Data, Value};
