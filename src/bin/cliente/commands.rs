@@ -2,11 +2,13 @@
 //! says how it went.
 
 use super::args::{Command, Invocation};
-use super::conn::{self, Direct, Failure};
+use super::call::{Call, Failure, Msg};
+use super::conn::{self, Reader, Writer};
 use super::pushes::{self, Pushes};
 use super::text::{human, printable};
 use super::{ops, transfer};
 use crate::DOWNLOADS;
+use almacen::pickle::Data;
 use almacen::storage::check_name;
 use std::path::{Path, PathBuf};
 
@@ -172,6 +174,38 @@ fn check_out(path: &Path) -> Result<(), Failure> {
             almacen::spanish::shell_word(&parent.to_string_lossy())
         ))),
         _ => Ok(()),
+    }
+}
+
+/// Request and reply on one thread: for the subcommands.
+pub struct Direct {
+    reader: Reader,
+    writer: Writer,
+    pushes: Pushes,
+    clave: Option<String>,
+}
+
+impl Call for Direct {
+    fn clave(&self) -> Option<&str> {
+        self.clave.as_deref()
+    }
+
+    fn protocol2(&self) -> bool {
+        self.writer.codec() == almacen::proto2::Codec::V2
+    }
+
+    fn call(&mut self, operacion: &str, data: Data) -> Result<Msg, Failure> {
+        self.writer.send(operacion, &data)?;
+        loop {
+            match self.reader.next()? {
+                None => return Err(Failure::Link("el servidor cerró la conexión".into())),
+                Some(msg) if pushes::is_push(&msg) => self.pushes.handle(msg),
+                Some(msg) => {
+                    self.writer.answered();
+                    return Ok(msg);
+                }
+            }
+        }
     }
 }
 

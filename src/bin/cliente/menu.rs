@@ -9,8 +9,9 @@
 //! readiness polling does not: epoll refuses regular files.
 
 use super::args::Invocation;
+use super::call::{Call, Failure, Msg};
 use super::commands::plural;
-use super::conn::{self, Call, Failure, Msg, Writer};
+use super::conn::{self, Writer};
 use super::pushes::{self, Pushes};
 use super::text::{human, printable};
 use super::{ops, paste, transfer};

@@ -1,7 +1,7 @@
 //! The server's operations as typed calls, and how their results are shown. Shared by
 //! the subcommands and the menu, so both speak to the server the same way.
 
-use super::conn::{Call, Failure};
+use super::call::{Call, Failure};
 use super::text::{human, printable};
 use almacen::pickle::decode::get;
 use almacen::pickle::{Data, Value};

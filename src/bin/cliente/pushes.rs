@@ -6,7 +6,7 @@
 //! already in the downloads folder. Texts are printed with control characters escaped,
 //! so a message cannot move the cursor or recolour the terminal.
 
-use super::conn::{local_io, Failure, Msg};
+use super::call::{local_io, Failure, Msg};
 use super::ops::Peer;
 use super::text::{human, printable};
 use almacen::pickle::decode::get;

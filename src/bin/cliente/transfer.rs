@@ -18,7 +18,7 @@
 //! client still asks `resumen` where it helps, and goes on without the check (saying so
 //! at debug level) when the server does not know it.
 
-use super::conn::{local_io, Call, Failure};
+use super::call::{local_io, Call, Failure};
 use super::ops::{self, Entry};
 use super::progress::Progress;
 use super::text::human;
