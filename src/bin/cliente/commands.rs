@@ -52,16 +52,7 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
                 );
             }
             let done = transfer::download(&mut link, job, resume)?;
-            if done.from > 0 {
-                println!(
-                    "Descargado {name} en {} ({}; se continuó desde {})",
-                    dest.display(),
-                    human(done.bytes),
-                    human(done.from)
-                );
-            } else {
-                println!("Descargado {name} en {} ({})", dest.display(), human(done.bytes));
-            }
+            println!("{}", done.report(name, dest));
         }
         Command::Subir { path, replace, .. } => {
             let name = plan.name.as_deref().expect("checked");

@@ -329,16 +329,7 @@ fn descargar(menu: &mut Menu) -> Result<(), Stop> {
             true,
         )?;
     let done = transfer::download(menu, plan, resume)?;
-    if done.from > 0 {
-        println!(
-            "Descargado {name} en {} ({}; se continuó desde {})",
-            dest.display(),
-            human(done.bytes),
-            human(done.from)
-        );
-    } else {
-        println!("Descargado {name} en {} ({})", dest.display(), human(done.bytes));
-    }
+    println!("{}", done.report(&name, &dest));
     Ok(())
 }
 

@@ -360,6 +360,23 @@ pub struct Downloaded {
     pub from: u64,
 }
 
+impl Downloaded {
+    /// The line that tells the person where `name` went and how big it is, and where a
+    /// resumed download took up again. The menu and the subcommand print the same.
+    pub fn report(&self, name: &str, dest: &Path) -> String {
+        if self.from > 0 {
+            format!(
+                "Descargado {name} en {} ({}; se continuó desde {})",
+                dest.display(),
+                human(self.bytes),
+                human(self.from)
+            )
+        } else {
+            format!("Descargado {name} en {} ({})", dest.display(), human(self.bytes))
+        }
+    }
+}
+
 /// What is known before a download starts: the server's version of the file, and what
 /// an interrupted earlier run left beside the destination.
 #[derive(Debug)]
