@@ -17,14 +17,7 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
     // Check what can be checked before connecting: a usage mistake is not worth a
     // round trip, and must not depend on whether a server is up.
     let plan = Plan::check(&inv.command)?;
-    let downloads = Path::new(DOWNLOADS);
-    let (reader, writer) = conn::connect(&inv.target, downloads, inv.wait)?;
-    let mut link = Direct {
-        reader,
-        writer,
-        pushes: Pushes::new(downloads),
-        clave: inv.clave.clone(),
-    };
+    let mut link = Direct::connect(inv)?;
     let have_key = inv.clave.is_some();
     match &inv.command {
         Command::Menu => unreachable!("the menu is not a subcommand"),
@@ -41,28 +34,11 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
         }
         Command::Clientes => print!("{}", ops::render_peers(&ops::clientes(&mut link)?)),
         Command::Descargar { name, .. } => {
-            let dest = plan.dest.as_deref().expect("checked");
-            let job = transfer::plan_download(&mut link, name, dest)?;
-            let resume = job.resumable() > 0;
-            if resume {
-                eprintln!(
-                    "retomando la descarga de {name}: ya hay {} de {}",
-                    human(job.resumable()),
-                    human(job.total().unwrap_or(0))
-                );
-            }
-            let done = transfer::download(&mut link, job, resume)?;
-            println!("{}", done.report(name, dest));
+            descargar(&mut link, name, plan.dest.as_deref().expect("checked"))?
         }
         Command::Subir { path, replace, .. } => {
             let name = plan.name.as_deref().expect("checked");
-            let done = transfer::upload(&mut link, path, name, *replace).map_err(|f| {
-                match ops::already_exists(&f) {
-                    Some(m) => Failure::Server(format!("{m} (use --reemplazar para sobrescribirlo)")),
-                    None => ops::key_hint(f, have_key),
-                }
-            })?;
-            println!("Subido {name} ({})", human(done.bytes));
+            subir(&mut link, path, name, *replace, have_key)?
         }
         Command::Duplicar { name, new } => {
             let copy =
@@ -87,6 +63,33 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
         }
         Command::Escuchar => listen(&mut link, inv.alias.as_deref())?,
     }
+    Ok(())
+}
+
+/// `descargar`: goes on from what an interrupted run saved, saying so, and tells where
+/// the file went.
+fn descargar(link: &mut Direct, name: &str, dest: &Path) -> Result<(), Failure> {
+    let job = transfer::plan_download(link, name, dest)?;
+    let resume = job.resumable() > 0;
+    if resume {
+        eprintln!(
+            "retomando la descarga de {name}: ya hay {} de {}",
+            human(job.resumable()),
+            human(job.total().unwrap_or(0))
+        );
+    }
+    let done = transfer::download(link, job, resume)?;
+    println!("{}", done.report(name, dest));
+    Ok(())
+}
+
+/// `subir`: a name already taken is refused with the option that replaces it.
+fn subir(link: &mut Direct, path: &Path, name: &str, replace: bool, have_key: bool) -> Result<(), Failure> {
+    let done = transfer::upload(link, path, name, replace).map_err(|f| match ops::already_exists(&f) {
+        Some(m) => Failure::Server(format!("{m} (use --reemplazar para sobrescribirlo)")),
+        None => ops::key_hint(f, have_key),
+    })?;
+    println!("Subido {name} ({})", human(done.bytes));
     Ok(())
 }
 
@@ -169,11 +172,25 @@ fn check_out(path: &Path) -> Result<(), Failure> {
 }
 
 /// Request and reply on one thread: for the subcommands.
-pub struct Direct {
+struct Direct {
     reader: Reader,
     writer: Writer,
     pushes: Pushes,
     clave: Option<String>,
+}
+
+impl Direct {
+    /// Connects to the server `inv` names; pushes that arrive go to the downloads folder.
+    fn connect(inv: &Invocation) -> Result<Direct, Failure> {
+        let downloads = Path::new(DOWNLOADS);
+        let (reader, writer) = conn::connect(&inv.target, downloads, inv.wait)?;
+        Ok(Direct {
+            reader,
+            writer,
+            pushes: Pushes::new(downloads),
+            clave: inv.clave.clone(),
+        })
+    }
 }
 
 impl Call for Direct {
