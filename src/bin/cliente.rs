@@ -3,11 +3,16 @@
 //! `args` reads the command line, `conn` speaks the framed protocol (with `spill` for
 //! large pushed files), `ops` and `transfer` are the operations, `commands` and `menu`
 //! are the two ways of using them (`paste` reads the paths people paste into the menu),
-//! `pushes` handles what the server sends unasked.
+//! `pushes` handles what the server sends unasked, and `progress` draws the progress line.
+//! Below them all, `call` holds what they share (the `Call` trait, a reply, why a call
+//! failed) and `text` formats sizes and untrusted names. Imports only point down: from
+//! the menu and the subcommands to the operations, the connection and pushes, then to
+//! `call` and `text`, never back up.
 
 // The modules live in cliente/, next to this file.
 mod cliente {
     pub mod args;
+    pub mod call;
     pub mod commands;
     pub mod conn;
     pub mod menu;
@@ -16,6 +21,7 @@ mod cliente {
     pub mod progress;
     pub mod pushes;
     pub mod spill;
+    pub mod text;
     pub mod transfer;
 }
 

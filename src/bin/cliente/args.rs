@@ -312,14 +312,25 @@ where
     T: Into<OsString> + Clone,
 {
     let argv = std::iter::once(OsString::from("cliente")).chain(args.into_iter().map(Into::into));
-    let cli = match Cli::try_parse_from(argv) {
+    let mut cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             return Ok(Parsed::Print(e.render().to_string()));
         }
         Err(e) => return Err(spanish(&e)),
     };
-    let command = match cli.command {
+    // `help` and `generar` only print some text: no connection, so no settings needed.
+    let command = match cli.command.take() {
+        Some(Sub::Help { sub }) => return help_for(sub.as_deref()).map(Parsed::Print),
+        Some(Sub::Generar { que }) => return Ok(Parsed::Print(generate(&que))),
+        sub => command(sub),
+    };
+    invocation(cli, env_clave, command).map(Parsed::Run)
+}
+
+/// The subcommand clap read, in the words the rest of the client uses.
+fn command(sub: Option<Sub>) -> Command {
+    match sub {
         None => Command::Menu,
         Some(Sub::Listar) => Command::Listar,
         Some(Sub::ListarDetalle { bytes }) => Command::ListarDetalle { bytes },
@@ -352,9 +363,13 @@ where
         },
         Some(Sub::Clientes) => Command::Clientes,
         Some(Sub::Escuchar) => Command::Escuchar,
-        Some(Sub::Help { sub }) => return help_for(sub.as_deref()).map(Parsed::Print),
-        Some(Sub::Generar { que }) => return Ok(Parsed::Print(generate(&que))),
-    };
+        Some(Sub::Help { .. } | Sub::Generar { .. }) => unreachable!("parse answers help and generar"),
+    }
+}
+
+/// Where to connect and how: the menu's HOST and PUERTO or the options (not both), the
+/// key from --clave or the environment (never empty), and how long to wait.
+fn invocation(cli: Cli, env_clave: Option<String>, command: Command) -> Result<Invocation, String> {
     let g = cli.global;
     if cli.puerto_menu.is_some() && g.puerto.is_some() {
         return Err("el puerto se dio dos veces (como PUERTO y con --puerto)".into());
@@ -366,7 +381,7 @@ where
         Some(k) if k.is_empty() => return Err(format!("la clave está vacía (en --clave o {CLAVE_ENV})")),
         other => other,
     };
-    Ok(Parsed::Run(Invocation {
+    Ok(Invocation {
         target: Target {
             host: cli
                 .host_menu
@@ -378,7 +393,7 @@ where
         clave,
         wait: Duration::from_secs(g.espera.unwrap_or(DEFAULT_WAIT)),
         command,
-    }))
+    })
 }
 
 /// The names people type for subcommands, for suggestions.

@@ -2,11 +2,13 @@
 //! says how it went.
 
 use super::args::{Command, Invocation};
-use super::conn::{self, Direct, Failure};
-use super::ops::human;
+use super::call::{Call, Failure, Msg};
+use super::conn::{self, Reader, Writer};
 use super::pushes::{self, Pushes};
+use super::text::{human, printable};
 use super::{ops, transfer};
 use crate::DOWNLOADS;
+use almacen::pickle::Data;
 use almacen::storage::check_name;
 use std::path::{Path, PathBuf};
 
@@ -15,14 +17,7 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
     // Check what can be checked before connecting: a usage mistake is not worth a
     // round trip, and must not depend on whether a server is up.
     let plan = Plan::check(&inv.command)?;
-    let downloads = Path::new(DOWNLOADS);
-    let (reader, writer) = conn::connect(&inv.target, downloads, inv.wait)?;
-    let mut link = Direct {
-        reader,
-        writer,
-        pushes: Pushes::new(downloads),
-        clave: inv.clave.clone(),
-    };
+    let mut link = Direct::connect(inv)?;
     let have_key = inv.clave.is_some();
     match &inv.command {
         Command::Menu => unreachable!("the menu is not a subcommand"),
@@ -39,37 +34,11 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
         }
         Command::Clientes => print!("{}", ops::render_peers(&ops::clientes(&mut link)?)),
         Command::Descargar { name, .. } => {
-            let dest = plan.dest.as_deref().expect("checked");
-            let job = transfer::plan_download(&mut link, name, dest)?;
-            let resume = job.resumable() > 0;
-            if resume {
-                eprintln!(
-                    "retomando la descarga de {name}: ya hay {} de {}",
-                    human(job.resumable()),
-                    human(job.total().unwrap_or(0))
-                );
-            }
-            let done = transfer::download(&mut link, job, resume)?;
-            if done.from > 0 {
-                println!(
-                    "Descargado {name} en {} ({}; se continuó desde {})",
-                    dest.display(),
-                    human(done.bytes),
-                    human(done.from)
-                );
-            } else {
-                println!("Descargado {name} en {} ({})", dest.display(), human(done.bytes));
-            }
+            descargar(&mut link, name, plan.dest.as_deref().expect("checked"))?
         }
         Command::Subir { path, replace, .. } => {
             let name = plan.name.as_deref().expect("checked");
-            let done = transfer::upload(&mut link, path, name, *replace).map_err(|f| {
-                match ops::already_exists(&f) {
-                    Some(m) => Failure::Server(format!("{m} (use --reemplazar para sobrescribirlo)")),
-                    None => ops::key_hint(f, have_key),
-                }
-            })?;
-            println!("Subido {name} ({})", human(done.bytes));
+            subir(&mut link, path, name, *replace, have_key)?
         }
         Command::Duplicar { name, new } => {
             let copy =
@@ -97,6 +66,33 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `descargar`: goes on from what an interrupted run saved, saying so, and tells where
+/// the file went.
+fn descargar(link: &mut Direct, name: &str, dest: &Path) -> Result<(), Failure> {
+    let job = transfer::plan_download(link, name, dest)?;
+    let resume = job.resumable() > 0;
+    if resume {
+        eprintln!(
+            "retomando la descarga de {name}: ya hay {} de {}",
+            human(job.resumable()),
+            human(job.total().unwrap_or(0))
+        );
+    }
+    let done = transfer::download(link, job, resume)?;
+    println!("{}", done.report(name, dest));
+    Ok(())
+}
+
+/// `subir`: a name already taken is refused with the option that replaces it.
+fn subir(link: &mut Direct, path: &Path, name: &str, replace: bool, have_key: bool) -> Result<(), Failure> {
+    let done = transfer::upload(link, path, name, replace).map_err(|f| match ops::already_exists(&f) {
+        Some(m) => Failure::Server(format!("{m} (use --reemplazar para sobrescribirlo)")),
+        None => ops::key_hint(f, have_key),
+    })?;
+    println!("Subido {name} ({})", human(done.bytes));
+    Ok(())
+}
+
 /// What a subcommand needs that comes from the command line alone.
 struct Plan {
     /// Where a download goes.
@@ -117,7 +113,7 @@ impl Plan {
                 plan.dest = Some(match out {
                     // Into an existing folder, under the file's own name.
                     Some(path) if path.is_dir() => {
-                        check_name(name).map_err(|why| usage(&pushes::printable(name), why))?;
+                        check_name(name).map_err(|why| usage(&printable(name), why))?;
                         path.join(name)
                     }
                     Some(path) => {
@@ -127,7 +123,7 @@ impl Plan {
                     // The name becomes a path under descargas/: it must be one plain
                     // component, exactly what the server accepts.
                     None => {
-                        check_name(name).map_err(|why| usage(&pushes::printable(name), why))?;
+                        check_name(name).map_err(|why| usage(&printable(name), why))?;
                         Path::new(DOWNLOADS).join(name)
                     }
                 });
@@ -141,7 +137,7 @@ impl Plan {
                         .map(str::to_string)
                         .ok_or_else(|| usage(&path.display().to_string(), "no tiene un nombre de archivo"))?,
                 };
-                check_name(&name).map_err(|why| usage(&pushes::printable(&name), why))?;
+                check_name(&name).map_err(|why| usage(&printable(&name), why))?;
                 plan.name = Some(name);
             }
             Command::Mensaje { to, .. } => {
@@ -172,6 +168,52 @@ fn check_out(path: &Path) -> Result<(), Failure> {
             almacen::spanish::shell_word(&parent.to_string_lossy())
         ))),
         _ => Ok(()),
+    }
+}
+
+/// Request and reply on one thread: for the subcommands.
+struct Direct {
+    reader: Reader,
+    writer: Writer,
+    pushes: Pushes,
+    clave: Option<String>,
+}
+
+impl Direct {
+    /// Connects to the server `inv` names; pushes that arrive go to the downloads folder.
+    fn connect(inv: &Invocation) -> Result<Direct, Failure> {
+        let downloads = Path::new(DOWNLOADS);
+        let (reader, writer) = conn::connect(&inv.target, downloads, inv.wait)?;
+        Ok(Direct {
+            reader,
+            writer,
+            pushes: Pushes::new(downloads),
+            clave: inv.clave.clone(),
+        })
+    }
+}
+
+impl Call for Direct {
+    fn clave(&self) -> Option<&str> {
+        self.clave.as_deref()
+    }
+
+    fn protocol2(&self) -> bool {
+        self.writer.codec() == almacen::proto2::Codec::V2
+    }
+
+    fn call(&mut self, operacion: &str, data: Data) -> Result<Msg, Failure> {
+        self.writer.send(operacion, &data)?;
+        loop {
+            match self.reader.next()? {
+                None => return Err(Failure::Link("el servidor cerró la conexión".into())),
+                Some(msg) if pushes::is_push(&msg) => self.pushes.handle(msg),
+                Some(msg) => {
+                    self.writer.answered();
+                    return Ok(msg);
+                }
+            }
+        }
     }
 }
 

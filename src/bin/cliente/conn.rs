@@ -21,15 +21,16 @@
 //! so a long transfer that keeps moving never times out.
 
 use super::args::Target;
+use super::call::{local_io, Failure, Msg};
 use super::progress::Progress;
-use super::spill;
+use super::spill::{self, Spill};
+use super::text::human;
 use almacen::frame::HEADER_LEN;
 use almacen::message;
 use almacen::pickle::decode::{get, HashableValue};
 use almacen::pickle::{Data, Envelope, Limits, Value};
 use almacen::proto2::{self, encode, header, hola, Codec};
 use almacen::spanish::io_error;
-use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -51,39 +52,6 @@ const BUFFER_MAX: usize = 256 * 1024 * 1024;
 const _: () = assert!(SPILL_MIN > HEAD as u64);
 /// Connecting waits at most this long (or `wait`, if shorter) for each address.
 const CONNECT_MAX: Duration = Duration::from_secs(10);
-
-/// Why an operation did not complete.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// The server answered with `estado="error"`; this is its message.
-    Server(String),
-    /// The server's answer never came, or is not what an almacen server says: it may be
-    /// another kind of server.
-    Reply(String),
-    /// The connection could not be made, or was lost.
-    Link(String),
-    /// A problem on this side: a local file, or how the command was asked.
-    Local(String),
-}
-
-impl Failure {
-    /// The process exit code for it: 1 when the server refused or did not answer as
-    /// almacen does, 2 when we could not ask at all.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Failure::Server(_) | Failure::Reply(_) => 1,
-            Failure::Link(_) | Failure::Local(_) => 2,
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Server(m) | Failure::Reply(m) | Failure::Link(m) | Failure::Local(m) => f.write_str(m),
-        }
-    }
-}
 
 /// Whether an I/O error is a socket timeout (its name differs between OSes).
 fn timed_out(e: &io::Error) -> bool {
@@ -162,60 +130,6 @@ impl Peer {
             "{what} desde {}: no parece un servidor almacen (¿es el puerto correcto?)",
             self.name
         ))
-    }
-}
-
-/// A bytes value that was written to a hidden file instead of memory. The file is
-/// removed when this is dropped, unless it was taken with [`Spill::keep`].
-#[derive(Debug)]
-pub struct Spill {
-    path: Option<PathBuf>,
-}
-
-impl Spill {
-    /// Where the bytes are.
-    pub fn path(&self) -> &Path {
-        self.path.as_deref().expect("a spill's file is there until kept")
-    }
-
-    /// Takes the file: from now on the caller owns it (renames or removes it).
-    pub fn keep(mut self) -> PathBuf {
-        self.path.take().expect("a spill is kept once")
-    }
-}
-
-impl Drop for Spill {
-    fn drop(&mut self) {
-        if let Some(p) = self.path.take() {
-            let _ = fs::remove_file(p);
-        }
-    }
-}
-
-/// One decoded frame from the server.
-#[derive(Debug)]
-pub struct Msg {
-    pub operacion: String,
-    pub data: Value,
-    /// "ok" or "error" (empty if the server sent something else).
-    pub estado: String,
-    /// The large bytes value of `data` (left empty in `data`), when it went to disk.
-    pub spill: Option<Spill>,
-    /// Protocol 2 says whether a frame is a push (`"aviso": true`); the course's protocol
-    /// does not (None), and pushes are told apart by their shape.
-    pub aviso: Option<bool>,
-}
-
-impl Msg {
-    /// The reply's data when `estado` is "ok"; the server's message otherwise.
-    pub fn into_ok(self) -> Result<Value, Failure> {
-        if self.estado == "ok" {
-            return Ok(self.data);
-        }
-        match self.data {
-            Value::String(text) => Err(Failure::Server(text)),
-            other => Err(Failure::Server(format!("el servidor respondió error: {other:?}"))),
-        }
     }
 }
 
@@ -447,7 +361,7 @@ impl Reader {
         if len > BUFFER_MAX {
             return Err(self.peer.not_almacen(&format!(
                 "llegó un mensaje demasiado grande ({})",
-                super::ops::human(len as u64)
+                human(len as u64)
             )));
         }
         let mut payload = head;
@@ -463,7 +377,7 @@ impl Reader {
         if json_len > BUFFER_MAX {
             return Err(self.peer.not_almacen(&format!(
                 "llegó un encabezado demasiado grande ({})",
-                super::ops::human(json_len as u64)
+                human(json_len as u64)
             )));
         }
         let json = self.read_exact(json_len)?;
@@ -572,7 +486,7 @@ impl Reader {
             }
         };
         // From here on, dropping `spill` removes the half-written file.
-        let spill = Spill { path: Some(path) };
+        let spill = Spill::new(path);
         let mut progress = Progress::new("recibiendo", Some(len), 0);
         file.write_all(started).map_err(|e| local_io(spill.path(), &e))?;
         let mut done = started.len() as u64;
@@ -599,59 +513,4 @@ impl Reader {
 
 fn write_to(file: &mut File, bytes: &[u8], path: &Path) -> Result<(), Failure> {
     file.write_all(bytes).map_err(|e| local_io(path, &e))
-}
-
-/// A local file problem, naming the file, in Spanish words.
-pub fn local_io(path: &Path, e: &io::Error) -> Failure {
-    Failure::Local(format!("{}: {}", path.display(), io_error(e)))
-}
-
-/// Anything that can carry one request and bring back its reply.
-pub trait Call {
-    /// Sends `operacion` with `data` and returns the reply, after routing any pushes
-    /// that arrive before it.
-    fn call(&mut self, operacion: &str, data: Data) -> Result<Msg, Failure>;
-
-    /// The write key to send with writes, if any.
-    fn clave(&self) -> Option<&str>;
-
-    /// True when the connection speaks protocol 2 (the server checks sha256 then).
-    fn protocol2(&self) -> bool;
-
-    /// Like [`Call::call`], keeping only an ok reply's data.
-    fn ask(&mut self, operacion: &str, data: Data) -> Result<Value, Failure> {
-        self.call(operacion, data)?.into_ok()
-    }
-}
-
-/// Request and reply on one thread: for the subcommands.
-pub struct Direct {
-    pub reader: Reader,
-    pub writer: Writer,
-    pub pushes: super::pushes::Pushes,
-    pub clave: Option<String>,
-}
-
-impl Call for Direct {
-    fn clave(&self) -> Option<&str> {
-        self.clave.as_deref()
-    }
-
-    fn protocol2(&self) -> bool {
-        self.writer.codec() == Codec::V2
-    }
-
-    fn call(&mut self, operacion: &str, data: Data) -> Result<Msg, Failure> {
-        self.writer.send(operacion, &data)?;
-        loop {
-            match self.reader.next()? {
-                None => return Err(Failure::Link("el servidor cerró la conexión".into())),
-                Some(msg) if super::pushes::is_push(&msg) => self.pushes.handle(msg),
-                Some(msg) => {
-                    self.writer.answered();
-                    return Ok(msg);
-                }
-            }
-        }
-    }
 }

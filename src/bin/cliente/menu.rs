@@ -9,10 +9,11 @@
 //! readiness polling does not: epoll refuses regular files.
 
 use super::args::Invocation;
+use super::call::{Call, Failure, Msg};
 use super::commands::plural;
-use super::conn::{self, Call, Failure, Msg, Writer};
-use super::ops::human;
+use super::conn::{self, Reader, Writer};
 use super::pushes::{self, Pushes};
+use super::text::{human, printable};
 use super::{ops, paste, transfer};
 use crate::DOWNLOADS;
 use almacen::pickle::Data;
@@ -20,7 +21,7 @@ use almacen::storage::check_name;
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 
 enum Event {
@@ -59,50 +60,7 @@ struct Menu {
 
 /// Runs the menu until `salir`, the end of stdin, or the server closing.
 pub fn run(inv: &Invocation) -> Result<(), Failure> {
-    let downloads = Path::new(DOWNLOADS);
-    let (mut reader, writer) = conn::connect(&inv.target, downloads, inv.wait)?;
-    let (tx, events) = mpsc::channel();
-    let frames = tx.clone();
-    thread::spawn(move || loop {
-        let (event, last) = match reader.next() {
-            Ok(Some(msg)) => (Event::Frame(msg), false),
-            Ok(None) => (Event::Closed(None), true),
-            Err(e) => (Event::Closed(Some(e)), true),
-        };
-        if frames.send(event).is_err() || last {
-            break;
-        }
-    });
-    thread::spawn(move || {
-        let mut stdin = std::io::stdin().lock();
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match stdin.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => {
-                    let _ = tx.send(Event::Eof);
-                    break;
-                }
-                Ok(_) => {
-                    // A stray invalid byte should not end the session.
-                    let line = String::from_utf8_lossy(&buf);
-                    let line = line.trim_end_matches(['\n', '\r']).to_string();
-                    if tx.send(Event::Line(line)).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    let mut menu = Menu {
-        writer,
-        events,
-        pending: VecDeque::new(),
-        eof: false,
-        pushes: Pushes::new(downloads),
-        clave: inv.clave.clone(),
-        at_prompt: false,
-    };
+    let mut menu = Menu::open(inv)?;
     let id = ops::suscribir(&mut menu, inv.alias.as_deref())?;
     println!(
         "Conectado a {}:{} como cliente {id}. Lo que otros le envíen se guarda en {DOWNLOADS}/.",
@@ -125,20 +83,14 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
                 println!("Hasta luego.");
                 return Ok(());
             }
-            "1" | "listar" => listar(&mut menu),
-            "2" | "descargar" => descargar(&mut menu),
-            "3" | "subir" => subir(&mut menu),
-            "4" | "duplicar" => duplicar(&mut menu),
-            "5" | "borrar" => borrar(&mut menu),
-            "6" | "renombrar" => renombrar(&mut menu),
-            "7" | "difundir" => difundir(&mut menu),
-            "8" | "clientes" => clientes(&mut menu),
-            "9" | "mensaje" => mensaje(&mut menu),
-            other => {
-                println!("Opción no válida: {}", pushes::printable(other));
-                println!("{MENU}");
-                continue;
-            }
+            other => match action(other) {
+                Some(act) => act(&mut menu),
+                None => {
+                    println!("Opción no válida: {}", printable(other));
+                    println!("{MENU}");
+                    continue;
+                }
+            },
         };
         match result {
             Ok(()) => {}
@@ -156,6 +108,67 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
     }
 }
 
+/// One of the menu's actions: asks its questions, calls the server, shows the result.
+type Action = fn(&mut Menu) -> Result<(), Stop>;
+
+/// The action a menu choice names, by number or by name.
+fn action(choice: &str) -> Option<Action> {
+    let act: Action = match choice {
+        "1" | "listar" => listar,
+        "2" | "descargar" => descargar,
+        "3" | "subir" => subir,
+        "4" | "duplicar" => duplicar,
+        "5" | "borrar" => borrar,
+        "6" | "renombrar" => renombrar,
+        "7" | "difundir" => difundir,
+        "8" | "clientes" => clientes,
+        "9" | "mensaje" => mensaje,
+        _ => return None,
+    };
+    Some(act)
+}
+
+/// Sends each frame from the socket into the channel, on a thread of its own, until
+/// the connection ends.
+fn read_frames(mut reader: Reader, events: Sender<Event>) {
+    thread::spawn(move || loop {
+        let (event, last) = match reader.next() {
+            Ok(Some(msg)) => (Event::Frame(msg), false),
+            Ok(None) => (Event::Closed(None), true),
+            Err(e) => (Event::Closed(Some(e)), true),
+        };
+        if events.send(event).is_err() || last {
+            break;
+        }
+    });
+}
+
+/// Sends each line typed on stdin into the channel, on a thread of its own, until
+/// stdin ends.
+fn read_lines(events: Sender<Event>) {
+    thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match stdin.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => {
+                    let _ = events.send(Event::Eof);
+                    break;
+                }
+                Ok(_) => {
+                    // A stray invalid byte should not end the session.
+                    let line = String::from_utf8_lossy(&buf);
+                    let line = line.trim_end_matches(['\n', '\r']).to_string();
+                    if events.send(Event::Line(line)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// Why an action ended early.
 enum Stop {
     /// Stdin ended in the middle of its questions: the session ends quietly.
@@ -170,6 +183,24 @@ impl From<Failure> for Stop {
 }
 
 impl Menu {
+    /// Connects, and starts the two threads that feed the channel.
+    fn open(inv: &Invocation) -> Result<Menu, Failure> {
+        let downloads = Path::new(DOWNLOADS);
+        let (reader, writer) = conn::connect(&inv.target, downloads, inv.wait)?;
+        let (tx, events) = mpsc::channel();
+        read_frames(reader, tx.clone());
+        read_lines(tx);
+        Ok(Menu {
+            writer,
+            events,
+            pending: VecDeque::new(),
+            eof: false,
+            pushes: Pushes::new(downloads),
+            clave: inv.clave.clone(),
+            at_prompt: false,
+        })
+    }
+
     /// Shows `prompt` and returns the next line; None at the end of stdin.
     fn line(&mut self, prompt: &str) -> Result<Option<String>, Failure> {
         self.prompt(prompt);
@@ -315,7 +346,7 @@ fn descargar(menu: &mut Menu) -> Result<(), Stop> {
     let Some(name) = menu.ask_name("Nombre del archivo: ")? else {
         return Ok(());
     };
-    check_name(&name).map_err(|why| Failure::Local(format!("{}: {why}", pushes::printable(&name))))?;
+    check_name(&name).map_err(|why| Failure::Local(format!("{}: {why}", printable(&name))))?;
     let dest = Path::new(DOWNLOADS).join(&name);
     let plan = transfer::plan_download(menu, &name, &dest)?;
     let resume = plan.resumable() > 0
@@ -328,16 +359,7 @@ fn descargar(menu: &mut Menu) -> Result<(), Stop> {
             true,
         )?;
     let done = transfer::download(menu, plan, resume)?;
-    if done.from > 0 {
-        println!(
-            "Descargado {name} en {} ({}; se continuó desde {})",
-            dest.display(),
-            human(done.bytes),
-            human(done.from)
-        );
-    } else {
-        println!("Descargado {name} en {} ({})", dest.display(), human(done.bytes));
-    }
+    println!("{}", done.report(&name, &dest));
     Ok(())
 }
 
@@ -362,7 +384,7 @@ fn subir(menu: &mut Menu) -> Result<(), Stop> {
         .to_string();
     let name = menu.ask(&format!("Nombre en el servidor [{default}]: "))?;
     let name = if name.is_empty() { default } else { name };
-    check_name(&name).map_err(|why| Failure::Local(format!("{}: {why}", pushes::printable(&name))))?;
+    check_name(&name).map_err(|why| Failure::Local(format!("{}: {why}", printable(&name))))?;
     let done = match transfer::upload(menu, &path, &name, false) {
         Err(f) if ops::already_exists(&f).is_some() => {
             let question = format!("Ya existe {name} en el servidor. ¿Reemplazarlo? (s/N): ");
@@ -394,7 +416,7 @@ fn borrar(menu: &mut Menu) -> Result<(), Stop> {
     };
     let question = format!(
         "¿Borrar {} del servidor? No se puede deshacer. (s/N): ",
-        pushes::printable(&name)
+        printable(&name)
     );
     if !menu.yes_no(&question, false)? {
         println!("No se borró {name}.");

@@ -1,7 +1,8 @@
 //! The server's operations as typed calls, and how their results are shown. Shared by
 //! the subcommands and the menu, so both speak to the server the same way.
 
-use super::conn::{Call, Failure};
+use super::call::{Call, Failure};
+use super::text::{human, printable};
 use almacen::pickle::decode::get;
 use almacen::pickle::{Data, Value};
 use std::fmt::Write as _;
@@ -216,12 +217,12 @@ pub fn resolve(link: &mut dyn Call, to: &Recipient) -> Result<Data, Failure> {
         [id] => Ok(Data::Int(*id)),
         [] => Err(Failure::Local(format!(
             "no hay un cliente con alias «{}» (vea quién está con clientes)",
-            super::pushes::printable(alias)
+            printable(alias)
         ))),
         many => Err(Failure::Local(format!(
             "hay {} clientes con alias «{}» (ids {}): use el id",
             many.len(),
-            super::pushes::printable(alias),
+            printable(alias),
             many.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
         ))),
     }
@@ -251,26 +252,10 @@ pub fn render_entries(entries: &[Entry], exact: bool) -> String {
     out
 }
 
-/// A byte count as people read it: `512 B`, `1.5 KiB`, `190.7 MiB`.
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 pub fn render_peers(peers: &[Peer]) -> String {
     let mut out = String::from("id  dirección              suscrito  alias\n");
     for p in peers {
-        let alias = p.alias.as_deref().map(super::pushes::printable);
+        let alias = p.alias.as_deref().map(printable);
         let subscribed = if p.subscribed { "sí" } else { "no" };
         let row = format!(
             "{:<3} {:<22} {:<9} {}",
@@ -308,16 +293,6 @@ mod tests {
         assert_eq!(recipient("ana").unwrap(), Recipient::Alias("ana".into()));
         assert!(recipient("0").is_err());
         assert!(recipient(" ").is_err());
-    }
-
-    /// Sizes read as people say them.
-    #[test]
-    fn sizes_use_binary_units() {
-        assert_eq!(human(0), "0 B");
-        assert_eq!(human(1023), "1023 B");
-        assert_eq!(human(1536), "1.5 KiB");
-        assert_eq!(human(200_000_000), "190.7 MiB");
-        assert_eq!(human(3 << 30), "3.0 GiB");
     }
 
     /// Dates come out as year-month-day hour:minute, whatever the zone.

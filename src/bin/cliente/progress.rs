@@ -5,7 +5,7 @@
 //! carriage returns mixed into them. The words and units are ours: Spanish, and sizes
 //! as `190.7 MiB`.
 
-use super::ops::human;
+use super::text::human;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Duration;

@@ -6,8 +6,9 @@
 //! already in the downloads folder. Texts are printed with control characters escaped,
 //! so a message cannot move the cursor or recolour the terminal.
 
-use super::conn::{local_io, Failure, Msg};
-use super::ops::{human, Peer};
+use super::call::{local_io, Failure, Msg};
+use super::ops::Peer;
+use super::text::{human, printable};
 use almacen::pickle::decode::get;
 use almacen::pickle::Value;
 use almacen::storage::check_name;
@@ -211,20 +212,6 @@ impl Pushes {
     }
 }
 
-/// `text` with control characters (escape sequences, carriage returns, newlines)
-/// shown as escapes instead of acted on by the terminal.
-pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,11 +345,9 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// Escape sequences in a text are shown, not obeyed.
+    /// A taken name gets a number before its extension, or at its end without one.
     #[test]
-    fn control_characters_are_escaped() {
-        assert_eq!(printable("hola\x1b[2J\n"), "hola\\u{1b}[2J\\n");
-        assert_eq!(printable("ñandú"), "ñandú");
+    fn taken_names_get_a_number() {
         assert_eq!(numbered("foto.png", 3), "foto (3).png");
         assert_eq!(numbered("LEEME", 2), "LEEME (2)");
     }

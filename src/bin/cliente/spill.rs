@@ -10,6 +10,44 @@
 //!
 //! The walk knows the opcodes a plain-data pickle can hold. Anything else ends it
 //! without a result, and the caller falls back to reading the frame whole.
+//!
+//! A body that went to disk is held by a `Spill`, which removes its hidden file when
+//! dropped unless someone kept it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A bytes value that was written to a hidden file instead of memory. The file is
+/// removed when this is dropped, unless it was taken with [`Spill::keep`].
+#[derive(Debug)]
+pub struct Spill {
+    path: Option<PathBuf>,
+}
+
+impl Spill {
+    /// Takes charge of the hidden file at `path`: from now on, dropping this removes it.
+    pub fn new(path: PathBuf) -> Spill {
+        Spill { path: Some(path) }
+    }
+
+    /// Where the bytes are.
+    pub fn path(&self) -> &Path {
+        self.path.as_deref().expect("a spill's file is there until kept")
+    }
+
+    /// Takes the file: from now on the caller owns it (renames or removes it).
+    pub fn keep(mut self) -> PathBuf {
+        self.path.take().expect("a spill is kept once")
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        if let Some(p) = self.path.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
 
 /// Where a large bytes value sits in a pickle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,9 +18,10 @@
 //! client still asks `resumen` where it helps, and goes on without the check (saying so
 //! at debug level) when the server does not know it.
 
-use super::conn::{local_io, Call, Failure};
-use super::ops::{self, human, Entry};
+use super::call::{local_io, Call, Failure};
+use super::ops::{self, Entry};
 use super::progress::Progress;
+use super::text::human;
 use almacen::digest::{self, Hashing};
 use almacen::pickle::decode::get;
 use almacen::pickle::{Data, Value};
@@ -43,126 +44,212 @@ pub struct Uploaded {
 
 /// Uploads the local file at `path` as `name`.
 pub fn upload(link: &mut dyn Call, path: &Path, name: &str, replace: bool) -> Result<Uploaded, Failure> {
-    let mut file = File::open(path).map_err(|e| local_io(path, &e))?;
+    let (file, size) = open_upload(path)?;
+    if size <= PIECE {
+        return upload_whole(link, file, size, path, name, replace);
+    }
+    let mut parts = Parts::begin(link, file, path, name, size, replace)?;
+    while !parts.send_next()? {}
+    parts.check_staged_start()?;
+    Ok(Uploaded {
+        bytes: size,
+        resumed_from: parts.resumed_from,
+    })
+}
+
+/// Opens the file to upload and tells its size; anything but a regular file is refused.
+fn open_upload(path: &Path) -> Result<(File, u64), Failure> {
+    let file = File::open(path).map_err(|e| local_io(path, &e))?;
     let meta = file.metadata().map_err(|e| local_io(path, &e))?;
     if !meta.is_file() {
         return Err(Failure::Local(format!("{}: no es un archivo", path.display())));
     }
-    let size = meta.len();
-    let v2 = link.protocol2();
-    if size <= PIECE {
-        let content = read_piece(&mut file, size as usize, path)?;
-        let sha = digest::hex(&digest::of_bytes(&content));
-        let mut fields = vec![
-            ("nombre", Data::str(name)),
-            ("contenido", Data::Bytes(content)),
-            ("reemplazar", Data::Bool(replace)),
-        ];
-        if v2 {
-            fields.push(("sha256", Data::str(sha)));
+    Ok((file, meta.len()))
+}
+
+/// A file of at most one piece goes in a single `subir`.
+fn upload_whole(
+    link: &mut dyn Call,
+    mut file: File,
+    size: u64,
+    path: &Path,
+    name: &str,
+    replace: bool,
+) -> Result<Uploaded, Failure> {
+    let content = read_piece(&mut file, size as usize, path)?;
+    let sha = digest::hex(&digest::of_bytes(&content));
+    let mut fields = vec![
+        ("nombre", Data::str(name)),
+        ("contenido", Data::Bytes(content)),
+        ("reemplazar", Data::Bool(replace)),
+    ];
+    if link.protocol2() {
+        fields.push(("sha256", Data::str(sha)));
+    }
+    let data = ops::write_request(link, fields);
+    link.ask("subir", data)?;
+    Ok(Uploaded {
+        bytes: size,
+        resumed_from: None,
+    })
+}
+
+/// An upload in parts under way: where it is in the file, and the digest so far.
+struct Parts<'a> {
+    link: &'a mut dyn Call,
+    file: File,
+    path: &'a Path,
+    name: &'a str,
+    size: u64,
+    replace: bool,
+    /// The connection speaks protocol 2, so the server checks the digests we send.
+    v2: bool,
+    /// How many bytes the server holds.
+    at: u64,
+    /// The bytes the server already had from an earlier, interrupted upload.
+    resumed_from: Option<u64>,
+    /// The whole file's digest grows piece by piece; when resuming, it starts with the
+    /// staged prefix, read here once and never sent.
+    whole: Sha256,
+    /// Protocol 2: the digest of what the server holds, sent with the first piece.
+    previo: Option<String>,
+    progress: Progress,
+}
+
+impl<'a> Parts<'a> {
+    /// Asks what an earlier attempt left staged and gets ready to go on from there.
+    fn begin(
+        link: &'a mut dyn Call,
+        mut file: File,
+        path: &'a Path,
+        name: &'a str,
+        size: u64,
+        replace: bool,
+    ) -> Result<Parts<'a>, Failure> {
+        // Asking without `contenido` tells how much an earlier attempt left staged. It can
+        // only be ours if it is no longer than this file; otherwise start over (desde 0
+        // makes the server drop what it had).
+        let ask = ops::write_request(link, [("nombre", Data::str(name))]);
+        let staged = received(&link.ask("subir_parte", ask)?)?;
+        let at = if staged > 0 && staged <= size { staged } else { 0 };
+        let v2 = link.protocol2();
+        let mut whole = Sha256::new();
+        let mut previo = None;
+        if at > 0 {
+            eprintln!(
+                "retomando la subida de {name}: el servidor ya tiene {} de {} (desde el byte {at})",
+                human(at),
+                human(size)
+            );
+            hash_prefix(&mut file, at, &mut whole, path)?;
+            if v2 {
+                previo = Some(hex_of(&whole));
+            }
         }
-        let data = ops::write_request(link, fields);
-        link.ask("subir", data)?;
-        return Ok(Uploaded {
-            bytes: size,
-            resumed_from: None,
-        });
+        file.seek(SeekFrom::Start(at)).map_err(|e| local_io(path, &e))?;
+        Ok(Parts {
+            link,
+            file,
+            path,
+            name,
+            size,
+            replace,
+            v2,
+            at,
+            resumed_from: (at > 0).then_some(at),
+            whole,
+            previo,
+            progress: Progress::new("subiendo", Some(size), at),
+        })
     }
 
-    // Asking without `contenido` tells how much an earlier attempt left staged. It can
-    // only be ours if it is no longer than this file; otherwise start over (desde 0
-    // makes the server drop what it had).
-    let ask = ops::write_request(link, [("nombre", Data::str(name))]);
-    let staged = received(&link.ask("subir_parte", ask)?)?;
-    let mut at = if staged > 0 && staged <= size { staged } else { 0 };
-    let mut resumed_from = (at > 0).then_some(at);
-    // The whole file's digest grows piece by piece; when resuming, it starts with the
-    // staged prefix, read here once and never sent.
-    let mut whole = Sha256::new();
-    // Protocol 2: the digest of what the server holds, sent with the first piece.
-    let mut previo = None;
-    if at > 0 {
-        eprintln!(
-            "retomando la subida de {name}: el servidor ya tiene {} de {} (desde el byte {at})",
-            human(at),
-            human(size)
-        );
-        hash_prefix(&mut file, at, &mut whole, path)?;
-        if v2 {
-            previo = Some(hex_of(&whole));
-        }
-    }
-    file.seek(SeekFrom::Start(at)).map_err(|e| local_io(path, &e))?;
-    let mut progress = Progress::new("subiendo", Some(size), at);
-    loop {
-        let len = PIECE.min(size - at);
-        let content = read_piece(&mut file, len as usize, path)?;
-        let last = at + len == size;
-        let mut next = whole.clone();
+    /// Sends the next piece; true once the last one is through.
+    fn send_next(&mut self) -> Result<bool, Failure> {
+        let len = PIECE.min(self.size - self.at);
+        let content = read_piece(&mut self.file, len as usize, self.path)?;
+        let last = self.at + len == self.size;
+        let mut next = self.whole.clone();
         next.update(&content);
-        let mut fields = vec![
-            ("nombre", Data::str(name)),
-            ("contenido", Data::Bytes(content)),
-            ("desde", Data::Int(at as i64)),
-            ("fin", Data::Bool(last)),
-            ("reemplazar", Data::Bool(replace)),
-        ];
-        let proving = previo.take();
-        if let Some(p) = &proving {
-            fields.push(("sha256_previo", Data::str(p.as_str())));
-        }
-        if last && v2 {
-            fields.push(("sha256", Data::str(hex_of(&next))));
-        }
-        let data = ops::write_request(link, fields);
-        let now = match link.ask("subir_parte", data) {
+        let proving = self.previo.take();
+        let data = self.piece_request(content, last, proving.as_deref(), &next);
+        let now = match self.link.ask("subir_parte", data) {
             Ok(reply) => received(&reply)?,
-            // What the server staged is not the start of this file (another upload of
-            // the same name left it): start over, which makes the server drop it.
             Err(Failure::Server(m)) if proving.is_some() && m.contains("sha256_previo") => {
-                log::debug!("the server refused sha256_previo: {m}");
-                eprintln!(
-                    "lo que el servidor tenía de {name} no es el comienzo de este archivo; \
-                     se sube desde el principio"
-                );
-                at = 0;
-                resumed_from = None;
-                whole = Sha256::new();
-                file.seek(SeekFrom::Start(0)).map_err(|e| local_io(path, &e))?;
-                progress = Progress::new("subiendo", Some(size), 0);
-                continue;
+                self.start_over(&m)?;
+                return Ok(false);
             }
             Err(f) => return Err(f),
         };
-        whole = next;
-        if now != at + len {
+        self.whole = next;
+        if now != self.at + len {
             return Err(Failure::Link(format!(
-                "el servidor dice tener {now} bytes de {name}; se esperaban {}",
-                at + len
+                "el servidor dice tener {now} bytes de {}; se esperaban {}",
+                self.name,
+                self.at + len
             )));
         }
-        at = now;
-        progress.update(at);
-        if last {
-            // In the course's protocol the server took the staged bytes on trust: ask
-            // what it now holds, as protocol 2's sha256 would have checked.
-            if resumed_from.is_some() && !v2 {
-                progress.finish();
-                let local = hex_of(&whole);
-                if let Compared::Differs { .. } = compare(link, name, &local)? {
-                    return Err(Failure::Reply(format!(
-                        "{name} quedó publicado, pero no coincide con {} (su sha256 es otro): \
-                         lo que el servidor tenía de antes no era de este archivo; súbalo de \
-                         nuevo con --reemplazar",
-                        path.display()
-                    )));
-                }
-            }
-            return Ok(Uploaded {
-                bytes: size,
-                resumed_from,
-            });
+        self.at = now;
+        self.progress.update(self.at);
+        Ok(last)
+    }
+
+    /// One `subir_parte` with `content` at the current offset. The first piece of a resumed
+    /// upload proves what the server holds (`proving`); the last carries the whole file's
+    /// digest (`next`, the digest with this piece in it) in protocol 2.
+    fn piece_request(&self, content: Vec<u8>, last: bool, proving: Option<&str>, next: &Sha256) -> Data {
+        let mut fields = vec![
+            ("nombre", Data::str(self.name)),
+            ("contenido", Data::Bytes(content)),
+            ("desde", Data::Int(self.at as i64)),
+            ("fin", Data::Bool(last)),
+            ("reemplazar", Data::Bool(self.replace)),
+        ];
+        if let Some(p) = proving {
+            fields.push(("sha256_previo", Data::str(p)));
         }
+        if last && self.v2 {
+            fields.push(("sha256", Data::str(hex_of(next))));
+        }
+        ops::write_request(&*self.link, fields)
+    }
+
+    /// What the server staged is not the start of this file (another upload of the same
+    /// name left it): start over, which makes the server drop it.
+    fn start_over(&mut self, refusal: &str) -> Result<(), Failure> {
+        log::debug!("the server refused sha256_previo: {refusal}");
+        eprintln!(
+            "lo que el servidor tenía de {} no es el comienzo de este archivo; \
+             se sube desde el principio",
+            self.name
+        );
+        self.at = 0;
+        self.resumed_from = None;
+        self.whole = Sha256::new();
+        self.file
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| local_io(self.path, &e))?;
+        self.progress = Progress::new("subiendo", Some(self.size), 0);
+        Ok(())
+    }
+
+    /// In the course's protocol the server took the staged bytes on trust: ask what it
+    /// now holds, as protocol 2's sha256 would have checked.
+    fn check_staged_start(&mut self) -> Result<(), Failure> {
+        if self.resumed_from.is_none() || self.v2 {
+            return Ok(());
+        }
+        self.progress.finish();
+        let local = hex_of(&self.whole);
+        if let Compared::Differs { .. } = compare(self.link, self.name, &local)? {
+            return Err(Failure::Reply(format!(
+                "{} quedó publicado, pero no coincide con {} (su sha256 es otro): \
+                 lo que el servidor tenía de antes no era de este archivo; súbalo de \
+                 nuevo con --reemplazar",
+                self.name,
+                self.path.display()
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -271,6 +358,23 @@ pub struct Downloaded {
     pub bytes: u64,
     /// Where it started: the bytes an earlier, interrupted run had already saved.
     pub from: u64,
+}
+
+impl Downloaded {
+    /// The line that tells the person where `name` went and how big it is, and where a
+    /// resumed download took up again. The menu and the subcommand print the same.
+    pub fn report(&self, name: &str, dest: &Path) -> String {
+        if self.from > 0 {
+            format!(
+                "Descargado {name} en {} ({}; se continuó desde {})",
+                dest.display(),
+                human(self.bytes),
+                human(self.from)
+            )
+        } else {
+            format!("Descargado {name} en {} ({})", dest.display(), human(self.bytes))
+        }
+    }
 }
 
 /// What is known before a download starts: the server's version of the file, and what
@@ -385,13 +489,23 @@ pub fn download(link: &mut dyn Call, plan: Plan, resume: bool) -> Result<Downloa
     if from == 0 {
         let _ = fs::remove_file(&temp);
     }
-    let name = plan.name.as_str();
+    let at = fetch_ranges(link, &plan, &temp, from)?;
+    check_same_version(link, &plan, &temp, at)?;
+    check_digest(link, &plan, &temp)?;
+    fs::rename(&temp, &plan.dest).map_err(|e| local_io(&plan.dest, &e))?;
+    Ok(Downloaded { bytes: at, from })
+}
+
+/// Asks for the file a range at a time from byte `from` on, appending each to the
+/// partial file at `temp` (made on the first answer), until a short range says the file
+/// ended. Returns the partial's size, its bytes safely on disk.
+fn fetch_ranges(link: &mut dyn Call, plan: &Plan, temp: &Path, from: u64) -> Result<u64, Failure> {
     let mut progress = Progress::new("descargando", plan.total(), from);
     let mut at = from;
     let mut file: Option<File> = None;
     loop {
         let data = Data::dict([
-            ("nombre", Data::str(name)),
+            ("nombre", Data::str(plan.name.as_str())),
             ("desde", Data::Int(at as i64)),
             ("largo", Data::Int(PIECE as i64)),
         ]);
@@ -405,9 +519,9 @@ pub fn download(link: &mut dyn Call, plan: Plan, resume: bool) -> Result<Downloa
         };
         let out = match &mut file {
             Some(f) => f,
-            None => file.insert(open_partial(&temp, from > 0)?),
+            None => file.insert(open_partial(temp, from > 0)?),
         };
-        out.write_all(&piece).map_err(|e| local_io(&temp, &e))?;
+        out.write_all(&piece).map_err(|e| local_io(temp, &e))?;
         at += piece.len() as u64;
         progress.update(at);
         // A short piece is the end of the file.
@@ -417,43 +531,55 @@ pub fn download(link: &mut dyn Call, plan: Plan, resume: bool) -> Result<Downloa
     }
     progress.finish();
     let file = file.expect("at least one piece was written");
-    file.sync_all().map_err(|e| local_io(&temp, &e))?;
-    drop(file);
-    // The same version from start to end: same size now, and same size and time in the
-    // listing as when we began. A file replaced meanwhile would mix two versions.
-    let changed = || {
-        Failure::Local(format!(
-            "{name} cambió en el servidor durante la descarga; vuelva a descargarlo"
-        ))
+    file.sync_all().map_err(|e| local_io(temp, &e))?;
+    Ok(at)
+}
+
+/// The same version from start to end: same size now (`at`), and same size and time in
+/// the listing as when we began. A file replaced meanwhile would mix two versions.
+fn check_same_version(link: &mut dyn Call, plan: &Plan, temp: &Path, at: u64) -> Result<(), Failure> {
+    let Some(version) = &plan.version else {
+        return Ok(());
     };
-    if let Some(version) = &plan.version {
-        let now = ops::listar_detalle(link)?.into_iter().find(|e| e.name == name);
-        if at != version.bytes || now.as_ref() != Some(version) {
-            let _ = fs::remove_file(&temp);
-            return Err(changed());
-        }
+    let now = ops::listar_detalle(link)?
+        .into_iter()
+        .find(|e| e.name == plan.name);
+    if at != version.bytes || now.as_ref() != Some(version) {
+        let _ = fs::remove_file(temp);
+        return Err(changed(&plan.name));
     }
-    // The bytes themselves: the server's digest of its file against ours of what
-    // arrived (a resumed download included, whose first part came in an earlier run).
-    let local = hash_file(&temp)?;
-    if let Compared::Differs { bytes, modified } = compare(link, name, &local)? {
-        // Either way the partial is of no use: it is of an old version, or some of its
-        // bytes are wrong and nobody knows which, so resuming from it would keep them.
-        let _ = fs::remove_file(&temp);
-        let same_version = plan
-            .version
-            .as_ref()
-            .is_some_and(|v| v.bytes == bytes && v.modified == modified);
-        if !same_version {
-            return Err(changed());
-        }
-        return Err(Failure::Reply(format!(
-            "{name} llegó dañado: el sha256 de lo recibido no coincide con el del servidor; \
-             se descartó lo descargado, vuelva a descargarlo"
-        )));
+    Ok(())
+}
+
+/// The bytes themselves: the server's digest of its file against ours of what arrived
+/// (a resumed download included, whose first part came in an earlier run).
+fn check_digest(link: &mut dyn Call, plan: &Plan, temp: &Path) -> Result<(), Failure> {
+    let name = plan.name.as_str();
+    let local = hash_file(temp)?;
+    let Compared::Differs { bytes, modified } = compare(link, name, &local)? else {
+        return Ok(());
+    };
+    // Either way the partial is of no use: it is of an old version, or some of its
+    // bytes are wrong and nobody knows which, so resuming from it would keep them.
+    let _ = fs::remove_file(temp);
+    let same_version = plan
+        .version
+        .as_ref()
+        .is_some_and(|v| v.bytes == bytes && v.modified == modified);
+    if !same_version {
+        return Err(changed(name));
     }
-    fs::rename(&temp, &plan.dest).map_err(|e| local_io(&plan.dest, &e))?;
-    Ok(Downloaded { bytes: at, from })
+    Err(Failure::Reply(format!(
+        "{name} llegó dañado: el sha256 de lo recibido no coincide con el del servidor; \
+         se descartó lo descargado, vuelva a descargarlo"
+    )))
+}
+
+/// The server's file changed while we downloaded it.
+fn changed(name: &str) -> Failure {
+    Failure::Local(format!(
+        "{name} cambió en el servidor durante la descarga; vuelva a descargarlo"
+    ))
 }
 
 fn open_partial(path: &Path, resume: bool) -> Result<File, Failure> {
