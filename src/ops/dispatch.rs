@@ -66,9 +66,12 @@ pub fn operations() -> impl Iterator<Item = &'static str> {
 fn run<'r, O: Operation<'r>>(req: &'r Request<'_>, ctx: &mut Context, caller: &Caller) -> Outcome {
     match O::parse(req) {
         Ok(op) => {
-            let args = op.to_string();
-            let sep = if args.is_empty() { "" } else { " " };
-            log::info!("{}: {}{sep}{args}", caller.peer, caller.op);
+            // Formatting costs an allocation: only when the line will be shown.
+            if log::log_enabled!(log::Level::Info) {
+                let args = op.to_string();
+                let sep = if args.is_empty() { "" } else { " " };
+                log::info!("{}: {}{sep}{args}", caller.peer, caller.op);
+            }
             op.run(ctx, caller)
         }
         Err(refusal) => {
