@@ -82,7 +82,10 @@ impl Context {
     pub fn forget(&mut self, id: u64) {
         self.peers.leave(id);
         self.locks.release_owner(id);
-        self.jobs.cancel_owner(id);
+        for name in self.jobs.cancel_owner(id) {
+            // A cancelled copy never appeared: its copy number is free again.
+            self.copy_hints.released(&name);
+        }
     }
 
     /// Runs `job` for `caller`, between events; its reply is promised.
