@@ -41,6 +41,26 @@ fn cliente_cmd(port: u16, cwd: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// The menu (`cliente PUERTO HOST`, then `extra`) aimed at `port` on 127.0.0.1, running
+/// in `cwd`.
+fn menu_cmd(port: u16, cwd: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cliente"));
+    cmd.args([&port.to_string(), "127.0.0.1"])
+        .args(extra)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// Starts `cmd` with `stdin` as given and its stdout and stderr captured.
+fn spawn(cmd: &mut Command, stdin: Stdio) -> Child {
+    cmd.stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn finish(mut child: Child, input: Option<&str>) -> Run {
     if let Some(text) = input {
         let mut stdin = child.stdin.take().unwrap();
@@ -55,29 +75,30 @@ fn finish(mut child: Child, input: Option<&str>) -> Run {
     }
 }
 
+/// Runs `cmd` with no input and waits for it.
+fn run_no_input(cmd: &mut Command) -> Run {
+    finish(spawn(cmd, Stdio::null()), None)
+}
+
+/// Runs `cmd` with `input` as everything typed, and waits for it.
+fn type_into(cmd: &mut Command, input: &str) -> Run {
+    finish(spawn(cmd, Stdio::piped()), Some(input))
+}
+
 /// Runs a subcommand with no input and waits for it.
 fn cliente(port: u16, cwd: &Path, args: &[&str]) -> Run {
-    let child = cliente_cmd(port, cwd, args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    finish(child, None)
+    run_no_input(&mut cliente_cmd(port, cwd, args))
+}
+
+/// Runs a subcommand with `RUST_LOG=debug`, so its stderr shows the protocol agreed and
+/// the checks made.
+fn cliente_debug(port: u16, cwd: &Path, args: &[&str]) -> Run {
+    run_no_input(cliente_cmd(port, cwd, args).env("RUST_LOG", "debug"))
 }
 
 /// Runs the menu (`cliente PUERTO HOST`) with `input` as everything typed.
 fn menu(port: u16, cwd: &Path, input: &str) -> Run {
-    let child = Command::new(env!("CARGO_BIN_EXE_cliente"))
-        .args([&port.to_string(), "127.0.0.1"])
-        .current_dir(cwd)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    finish(child, Some(input))
+    type_into(&mut menu_cmd(port, cwd, &[]), input)
 }
 
 /// The lines a long-running `cliente` prints, as they come.
@@ -110,6 +131,55 @@ impl Lines {
     }
 }
 
+/// A `cliente` that keeps running (`escuchar`, or the menu), read as it prints.
+struct Live {
+    child: Child,
+    lines: Lines,
+    /// The id the server gave it, from its first line.
+    id: String,
+}
+
+impl Live {
+    /// `cliente OPCIONES escuchar`, once it says it is subscribed.
+    fn escuchar(port: u16, cwd: &Path, options: &[&str]) -> Live {
+        let args = [options, &["escuchar"]].concat();
+        let child = spawn(&mut cliente_cmd(port, cwd, &args), Stdio::null());
+        Live::started(child, "Suscrito como cliente")
+    }
+
+    /// The menu with `extra` after its port and host, once it says it is connected; its
+    /// stdin stays open for the test to type into.
+    fn menu(port: u16, cwd: &Path, extra: &[&str]) -> Live {
+        let child = spawn(&mut menu_cmd(port, cwd, extra), Stdio::piped());
+        Live::started(child, "Conectado a")
+    }
+
+    fn started(mut child: Child, first: &str) -> Live {
+        let lines = Lines::of(child.stdout.take().unwrap());
+        let id = id_in(&lines.until(first));
+        Live { child, lines, id }
+    }
+
+    /// Types `text` into it, as at its prompt.
+    fn type_in(&mut self, text: &str) {
+        let stdin = self.child.stdin.as_mut().expect("a menu, with stdin open");
+        stdin.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Waits for it to end: its exit code and what it wrote to stderr.
+    fn end(mut self) -> (Option<i32>, String) {
+        let mut stderr = String::new();
+        // Read before waiting, so a full pipe cannot keep it from ending.
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (self.child.wait().unwrap().code(), stderr)
+    }
+}
+
 fn served() -> TempDir {
     let dir = TempDir::new("cli-srv");
     dir.write("poema.txt", "Llueve sobre el campus.\n".as_bytes());
@@ -118,8 +188,47 @@ fn served() -> TempDir {
     dir
 }
 
+/// `served()`, a server on it, and an empty folder named after `tag` to run `cliente` in.
+fn started(tag: &str) -> (TempDir, Server, TempDir) {
+    let dir = served();
+    let server = Server::start(dir.path(), &[]);
+    (dir, server, TempDir::new(tag))
+}
+
+/// The two files hold the same bytes.
+#[track_caller]
+fn assert_same_file(a: impl AsRef<Path>, b: impl AsRef<Path>) {
+    let (a, b) = (a.as_ref(), b.as_ref());
+    assert_eq!(read(a), read(b), "{} and {}", a.display(), b.display());
+}
+
+/// `cwd/descargas/NAME` holds the same bytes as the served `dir/NAME`.
+#[track_caller]
+fn assert_downloaded(cwd: &Path, dir: &Path, name: &str) {
+    assert_same_file(cwd.join("descargas").join(name), dir.join(name));
+}
+
 fn read(path: impl AsRef<Path>) -> Vec<u8> {
     std::fs::read(path.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
+}
+
+/// `difundir poema.txt` from `sender` reaches the one subscriber, `to`, which saves it
+/// into `to_cwd`/descargas/.
+fn assert_poema_pushed(port: u16, sender: &Path, to: &Live, to_cwd: &Path, dir: &Path) {
+    let run = cliente(port, sender, &["difundir", "poema.txt"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "poema.txt enviado a 1 cliente\n", "{run:?}");
+    to.lines.until("poema.txt guardado en descargas/poema.txt");
+    assert_downloaded(to_cwd, dir, "poema.txt");
+}
+
+/// `mensaje TO WORDS` from `sender` is delivered to one client, and `to` shows it.
+fn assert_message_arrives(port: u16, sender: &Path, to: &Live, to_whom: &str, words: &[&str]) {
+    let run = cliente(port, sender, &[&["mensaje", to_whom], words].concat());
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "Mensaje entregado a 1 cliente\n", "{run:?}");
+    let line = to.lines.until("[mensaje de");
+    assert!(line.ends_with(&format!("] {}", words.join(" "))), "{line}");
 }
 
 /// The id in "... cliente N..." (the menu's and escuchar's first line).
@@ -231,9 +340,7 @@ fn no_server_exits_2() {
 /// default and exact with `--bytes`.
 #[test]
 fn listar_and_listar_detalle_show_the_folder() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-listar");
+    let (_dir, server, cwd) = started("cli-listar");
     let run = cliente(server.port, cwd.path(), &["listar"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, "mi foto.png\npoema.txt\nvacío.txt\n");
@@ -268,11 +375,7 @@ fn descargar_saves_exact_bytes_into_descargas() {
                 .starts_with(&format!("Descargado {name} en descargas/")),
             "{run:?}"
         );
-        assert_eq!(
-            read(cwd.path().join("descargas").join(name)),
-            read(dir.path().join(name)),
-            "{name}"
-        );
+        assert_downloaded(cwd.path(), dir.path(), name);
     }
     std::fs::create_dir(cwd.path().join("otra")).unwrap();
     let run = cliente(
@@ -281,10 +384,7 @@ fn descargar_saves_exact_bytes_into_descargas() {
         &["descargar", "poema.txt", "-o", "otra/copia.txt"],
     );
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        read(cwd.path().join("otra/copia.txt")),
-        read(dir.path().join("poema.txt"))
-    );
+    assert_same_file(cwd.path().join("otra/copia.txt"), dir.path().join("poema.txt"));
     // -o naming a folder puts the file inside it, under its own name.
     let run = cliente(
         server.port,
@@ -292,18 +392,16 @@ fn descargar_saves_exact_bytes_into_descargas() {
         &["descargar", "mi foto.png", "-o", "otra"],
     );
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        read(cwd.path().join("otra/mi foto.png")),
-        read(dir.path().join("mi foto.png"))
+    assert_same_file(
+        cwd.path().join("otra/mi foto.png"),
+        dir.path().join("mi foto.png"),
     );
 }
 
 /// A download the server refuses exits 1 with its message, and leaves no file behind.
 #[test]
 fn descargar_of_a_missing_file_exits_1_and_creates_nothing() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-missing");
+    let (_dir, server, cwd) = started("cli-missing");
     let run = cliente(server.port, cwd.path(), &["descargar", "no-existe.txt"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(run.stderr, "cliente: no existe el archivo: no-existe.txt\n");
@@ -314,9 +412,7 @@ fn descargar_of_a_missing_file_exits_1_and_creates_nothing() {
 /// creates nothing.
 #[test]
 fn descargar_into_a_missing_folder_is_an_error() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-nodir");
+    let (_dir, server, cwd) = started("cli-nodir");
     let run = cliente(
         server.port,
         cwd.path(),
@@ -373,6 +469,14 @@ fn names_in(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Starts downloading `name` through a proxy that cuts it after 6 MiB came back, so the
+/// first 4 MiB range is kept in a partial and the run fails.
+fn interrupt_download(port: u16, cwd: &Path, name: &str) {
+    let proxy = cutting_proxy(port, 6 * MIB);
+    let run = cliente(proxy, cwd, &["descargar", name]);
+    assert_ne!(run.code, 0, "{run:?}");
+}
+
 /// An interrupted download leaves nothing under the final name, only a hidden partial;
 /// running the same command again resumes from it and gets the exact file.
 #[test]
@@ -383,9 +487,7 @@ fn an_interrupted_download_resumes_on_the_next_run() {
     let server = Server::start(dir.path(), &[]);
     let cwd = TempDir::new("cli-resume");
     // The first range (4 MiB) gets through, the second is cut.
-    let proxy = cutting_proxy(server.port, 6 * MIB);
-    let run = cliente(proxy, cwd.path(), &["descargar", "video.bin"]);
-    assert_ne!(run.code, 0, "{run:?}");
+    interrupt_download(server.port, cwd.path(), "video.bin");
     let downloads = cwd.path().join("descargas");
     assert!(
         !downloads.join("video.bin").exists(),
@@ -429,10 +531,7 @@ fn a_partial_of_another_version_is_not_resumed() {
     let run = cliente(server.port, cwd.path(), &["descargar", "video.bin"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(!run.stderr.contains("retomando"), "{run:?}");
-    assert_eq!(
-        read(downloads.join("video.bin")),
-        read(dir.path().join("video.bin"))
-    );
+    assert_downloaded(cwd.path(), dir.path(), "video.bin");
     assert_eq!(names_in(&downloads), ["video.bin"]);
 }
 
@@ -444,8 +543,7 @@ fn menu_offers_to_resume_a_download() {
     dir.write("video.bin", &whole);
     let server = Server::start(dir.path(), &[]);
     let cwd = TempDir::new("cli-menu-resume");
-    let proxy = cutting_proxy(server.port, 6 * MIB);
-    assert_ne!(cliente(proxy, cwd.path(), &["descargar", "video.bin"]).code, 0);
+    interrupt_download(server.port, cwd.path(), "video.bin");
     let run = menu(server.port, cwd.path(), "2\nvideo.bin\ntal vez\ns\nsalir\n");
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
@@ -462,9 +560,7 @@ fn menu_offers_to_resume_a_download() {
 /// takes another name with --nombre.
 #[test]
 fn subir_publishes_and_only_overwrites_when_asked() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-subir");
+    let (dir, server, cwd) = started("cli-subir");
     cwd.write("nota.txt", b"primera version");
     let run = cliente(server.port, cwd.path(), &["subir", "nota.txt"]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -514,24 +610,13 @@ fn subir_of_a_large_file_goes_in_parts() {
 /// bytes longer than the local file mean another upload, so it starts over.
 #[test]
 fn subir_resumes_an_interrupted_upload() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-retomar");
+    let (dir, server, cwd) = started("cli-retomar");
     let content = pattern(10 * MIB);
     cwd.write("grande.bin", &content);
 
     // A first attempt that sent 3 MiB and vanished.
     let staged = 3 * MIB;
-    let mut first = server.connect();
-    let part = Data::dict([
-        ("nombre", Data::str("grande.bin")),
-        ("contenido", Data::Bytes(content[..staged].to_vec())),
-        ("desde", Data::Int(0)),
-        ("fin", Data::Bool(false)),
-    ]);
-    assert_eq!(first.ask("subir_parte", part).estado, "ok");
-    drop(first);
-    wait_until_free(&server, "grande.bin");
+    stage_abandoned_upload(&server, "grande.bin", content[..staged].to_vec());
 
     let run = cliente(server.port, cwd.path(), &["subir", "grande.bin"]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -541,20 +626,26 @@ fn subir_resumes_an_interrupted_upload() {
     // 6 MiB staged for a 5 MiB file cannot be a start of it: start over.
     let small = pattern(5 * MIB + 1);
     cwd.write("otro.bin", &small);
-    let mut first = server.connect();
-    let part = Data::dict([
-        ("nombre", Data::str("otro.bin")),
-        ("contenido", Data::Bytes(vec![b'x'; 6 * MIB])),
-        ("desde", Data::Int(0)),
-        ("fin", Data::Bool(false)),
-    ]);
-    assert_eq!(first.ask("subir_parte", part).estado, "ok");
-    drop(first);
-    wait_until_free(&server, "otro.bin");
+    stage_abandoned_upload(&server, "otro.bin", vec![b'x'; 6 * MIB]);
     let run = cliente(server.port, cwd.path(), &["subir", "otro.bin"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(!run.stderr.contains("retomando"), "{run:?}");
     assert_eq!(read(dir.path().join("otro.bin")), small);
+}
+
+/// Stages `bytes` as the start of an upload of `name` from another connection that then
+/// vanishes, as an interrupted upload does, and waits until the server has freed the name.
+fn stage_abandoned_upload(server: &Server, name: &str, bytes: Vec<u8>) {
+    let mut other = server.connect();
+    let part = Data::dict([
+        ("nombre", Data::str(name)),
+        ("contenido", Data::Bytes(bytes)),
+        ("desde", Data::Int(0)),
+        ("fin", Data::Bool(false)),
+    ]);
+    assert_eq!(other.ask("subir_parte", part).estado, "ok");
+    drop(other);
+    wait_until_free(server, name);
 }
 
 /// The server frees a name being uploaded once it has seen the uploader leave; ask
@@ -572,9 +663,7 @@ fn wait_until_free(server: &Server, name: &str) {
 /// `duplicar`, `renombrar` and `borrar` change the served folder; refusals exit 1.
 #[test]
 fn duplicar_renombrar_and_borrar_change_the_folder() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-archivos");
+    let (dir, server, cwd) = started("cli-archivos");
     let poema = read(dir.path().join("poema.txt"));
 
     let run = cliente(server.port, cwd.path(), &["duplicar", "poema.txt"]);
@@ -605,9 +694,7 @@ fn duplicar_renombrar_and_borrar_change_the_folder() {
 /// `clientes` shows at least its own connection, unsubscribed.
 #[test]
 fn clientes_lists_connections() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-clientes");
+    let (_dir, server, cwd) = started("cli-clientes");
     let run = cliente(server.port, cwd.path(), &["clientes"]);
     assert_eq!(run.code, 0, "{run:?}");
     let rows: Vec<&str> = run.stdout.lines().skip(1).collect();
@@ -628,67 +715,39 @@ fn escuchar_receives_files_and_messages_until_the_server_closes() {
     let server = Server::start(dir.path(), &[]);
     let listener_dir = TempDir::new("cli-escuchar");
     let sender_dir = TempDir::new("cli-emisor");
-    let mut listener = cliente_cmd(server.port, listener_dir.path(), &["--alias", "ana", "escuchar"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Lines::of(listener.stdout.take().unwrap());
-    let id = id_in(&lines.until("Suscrito como cliente"));
+    let listener = Live::escuchar(server.port, listener_dir.path(), &["--alias", "ana"]);
+    let (to, from) = (listener_dir.path(), sender_dir.path());
+    assert_poema_pushed(server.port, from, &listener, to, dir.path());
 
-    let run = cliente(server.port, sender_dir.path(), &["difundir", "poema.txt"]);
+    let run = cliente(server.port, from, &["difundir", "grande.bin"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(run.stdout, "poema.txt enviado a 1 cliente\n");
-    lines.until("poema.txt guardado en descargas/poema.txt");
-    assert_eq!(
-        read(listener_dir.path().join("descargas/poema.txt")),
-        read(dir.path().join("poema.txt"))
-    );
-
-    let run = cliente(server.port, sender_dir.path(), &["difundir", "grande.bin"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    lines.until("grande.bin guardado");
+    listener.lines.until("grande.bin guardado");
     assert_eq!(read(listener_dir.path().join("descargas/grande.bin")), big);
 
     // The same name again is kept beside the first, not over it.
-    let run = cliente(server.port, sender_dir.path(), &["difundir", "poema.txt"]);
+    let run = cliente(server.port, from, &["difundir", "poema.txt"]);
     assert_eq!(run.code, 0, "{run:?}");
-    lines.until("descargas/poema (2).txt");
+    listener.lines.until("descargas/poema (2).txt");
 
-    let run = cliente(server.port, sender_dir.path(), &["mensaje", &id, "hola", "ana"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(run.stdout, "Mensaje entregado a 1 cliente\n");
-    let line = lines.until("[mensaje de");
-    assert!(line.ends_with("] hola ana"), "{line}");
+    let id = listener.id.clone();
+    assert_message_arrives(server.port, from, &listener, &id, &["hola", "ana"]);
 
     // Only the three files: the partial files used on the way are gone.
-    let mut names: Vec<String> = std::fs::read_dir(listener_dir.path().join("descargas"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["grande.bin", "poema (2).txt", "poema.txt"]);
+    assert_eq!(
+        names_in(&to.join("descargas")),
+        ["grande.bin", "poema (2).txt", "poema.txt"]
+    );
 
     drop(server);
-    let status = listener.wait().unwrap();
-    let mut stderr = String::new();
-    listener
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(0), "{stderr}");
+    let (code, stderr) = listener.end();
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("El servidor cerró la conexión"), "{stderr}");
 }
 
 /// `mensaje` says how many got it; an id nobody holds is the server's error (exit 1).
 #[test]
 fn mensaje_reports_deliveries_and_refusals() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-mensaje");
+    let (_dir, server, cwd) = started("cli-mensaje");
     let run = cliente(server.port, cwd.path(), &["mensaje", "todos", "nadie", "escucha"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, "Mensaje entregado a 0 clientes\n");
@@ -704,9 +763,7 @@ fn mensaje_reports_deliveries_and_refusals() {
 /// operation, a server refusal is shown and the menu goes on, and the exit is 0.
 #[test]
 fn menu_runs_a_script_that_ends_at_eof() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-menu");
+    let (dir, server, cwd) = started("cli-menu");
     cwd.write("local.txt", b"desde el menu");
     let script = [
         "1",           // listar
@@ -756,10 +813,7 @@ fn menu_runs_a_script_that_ends_at_eof() {
     ] {
         assert!(out.contains(expected), "missing {expected:?}: {run:?}");
     }
-    assert_eq!(
-        read(cwd.path().join("descargas/mi foto.png")),
-        read(dir.path().join("mi foto.png"))
-    );
+    assert_downloaded(cwd.path(), dir.path(), "mi foto.png");
     assert_eq!(read(dir.path().join("subido.txt")), b"desde el menu");
     assert!(!dir.path().join("poema (copia).txt").exists());
     assert!(!cwd.path().join("descargas/no-existe.txt").exists());
@@ -769,9 +823,7 @@ fn menu_runs_a_script_that_ends_at_eof() {
 /// spaces, or starting with ~.
 #[test]
 fn menu_takes_pasted_paths() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-paste");
+    let (dir, server, cwd) = started("cli-paste");
     let home = TempDir::new("cli-home");
     cwd.write("mi nota.txt", b"con espacio");
     home.write("casa.txt", b"desde home");
@@ -781,17 +833,12 @@ fn menu_takes_pasted_paths() {
     let script = format!(
         "3\n{quoted}\nuno.txt\n3\n{double}\ndos.txt\n3\n{escaped}\ntres.txt\n3\n~/casa.txt\n\nsalir\n"
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_cliente"))
-        .args([&server.port.to_string(), "127.0.0.1"])
-        .current_dir(cwd.path())
-        .env("HOME", home.path())
-        .env("USERPROFILE", home.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let run = finish(child, Some(&script));
+    let run = type_into(
+        menu_cmd(server.port, cwd.path(), &[])
+            .env("HOME", home.path())
+            .env("USERPROFILE", home.path()),
+        &script,
+    );
     assert_eq!(run.code, 0, "{run:?}");
     for name in ["uno.txt", "dos.txt", "tres.txt"] {
         assert_eq!(read(dir.path().join(name)), b"con espacio", "{name}: {run:?}");
@@ -803,9 +850,7 @@ fn menu_takes_pasted_paths() {
 /// and no keeps the file.
 #[test]
 fn menu_borrar_asks_for_confirmation() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-borrar");
+    let (dir, server, cwd) = started("cli-borrar");
     let run = menu(server.port, cwd.path(), "5\npoema.txt\n3\nn\nsalir\n");
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("¿Borrar poema.txt del servidor?"), "{run:?}");
@@ -820,9 +865,7 @@ fn menu_borrar_asks_for_confirmation() {
 /// Uploading over an existing name in the menu asks whether to replace it, then does.
 #[test]
 fn menu_subir_asks_before_replacing() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-reemplazar");
+    let (dir, server, cwd) = started("cli-reemplazar");
     cwd.write("poema.txt", b"otro poema");
     let run = menu(
         server.port,
@@ -844,22 +887,11 @@ fn menu_subir_asks_before_replacing() {
 /// pushed file names its sender with id and alias, as a message does.
 #[test]
 fn mensaje_by_alias_and_senders_named_alike() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let listener_dir = TempDir::new("cli-alias-ana");
+    let (_dir, server, listener_dir) = started("cli-alias-ana");
     let menu_dir = TempDir::new("cli-alias-beto");
-    let mut listener = cliente_cmd(server.port, listener_dir.path(), &["--alias", "ana", "escuchar"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Lines::of(listener.stdout.take().unwrap());
-    lines.until("Suscrito como cliente");
+    let listener = Live::escuchar(server.port, listener_dir.path(), &["--alias", "ana"]);
 
-    let run = cliente(server.port, menu_dir.path(), &["mensaje", "ana", "hola", "ana"]);
-    assert_eq!(run.stdout, "Mensaje entregado a 1 cliente\n", "{run:?}");
-    assert!(lines.until("[mensaje de").ends_with("] hola ana"));
+    assert_message_arrives(server.port, menu_dir.path(), &listener, "ana", &["hola", "ana"]);
     let run = cliente(server.port, menu_dir.path(), &["mensaje", "nadie", "hola"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
@@ -867,30 +899,20 @@ fn mensaje_by_alias_and_senders_named_alike() {
         "{run:?}"
     );
 
-    let mut beto = Command::new(env!("CARGO_BIN_EXE_cliente"))
-        .args([&server.port.to_string(), "127.0.0.1", "--alias", "beto"])
-        .current_dir(menu_dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let shown = Lines::of(beto.stdout.take().unwrap());
-    let beto_id = id_in(&shown.until("Conectado a"));
-    let mut stdin = beto.stdin.take().unwrap();
-    stdin.write_all(b"9\nAna\nsoy beto\n").unwrap();
-    shown.until("Mensaje entregado a 1 cliente");
-    let from = format!("de {beto_id} (beto)]");
-    let line = lines.until("soy beto");
+    let mut beto = Live::menu(server.port, menu_dir.path(), &["--alias", "beto"]);
+    beto.type_in("9\nAna\nsoy beto\n");
+    beto.lines.until("Mensaje entregado a 1 cliente");
+    let from = format!("de {} (beto)]", beto.id);
+    let line = listener.lines.until("soy beto");
     assert!(line.starts_with(&format!("[mensaje {from}")), "{line}");
-    stdin.write_all(b"7\npoema.txt\n").unwrap();
-    let line = lines.until("poema.txt guardado");
+    beto.type_in("7\npoema.txt\n");
+    let line = listener.lines.until("poema.txt guardado");
     assert!(line.starts_with(&format!("[archivo {from}")), "{line}");
-    stdin.write_all(b"salir\n").unwrap();
-    shown.until("Hasta luego.");
-    assert_eq!(beto.wait().unwrap().code(), Some(0));
+    beto.type_in("salir\n");
+    beto.lines.until("Hasta luego.");
+    assert_eq!(beto.end().0, Some(0));
     drop(server);
-    let _ = listener.wait();
+    let _ = listener.end();
 }
 
 /// A listener on `port` that accepts connections and runs `serve` on each, in a thread.
@@ -990,24 +1012,14 @@ fn a_slow_but_moving_reply_does_not_time_out() {
 /// and still gets the next message.
 #[test]
 fn an_idle_subscriber_does_not_time_out() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-idle");
-    let mut listener = cliente_cmd(server.port, cwd.path(), &["--espera", "1", "escuchar"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Lines::of(listener.stdout.take().unwrap());
-    let id = id_in(&lines.until("Suscrito como cliente"));
+    let (_dir, server, cwd) = started("cli-idle");
+    let listener = Live::escuchar(server.port, cwd.path(), &["--espera", "1"]);
     // Idle for longer than --espera (this sets up the case; nothing is measured).
     std::thread::sleep(Duration::from_millis(2500));
-    let run = cliente(server.port, cwd.path(), &["mensaje", &id, "sigues", "ahí"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(lines.until("[mensaje de").ends_with("sigues ahí"));
+    let id = listener.id.clone();
+    assert_message_arrives(server.port, cwd.path(), &listener, &id, &["sigues", "ahí"]);
     drop(server);
-    assert_eq!(listener.wait().unwrap().code(), Some(0));
+    assert_eq!(listener.end().0, Some(0));
 }
 
 /// With `--clave` (or ALMACEN_CLAVE), every write goes in its dict form with the key;
@@ -1047,23 +1059,9 @@ fn the_key_goes_with_every_write() {
         with_flag.extend_from_slice(args);
         let run = cliente(port, cwd.path(), &with_flag);
         assert_eq!(run.code, 0, "{args:?}: {run:?}");
-        let child = cliente_cmd(port, cwd.path(), args)
-            .env("ALMACEN_CLAVE", "k")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let run = finish(child, None);
+        let run = run_no_input(cliente_cmd(port, cwd.path(), args).env("ALMACEN_CLAVE", "k"));
         assert_eq!(run.code, 0, "{args:?} with ALMACEN_CLAVE: {run:?}");
-        let child = cliente_cmd(port, cwd.path(), args)
-            .env_remove("ALMACEN_CLAVE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let run = finish(child, None);
+        let run = run_no_input(cliente_cmd(port, cwd.path(), args).env_remove("ALMACEN_CLAVE"));
         assert_eq!(run.code, 1, "{args:?} without a key: {run:?}");
         assert!(run.stderr.contains("use --clave CLAVE"), "{args:?}: {run:?}");
     }
@@ -1072,9 +1070,7 @@ fn the_key_goes_with_every_write() {
 /// `salir` ends the menu with exit 0, and nothing typed after it runs.
 #[test]
 fn menu_ends_at_salir() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-salir");
+    let (dir, server, cwd) = started("cli-salir");
     let run = menu(server.port, cwd.path(), "listar\nsalir\n5\npoema.txt\n");
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("poema.txt"), "{run:?}");
@@ -1086,38 +1082,19 @@ fn menu_ends_at_salir() {
 /// (the file saved into descargas/), and the menu still answers afterwards.
 #[test]
 fn menu_shows_pushes_while_idle() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-menu-push");
+    let (dir, server, cwd) = started("cli-menu-push");
     let other = TempDir::new("cli-menu-otro");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cliente"))
-        .args([&server.port.to_string(), "127.0.0.1", "--alias", "beto"])
-        .current_dir(cwd.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Lines::of(child.stdout.take().unwrap());
-    let id = id_in(&lines.until("Conectado a"));
+    let mut beto = Live::menu(server.port, cwd.path(), &["--alias", "beto"]);
 
-    let run = cliente(server.port, other.path(), &["mensaje", &id, "¿estás", "ahí?"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(lines.until("[mensaje de").ends_with("] ¿estás ahí?"));
-    let run = cliente(server.port, other.path(), &["difundir", "poema.txt"]);
-    assert_eq!(run.stdout, "poema.txt enviado a 1 cliente\n", "{run:?}");
-    lines.until("poema.txt guardado en descargas/poema.txt");
-    assert_eq!(
-        read(cwd.path().join("descargas/poema.txt")),
-        read(dir.path().join("poema.txt"))
-    );
+    let id = beto.id.clone();
+    assert_message_arrives(server.port, other.path(), &beto, &id, &["¿estás", "ahí?"]);
+    assert_poema_pushed(server.port, other.path(), &beto, cwd.path(), dir.path());
 
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"8\n").unwrap();
-    lines.until("beto");
-    stdin.write_all(b"salir\n").unwrap();
-    lines.until("Hasta luego.");
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    beto.type_in("8\n");
+    beto.lines.until("beto");
+    beto.type_in("salir\n");
+    beto.lines.until("Hasta luego.");
+    assert_eq!(beto.end().0, Some(0));
 }
 
 /// When the server shuts down, `escuchar` and the menu show its goodbye and end with exit 0.
@@ -1126,32 +1103,16 @@ fn a_server_shutdown_ends_escuchar_and_the_menu_cleanly() {
     let dir = served();
     let mut server = Server::start(dir.path(), &[]);
     let cwd = TempDir::new("cli-cierre");
-    let mut listener = cliente_cmd(server.port, cwd.path(), &["escuchar"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let listened = Lines::of(listener.stdout.take().unwrap());
-    listened.until("Suscrito como cliente");
-    let mut menu_child = Command::new(env!("CARGO_BIN_EXE_cliente"))
-        .args([&server.port.to_string(), "127.0.0.1"])
-        .current_dir(cwd.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let shown = Lines::of(menu_child.stdout.take().unwrap());
-    shown.until("Conectado a");
+    let listener = Live::escuchar(server.port, cwd.path(), &[]);
+    let menu = Live::menu(server.port, cwd.path(), &[]);
     server.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
-    listened.until("[servidor] se está cerrando");
-    shown.until("[servidor] se está cerrando");
+    listener.lines.until("[servidor] se está cerrando");
+    menu.lines.until("[servidor] se está cerrando");
     // The notice starts its own line, not the end of the prompt's.
-    let bye = shown.until("Hasta luego.");
+    let bye = menu.lines.until("Hasta luego.");
     assert!(bye.starts_with("El servidor cerró la sesión"), "{bye}");
-    assert_eq!(listener.wait().unwrap().code(), Some(0));
-    assert_eq!(menu_child.wait().unwrap().code(), Some(0));
+    assert_eq!(listener.end().0, Some(0));
+    assert_eq!(menu.end().0, Some(0));
     assert!(server.wait_exit(Duration::from_secs(5)).unwrap().success());
 }
 
@@ -1209,14 +1170,7 @@ fn an_old_server_without_hola_is_spoken_to_in_the_course_protocol() {
         read(cwd.path().join("descargas/viejo.txt")),
         b"contenido de un servidor antiguo\n"
     );
-    let child = cliente_cmd(port, cwd.path(), &["descargar", "viejo.txt", "-o", "otra.txt"])
-        .env("RUST_LOG", "debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let run = finish(child, None);
+    let run = cliente_debug(port, cwd.path(), &["descargar", "viejo.txt", "-o", "otra.txt"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("declined protocol 2"), "{run:?}");
     assert!(run.stderr.contains("no sha256 check for viejo.txt"), "{run:?}");
@@ -1241,19 +1195,6 @@ fn a_server_that_hangs_up_on_hola_gets_a_second_connection() {
     let run = cliente(port, cwd.path(), &["listar"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, "sin_hola.txt\n");
-}
-
-/// Runs a subcommand with `RUST_LOG=debug`, so its stderr shows the protocol agreed and
-/// the checks made.
-fn cliente_debug(port: u16, cwd: &Path, args: &[&str]) -> Run {
-    let child = cliente_cmd(port, cwd, args)
-        .env("RUST_LOG", "debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    finish(child, None)
 }
 
 /// What a proxy does to the bytes it relays.
@@ -1327,6 +1268,45 @@ fn tampering_proxy(port: u16, tamper: Tamper) -> u16 {
     proxy_port
 }
 
+/// Which protocol `cliente` ends up speaking with the real server.
+#[derive(Clone, Copy, Debug)]
+enum Protocol {
+    /// Protocol 2, agreed by `hola`.
+    Two,
+    /// The course's protocol, behind a proxy that refuses `hola`.
+    Course,
+}
+
+impl Protocol {
+    /// Where `cliente` connects to speak this protocol with the server on `port`.
+    fn port(self, port: u16) -> u16 {
+        match self {
+            Protocol::Two => port,
+            Protocol::Course => tampering_proxy(port, Tamper::NoHola),
+        }
+    }
+
+    /// What `cliente`'s debug log says once the protocol is settled.
+    fn agreement(self) -> &'static str {
+        match self {
+            Protocol::Two => "agreed to protocol 2",
+            Protocol::Course => "declined protocol 2",
+        }
+    }
+}
+
+/// `descargar NAME` through `port`, where `cliente` speaks `protocol`, is checked
+/// against the server's `resumen` and lands byte for byte. Returns the run for more checks.
+fn assert_checked_download(port: u16, protocol: Protocol, cwd: &Path, dir: &Path, name: &str) -> Run {
+    let run = cliente_debug(port, cwd, &["descargar", name]);
+    assert_eq!(run.code, 0, "{protocol:?}: {run:?}");
+    assert!(run.stderr.contains(protocol.agreement()), "{run:?}");
+    let matches = format!("sha256 of {name} matches");
+    assert!(run.stderr.contains(&matches), "{protocol:?}: {run:?}");
+    assert_downloaded(cwd, dir, name);
+    run
+}
+
 /// With a server that offers it, `cliente` speaks protocol 2, and every download (a
 /// resumed one included) is checked against the server's `resumen`.
 #[test]
@@ -1336,21 +1316,12 @@ fn downloads_in_protocol_2_are_checked_with_resumen() {
     dir.write("video.bin", &whole);
     let server = Server::start(dir.path(), &[]);
     let cwd = TempDir::new("cli-p2-dl");
-    let run = cliente_debug(server.port, cwd.path(), &["descargar", "mi foto.png"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stderr.contains("agreed to protocol 2"), "{run:?}");
-    assert!(run.stderr.contains("sha256 of mi foto.png matches"), "{run:?}");
-    assert_eq!(
-        read(cwd.path().join("descargas/mi foto.png")),
-        read(dir.path().join("mi foto.png"))
-    );
-    let proxy = cutting_proxy(server.port, 6 * MIB);
-    assert_ne!(cliente(proxy, cwd.path(), &["descargar", "video.bin"]).code, 0);
-    let run = cliente_debug(server.port, cwd.path(), &["descargar", "video.bin"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let (cwd, dir) = (cwd.path(), dir.path());
+    assert_checked_download(server.port, Protocol::Two, cwd, dir, "mi foto.png");
+    interrupt_download(server.port, cwd, "video.bin");
+    let run = assert_checked_download(server.port, Protocol::Two, cwd, dir, "video.bin");
     assert!(run.stdout.contains("se continuó desde 4.0 MiB"), "{run:?}");
-    assert!(run.stderr.contains("sha256 of video.bin matches"), "{run:?}");
-    assert_eq!(read(cwd.path().join("descargas/video.bin")), whole);
+    assert_eq!(read(cwd.join("descargas/video.bin")), whole);
 }
 
 /// A byte damaged on its way down is caught by the sha256 check: exit 1, and neither
@@ -1394,21 +1365,10 @@ fn an_upload_damaged_in_transit_is_refused_and_nothing_published() {
 /// server refuses our `sha256_previo` for them, and `cliente` starts over from 0.
 #[test]
 fn a_resumed_upload_over_foreign_bytes_starts_over() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-p2-foreign");
+    let (dir, server, cwd) = started("cli-p2-foreign");
     let content = pattern(10 * MIB);
     cwd.write("grande.bin", &content);
-    let mut other = server.connect();
-    let part = Data::dict([
-        ("nombre", Data::str("grande.bin")),
-        ("contenido", Data::Bytes(vec![b'x'; 3 * MIB])),
-        ("desde", Data::Int(0)),
-        ("fin", Data::Bool(false)),
-    ]);
-    assert_eq!(other.ask("subir_parte", part).estado, "ok");
-    drop(other);
-    wait_until_free(&server, "grande.bin");
+    stage_abandoned_upload(&server, "grande.bin", vec![b'x'; 3 * MIB]);
     let run = cliente(server.port, cwd.path(), &["subir", "grande.bin"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
@@ -1429,51 +1389,20 @@ fn a_resumed_upload_over_foreign_bytes_starts_over() {
 /// protocol cannot refuse, is caught afterwards by `resumen`.
 #[test]
 fn behind_a_server_without_hola_the_course_protocol_does_everything() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let old = tampering_proxy(server.port, Tamper::NoHola);
-    let cwd = TempDir::new("cli-course");
-    let run = cliente_debug(old, cwd.path(), &["descargar", "mi foto.png"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stderr.contains("declined protocol 2"), "{run:?}");
-    assert!(run.stderr.contains("sha256 of mi foto.png matches"), "{run:?}");
-    assert_eq!(
-        read(cwd.path().join("descargas/mi foto.png")),
-        read(dir.path().join("mi foto.png"))
-    );
+    let (dir, server, cwd) = started("cli-course");
+    let old = Protocol::Course.port(server.port);
+    assert_checked_download(old, Protocol::Course, cwd.path(), dir.path(), "mi foto.png");
 
     // A course-protocol subscriber gets a file pushed by a protocol-2 sender.
     let listen_dir = TempDir::new("cli-course-listen");
-    let mut listener = cliente_cmd(old, listen_dir.path(), &["escuchar"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Lines::of(listener.stdout.take().unwrap());
-    lines.until("Suscrito como cliente");
-    let run = cliente(server.port, cwd.path(), &["difundir", "poema.txt"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    lines.until("poema.txt guardado en descargas/poema.txt");
-    assert_eq!(
-        read(listen_dir.path().join("descargas/poema.txt")),
-        read(dir.path().join("poema.txt"))
-    );
-    let _ = listener.kill();
-    let _ = listener.wait();
+    let mut listener = Live::escuchar(old, listen_dir.path(), &[]);
+    assert_poema_pushed(server.port, cwd.path(), &listener, listen_dir.path(), dir.path());
+    let _ = listener.child.kill();
+    let _ = listener.child.wait();
 
     let content = pattern(6 * MIB);
     cwd.write("mezcla.bin", &content);
-    let mut other = server.connect();
-    let part = Data::dict([
-        ("nombre", Data::str("mezcla.bin")),
-        ("contenido", Data::Bytes(vec![b'x'; MIB])),
-        ("desde", Data::Int(0)),
-        ("fin", Data::Bool(false)),
-    ]);
-    assert_eq!(other.ask("subir_parte", part).estado, "ok");
-    drop(other);
-    wait_until_free(&server, "mezcla.bin");
+    stage_abandoned_upload(&server, "mezcla.bin", vec![b'x'; MIB]);
     let run = cliente(old, cwd.path(), &["subir", "mezcla.bin"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
