@@ -195,6 +195,15 @@ fn started(tag: &str) -> (TempDir, Server, TempDir) {
     (dir, server, TempDir::new(tag))
 }
 
+/// The run exited with `code`, and its stderr says each of `said`.
+#[track_caller]
+fn assert_exit(run: &Run, code: i32, said: &[&str]) {
+    assert_eq!(run.code, code, "{run:?}");
+    for words in said {
+        assert!(run.stderr.contains(words), "no {words:?} in {run:?}");
+    }
+}
+
 /// The two files hold the same bytes.
 #[track_caller]
 fn assert_same_file(a: impl AsRef<Path>, b: impl AsRef<Path>) {
@@ -330,9 +339,7 @@ fn no_server_exits_2() {
     };
     let cwd = TempDir::new("cli-noserver");
     let run = cliente(port, cwd.path(), &["listar"]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("no hay un servidor escuchando"), "{run:?}");
-    assert!(run.stderr.contains("inícielo"), "{run:?}");
+    assert_exit(&run, 2, &["no hay un servidor escuchando", "inícielo"]);
     assert!(!run.stderr.contains("refused"), "{run:?}");
 }
 
@@ -418,9 +425,7 @@ fn descargar_into_a_missing_folder_is_an_error() {
         cwd.path(),
         &["descargar", "poema.txt", "-o", "nodir/x.txt"],
     );
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("la carpeta nodir no existe"), "{run:?}");
-    assert!(run.stderr.contains("mkdir nodir"), "{run:?}");
+    assert_exit(&run, 2, &["la carpeta nodir no existe", "mkdir nodir"]);
     assert!(!cwd.path().join("nodir").exists());
 }
 
@@ -506,11 +511,10 @@ fn an_interrupted_download_resumes_on_the_next_run() {
     );
 
     let run = cliente(server.port, cwd.path(), &["descargar", "video.bin"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("retomando la descarga de video.bin: ya hay 4.0 MiB de 10.0 MiB"),
-        "{run:?}"
+    assert_exit(
+        &run,
+        0,
+        &["retomando la descarga de video.bin: ya hay 4.0 MiB de 10.0 MiB"],
     );
     assert!(run.stdout.contains("se continuó desde 4.0 MiB"), "{run:?}");
     assert_eq!(read(downloads.join("video.bin")), whole);
@@ -569,11 +573,10 @@ fn subir_publishes_and_only_overwrites_when_asked() {
 
     cwd.write("nota.txt", b"segunda");
     let run = cliente(server.port, cwd.path(), &["subir", "nota.txt"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("ya existe un archivo llamado nota.txt (use --reemplazar para sobrescribirlo)"),
-        "{run:?}"
+    assert_exit(
+        &run,
+        1,
+        &["ya existe un archivo llamado nota.txt (use --reemplazar para sobrescribirlo)"],
     );
     assert_eq!(read(dir.path().join("nota.txt")), b"primera version");
 
@@ -680,8 +683,7 @@ fn duplicar_renombrar_and_borrar_change_the_folder() {
     assert!(!dir.path().join("versos.txt").exists());
     assert_eq!(read(dir.path().join("rimas.txt")), poema);
     let run = cliente(server.port, cwd.path(), &["renombrar", "rimas.txt", "poema.txt"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("ya existe"), "{run:?}");
+    assert_exit(&run, 1, &["ya existe"]);
 
     let run = cliente(server.port, cwd.path(), &["borrar", "rimas.txt"]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -752,11 +754,7 @@ fn mensaje_reports_deliveries_and_refusals() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, "Mensaje entregado a 0 clientes\n");
     let run = cliente(server.port, cwd.path(), &["mensaje", "999", "hola"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains("no hay un cliente suscrito con id 999"),
-        "{run:?}"
-    );
+    assert_exit(&run, 1, &["no hay un cliente suscrito con id 999"]);
 }
 
 /// A menu session typed ahead and ended by the end of input: each choice does its
@@ -893,11 +891,7 @@ fn mensaje_by_alias_and_senders_named_alike() {
 
     assert_message_arrives(server.port, menu_dir.path(), &listener, "ana", &["hola", "ana"]);
     let run = cliente(server.port, menu_dir.path(), &["mensaje", "nadie", "hola"]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(
-        run.stderr.contains("no hay un cliente con alias «nadie»"),
-        "{run:?}"
-    );
+    assert_exit(&run, 2, &["no hay un cliente con alias «nadie»"]);
 
     let mut beto = Live::menu(server.port, menu_dir.path(), &["--alias", "beto"]);
     beto.type_in("9\nAna\nsoy beto\n");
@@ -961,10 +955,11 @@ fn a_silent_server_times_out_with_a_hint() {
     });
     let cwd = TempDir::new("cli-silent");
     let run = cliente(port, cwd.path(), &["--espera", "1", "listar"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("no respondió en 1 s"), "{run:?}");
-    assert!(run.stderr.contains("no es un servidor almacen"), "{run:?}");
-    assert!(run.stderr.contains("--espera"), "{run:?}");
+    assert_exit(
+        &run,
+        1,
+        &["no respondió en 1 s", "no es un servidor almacen", "--espera"],
+    );
 }
 
 /// A web server on the port is recognised from its answer: exit 1, and it says so.
@@ -977,9 +972,7 @@ fn an_http_server_is_recognised() {
     });
     let cwd = TempDir::new("cli-http");
     let run = cliente(port, cwd.path(), &["listar"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("respondió en HTTP"), "{run:?}");
-    assert!(run.stderr.contains("no parece un servidor almacen"), "{run:?}");
+    assert_exit(&run, 1, &["respondió en HTTP", "no parece un servidor almacen"]);
 }
 
 /// A reply that keeps arriving, however slowly, is never cut by `--espera`: only
@@ -1171,9 +1164,11 @@ fn an_old_server_without_hola_is_spoken_to_in_the_course_protocol() {
         b"contenido de un servidor antiguo\n"
     );
     let run = cliente_debug(port, cwd.path(), &["descargar", "viejo.txt", "-o", "otra.txt"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stderr.contains("declined protocol 2"), "{run:?}");
-    assert!(run.stderr.contains("no sha256 check for viejo.txt"), "{run:?}");
+    assert_exit(
+        &run,
+        0,
+        &[Protocol::Course.agreement(), "no sha256 check for viejo.txt"],
+    );
 }
 
 /// A server that hangs up on `hola` instead of answering gets a second connection, in
@@ -1269,7 +1264,7 @@ fn tampering_proxy(port: u16, tamper: Tamper) -> u16 {
 }
 
 /// Which protocol `cliente` ends up speaking with the real server.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 enum Protocol {
     /// Protocol 2, agreed by `hola`.
     Two,
@@ -1299,10 +1294,8 @@ impl Protocol {
 /// against the server's `resumen` and lands byte for byte. Returns the run for more checks.
 fn assert_checked_download(port: u16, protocol: Protocol, cwd: &Path, dir: &Path, name: &str) -> Run {
     let run = cliente_debug(port, cwd, &["descargar", name]);
-    assert_eq!(run.code, 0, "{protocol:?}: {run:?}");
-    assert!(run.stderr.contains(protocol.agreement()), "{run:?}");
     let matches = format!("sha256 of {name} matches");
-    assert!(run.stderr.contains(&matches), "{protocol:?}: {run:?}");
+    assert_exit(&run, 0, &[protocol.agreement(), &matches]);
     assert_downloaded(cwd, dir, name);
     run
 }
@@ -1334,9 +1327,11 @@ fn a_download_damaged_in_transit_is_caught_and_discarded() {
     let proxy = tampering_proxy(server.port, Tamper::FlipDown(600_000));
     let cwd = TempDir::new("cli-p2-damaged");
     let run = cliente(proxy, cwd.path(), &["descargar", "dañable.bin"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("dañable.bin llegó dañado"), "{run:?}");
-    assert!(run.stderr.contains("se descartó lo descargado"), "{run:?}");
+    assert_exit(
+        &run,
+        1,
+        &["dañable.bin llegó dañado", "se descartó lo descargado"],
+    );
     assert_eq!(names_in(&cwd.path().join("descargas")), Vec::<String>::new());
     // Undamaged, the same download goes through.
     let run = cliente(server.port, cwd.path(), &["descargar", "dañable.bin"]);
@@ -1353,8 +1348,7 @@ fn an_upload_damaged_in_transit_is_refused_and_nothing_published() {
     let cwd = TempDir::new("cli-p2-up-damaged");
     cwd.write("subida.bin", &pattern(MIB));
     let run = cliente(proxy, cwd.path(), &["subir", "subida.bin"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("sha256 no coincide"), "{run:?}");
+    assert_exit(&run, 1, &["sha256 no coincide"]);
     assert!(!dir.path().join("subida.bin").exists());
     let run = cliente(server.port, cwd.path(), &["subir", "subida.bin"]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -1370,15 +1364,13 @@ fn a_resumed_upload_over_foreign_bytes_starts_over() {
     cwd.write("grande.bin", &content);
     stage_abandoned_upload(&server, "grande.bin", vec![b'x'; 3 * MIB]);
     let run = cliente(server.port, cwd.path(), &["subir", "grande.bin"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr.contains("retomando la subida de grande.bin"),
-        "{run:?}"
-    );
-    assert!(
-        run.stderr
-            .contains("lo que el servidor tenía de grande.bin no es el comienzo de este archivo"),
-        "{run:?}"
+    assert_exit(
+        &run,
+        0,
+        &[
+            "retomando la subida de grande.bin",
+            "lo que el servidor tenía de grande.bin no es el comienzo de este archivo",
+        ],
     );
     assert_eq!(read(dir.path().join("grande.bin")), content);
 }
@@ -1404,13 +1396,11 @@ fn behind_a_server_without_hola_the_course_protocol_does_everything() {
     cwd.write("mezcla.bin", &content);
     stage_abandoned_upload(&server, "mezcla.bin", vec![b'x'; MIB]);
     let run = cliente(old, cwd.path(), &["subir", "mezcla.bin"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("mezcla.bin quedó publicado, pero no coincide"),
-        "{run:?}"
+    assert_exit(
+        &run,
+        1,
+        &["mezcla.bin quedó publicado, pero no coincide", "--reemplazar"],
     );
-    assert!(run.stderr.contains("--reemplazar"), "{run:?}");
     let run = cliente(old, cwd.path(), &["subir", "mezcla.bin", "--reemplazar"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(read(dir.path().join("mezcla.bin")), content);
@@ -1443,11 +1433,10 @@ fn a_reply_with_another_requests_id_is_refused() {
     });
     let cwd = TempDir::new("cli-p2-id");
     let run = cliente(port, cwd.path(), &["listar"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("llegó la respuesta a otro pedido (id 99; se esperaba 1)"),
-        "{run:?}"
+    assert_exit(
+        &run,
+        1,
+        &["llegó la respuesta a otro pedido (id 99; se esperaba 1)"],
     );
     assert_eq!(run.stdout, "");
 }
