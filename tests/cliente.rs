@@ -190,7 +190,16 @@ fn served() -> TempDir {
 
 /// `served()`, a server on it, and an empty folder named after `tag` to run `cliente` in.
 fn started(tag: &str) -> (TempDir, Server, TempDir) {
+    started_with(tag, None)
+}
+
+/// `started`, with one more file served from the start (written before the server reads
+/// the folder).
+fn started_with(tag: &str, extra: Option<(&str, &[u8])>) -> (TempDir, Server, TempDir) {
     let dir = served();
+    if let Some((name, bytes)) = extra {
+        dir.write(name, bytes);
+    }
     let server = Server::start(dir.path(), &[]);
     (dir, server, TempDir::new(tag))
 }
@@ -370,10 +379,7 @@ fn listar_and_listar_detalle_show_the_folder() {
 /// several ranges), or where -o says.
 #[test]
 fn descargar_saves_exact_bytes_into_descargas() {
-    let dir = served();
-    dir.write("grande.bin", &pattern(9 * MIB + 5));
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-descargar");
+    let (dir, server, cwd) = started_with("cli-descargar", Some(("grande.bin", &pattern(9 * MIB + 5))));
     for name in ["poema.txt", "mi foto.png", "vacío.txt", "grande.bin"] {
         let run = cliente(server.port, cwd.path(), &["descargar", name]);
         assert_eq!(run.code, 0, "{name}: {run:?}");
@@ -486,11 +492,8 @@ fn interrupt_download(port: u16, cwd: &Path, name: &str) {
 /// running the same command again resumes from it and gets the exact file.
 #[test]
 fn an_interrupted_download_resumes_on_the_next_run() {
-    let dir = served();
     let whole = pattern(10 * MIB + 100);
-    dir.write("video.bin", &whole);
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-resume");
+    let (_dir, server, cwd) = started_with("cli-resume", Some(("video.bin", &whole)));
     // The first range (4 MiB) gets through, the second is cut.
     interrupt_download(server.port, cwd.path(), "video.bin");
     let downloads = cwd.path().join("descargas");
@@ -525,10 +528,7 @@ fn an_interrupted_download_resumes_on_the_next_run() {
 /// is dropped, and the download starts over instead of mixing two versions.
 #[test]
 fn a_partial_of_another_version_is_not_resumed() {
-    let dir = served();
-    dir.write("video.bin", &pattern(5 * MIB));
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-stale");
+    let (dir, server, cwd) = started_with("cli-stale", Some(("video.bin", &pattern(5 * MIB))));
     let downloads = cwd.path().join("descargas");
     std::fs::create_dir(&downloads).unwrap();
     std::fs::write(downloads.join(".video.bin.5242880-1.parcial"), vec![0u8; MIB]).unwrap();
@@ -542,11 +542,8 @@ fn a_partial_of_another_version_is_not_resumed() {
 /// The menu offers to resume an interrupted download, and resumes when told yes.
 #[test]
 fn menu_offers_to_resume_a_download() {
-    let dir = served();
     let whole = pattern(10 * MIB + 7);
-    dir.write("video.bin", &whole);
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-menu-resume");
+    let (_dir, server, cwd) = started_with("cli-menu-resume", Some(("video.bin", &whole)));
     interrupt_download(server.port, cwd.path(), "video.bin");
     let run = menu(server.port, cwd.path(), "2\nvideo.bin\ntal vez\ns\nsalir\n");
     assert_eq!(run.code, 0, "{run:?}");
@@ -711,11 +708,8 @@ fn clientes_lists_connections() {
 /// it arrives) and prints messages, then ends with exit 0 when the server goes away.
 #[test]
 fn escuchar_receives_files_and_messages_until_the_server_closes() {
-    let dir = served();
     let big = pattern(9 * MIB + 11);
-    dir.write("grande.bin", &big);
-    let server = Server::start(dir.path(), &[]);
-    let listener_dir = TempDir::new("cli-escuchar");
+    let (dir, server, listener_dir) = started_with("cli-escuchar", Some(("grande.bin", &big)));
     let sender_dir = TempDir::new("cli-emisor");
     let listener = Live::escuchar(server.port, listener_dir.path(), &["--alias", "ana"]);
     let (to, from) = (listener_dir.path(), sender_dir.path());
@@ -1093,9 +1087,7 @@ fn menu_shows_pushes_while_idle() {
 /// When the server shuts down, `escuchar` and the menu show its goodbye and end with exit 0.
 #[test]
 fn a_server_shutdown_ends_escuchar_and_the_menu_cleanly() {
-    let dir = served();
-    let mut server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-cierre");
+    let (_dir, mut server, cwd) = started("cli-cierre");
     let listener = Live::escuchar(server.port, cwd.path(), &[]);
     let menu = Live::menu(server.port, cwd.path(), &[]);
     server.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
@@ -1304,11 +1296,8 @@ fn assert_checked_download(port: u16, protocol: Protocol, cwd: &Path, dir: &Path
 /// resumed one included) is checked against the server's `resumen`.
 #[test]
 fn downloads_in_protocol_2_are_checked_with_resumen() {
-    let dir = served();
     let whole = pattern(10 * MIB + 3);
-    dir.write("video.bin", &whole);
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-p2-dl");
+    let (dir, server, cwd) = started_with("cli-p2-dl", Some(("video.bin", &whole)));
     let (cwd, dir) = (cwd.path(), dir.path());
     assert_checked_download(server.port, Protocol::Two, cwd, dir, "mi foto.png");
     interrupt_download(server.port, cwd, "video.bin");
@@ -1321,11 +1310,8 @@ fn downloads_in_protocol_2_are_checked_with_resumen() {
 /// the file nor a partial of it is left (resuming from bad bytes would keep them).
 #[test]
 fn a_download_damaged_in_transit_is_caught_and_discarded() {
-    let dir = served();
-    dir.write("dañable.bin", &pattern(MIB));
-    let server = Server::start(dir.path(), &[]);
+    let (_dir, server, cwd) = started_with("cli-p2-damaged", Some(("dañable.bin", &pattern(MIB))));
     let proxy = tampering_proxy(server.port, Tamper::FlipDown(600_000));
-    let cwd = TempDir::new("cli-p2-damaged");
     let run = cliente(proxy, cwd.path(), &["descargar", "dañable.bin"]);
     assert_exit(
         &run,
@@ -1342,10 +1328,8 @@ fn a_download_damaged_in_transit_is_caught_and_discarded() {
 /// client sent does not match): exit 1, and nothing is published.
 #[test]
 fn an_upload_damaged_in_transit_is_refused_and_nothing_published() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
+    let (dir, server, cwd) = started("cli-p2-up-damaged");
     let proxy = tampering_proxy(server.port, Tamper::FlipUp(500_000));
-    let cwd = TempDir::new("cli-p2-up-damaged");
     cwd.write("subida.bin", &pattern(MIB));
     let run = cliente(proxy, cwd.path(), &["subir", "subida.bin"]);
     assert_exit(&run, 1, &["sha256 no coincide"]);
