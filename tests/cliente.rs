@@ -213,6 +213,15 @@ fn assert_exit(run: &Run, code: i32, said: &[&str]) {
     }
 }
 
+/// The run exited 0, and its stdout says each of `said` (a menu session's replies).
+#[track_caller]
+fn assert_said(run: &Run, said: &[&str]) {
+    assert_exit(run, 0, &[]);
+    for words in said {
+        assert!(run.stdout.contains(words), "no {words:?} in {run:?}");
+    }
+}
+
 /// The two files hold the same bytes.
 #[track_caller]
 fn assert_same_file(a: impl AsRef<Path>, b: impl AsRef<Path>) {
@@ -546,14 +555,14 @@ fn menu_offers_to_resume_a_download() {
     let (_dir, server, cwd) = started_with("cli-menu-resume", Some(("video.bin", &whole)));
     interrupt_download(server.port, cwd.path(), "video.bin");
     let run = menu(server.port, cwd.path(), "2\nvideo.bin\ntal vez\ns\nsalir\n");
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("Hay una descarga interrumpida de video.bin (4.0 MiB de 10.0 MiB)"),
-        "{run:?}"
+    assert_said(
+        &run,
+        &[
+            "Hay una descarga interrumpida de video.bin (4.0 MiB de 10.0 MiB)",
+            "Responda s (sí) o n (no).",
+            "se continuó desde 4.0 MiB",
+        ],
     );
-    assert!(run.stdout.contains("Responda s (sí) o n (no)."), "{run:?}");
-    assert!(run.stdout.contains("se continuó desde 4.0 MiB"), "{run:?}");
     assert_eq!(read(cwd.path().join("descargas/video.bin")), whole);
 }
 
@@ -786,25 +795,24 @@ fn menu_runs_a_script_that_ends_at_eof() {
     ]
     .join("\n");
     let run = menu(server.port, cwd.path(), &(script + "\n"));
-    assert_eq!(run.code, 0, "{run:?}");
-    let out = &run.stdout;
-    for expected in [
-        "Conectado a 127.0.0.1:",
-        "Menú",
-        "mi foto.png",
-        "Descargado mi foto.png en descargas/mi foto.png (68.4 KiB)",
-        "Error: no existe el archivo: no-existe.txt",
-        "Subido local.txt (13 B)",
-        "Copiado poema.txt como poema (copia).txt",
-        "Renombrado local.txt a subido.txt",
-        "Borrado poema (copia).txt",
-        "poema.txt enviado a 0 clientes",
-        "suscrito",
-        "Mensaje entregado a 0 clientes",
-        "Opción no válida: bailar",
-    ] {
-        assert!(out.contains(expected), "missing {expected:?}: {run:?}");
-    }
+    assert_said(
+        &run,
+        &[
+            "Conectado a 127.0.0.1:",
+            "Menú",
+            "mi foto.png",
+            "Descargado mi foto.png en descargas/mi foto.png (68.4 KiB)",
+            "Error: no existe el archivo: no-existe.txt",
+            "Subido local.txt (13 B)",
+            "Copiado poema.txt como poema (copia).txt",
+            "Renombrado local.txt a subido.txt",
+            "Borrado poema (copia).txt",
+            "poema.txt enviado a 0 clientes",
+            "suscrito",
+            "Mensaje entregado a 0 clientes",
+            "Opción no válida: bailar",
+        ],
+    );
     assert_downloaded(cwd.path(), dir.path(), "mi foto.png");
     assert_eq!(read(dir.path().join("subido.txt")), b"desde el menu");
     assert!(!dir.path().join("poema (copia).txt").exists());
@@ -864,14 +872,14 @@ fn menu_subir_asks_before_replacing() {
         cwd.path(),
         "3\npoema.txt\n\nn\n3\npoema.txt\n\ns\nsalir\n",
     );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("Ya existe poema.txt en el servidor. ¿Reemplazarlo?"),
-        "{run:?}"
+    assert_said(
+        &run,
+        &[
+            "Ya existe poema.txt en el servidor. ¿Reemplazarlo?",
+            "No se subió poema.txt.",
+            "Subido poema.txt (10 B)",
+        ],
     );
-    assert!(run.stdout.contains("No se subió poema.txt."), "{run:?}");
-    assert!(run.stdout.contains("Subido poema.txt (10 B)"), "{run:?}");
     assert_eq!(read(dir.path().join("poema.txt")), b"otro poema");
 }
 
