@@ -41,6 +41,26 @@ fn cliente_cmd(port: u16, cwd: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// The menu (`cliente PUERTO HOST`, then `extra`) aimed at `port` on 127.0.0.1, running
+/// in `cwd`.
+fn menu_cmd(port: u16, cwd: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cliente"));
+    cmd.args([&port.to_string(), "127.0.0.1"])
+        .args(extra)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// Starts `cmd` with `stdin` as given and its stdout and stderr captured.
+fn spawn(cmd: &mut Command, stdin: Stdio) -> Child {
+    cmd.stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn finish(mut child: Child, input: Option<&str>) -> Run {
     if let Some(text) = input {
         let mut stdin = child.stdin.take().unwrap();
@@ -55,29 +75,30 @@ fn finish(mut child: Child, input: Option<&str>) -> Run {
     }
 }
 
+/// Runs `cmd` with no input and waits for it.
+fn run_no_input(cmd: &mut Command) -> Run {
+    finish(spawn(cmd, Stdio::null()), None)
+}
+
+/// Runs `cmd` with `input` as everything typed, and waits for it.
+fn type_into(cmd: &mut Command, input: &str) -> Run {
+    finish(spawn(cmd, Stdio::piped()), Some(input))
+}
+
 /// Runs a subcommand with no input and waits for it.
 fn cliente(port: u16, cwd: &Path, args: &[&str]) -> Run {
-    let child = cliente_cmd(port, cwd, args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    finish(child, None)
+    run_no_input(&mut cliente_cmd(port, cwd, args))
+}
+
+/// Runs a subcommand with `RUST_LOG=debug`, so its stderr shows the protocol agreed and
+/// the checks made.
+fn cliente_debug(port: u16, cwd: &Path, args: &[&str]) -> Run {
+    run_no_input(cliente_cmd(port, cwd, args).env("RUST_LOG", "debug"))
 }
 
 /// Runs the menu (`cliente PUERTO HOST`) with `input` as everything typed.
 fn menu(port: u16, cwd: &Path, input: &str) -> Run {
-    let child = Command::new(env!("CARGO_BIN_EXE_cliente"))
-        .args([&port.to_string(), "127.0.0.1"])
-        .current_dir(cwd)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    finish(child, Some(input))
+    type_into(&mut menu_cmd(port, cwd, &[]), input)
 }
 
 /// The lines a long-running `cliente` prints, as they come.
@@ -110,6 +131,55 @@ impl Lines {
     }
 }
 
+/// A `cliente` that keeps running (`escuchar`, or the menu), read as it prints.
+struct Live {
+    child: Child,
+    lines: Lines,
+    /// The id the server gave it, from its first line.
+    id: String,
+}
+
+impl Live {
+    /// `cliente OPCIONES escuchar`, once it says it is subscribed.
+    fn escuchar(port: u16, cwd: &Path, options: &[&str]) -> Live {
+        let args = [options, &["escuchar"]].concat();
+        let child = spawn(&mut cliente_cmd(port, cwd, &args), Stdio::null());
+        Live::started(child, "Suscrito como cliente")
+    }
+
+    /// The menu with `extra` after its port and host, once it says it is connected; its
+    /// stdin stays open for the test to type into.
+    fn menu(port: u16, cwd: &Path, extra: &[&str]) -> Live {
+        let child = spawn(&mut menu_cmd(port, cwd, extra), Stdio::piped());
+        Live::started(child, "Conectado a")
+    }
+
+    fn started(mut child: Child, first: &str) -> Live {
+        let lines = Lines::of(child.stdout.take().unwrap());
+        let id = id_in(&lines.until(first));
+        Live { child, lines, id }
+    }
+
+    /// Types `text` into it, as at its prompt.
+    fn type_in(&mut self, text: &str) {
+        let stdin = self.child.stdin.as_mut().expect("a menu, with stdin open");
+        stdin.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Waits for it to end: its exit code and what it wrote to stderr.
+    fn end(mut self) -> (Option<i32>, String) {
+        let mut stderr = String::new();
+        // Read before waiting, so a full pipe cannot keep it from ending.
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (self.child.wait().unwrap().code(), stderr)
+    }
+}
+
 fn served() -> TempDir {
     let dir = TempDir::new("cli-srv");
     dir.write("poema.txt", "Llueve sobre el campus.\n".as_bytes());
@@ -118,8 +188,74 @@ fn served() -> TempDir {
     dir
 }
 
+/// `served()`, a server on it, and an empty folder named after `tag` to run `cliente` in.
+fn started(tag: &str) -> (TempDir, Server, TempDir) {
+    started_with(tag, None)
+}
+
+/// `started`, with one more file served from the start (written before the server reads
+/// the folder).
+fn started_with(tag: &str, extra: Option<(&str, &[u8])>) -> (TempDir, Server, TempDir) {
+    let dir = served();
+    if let Some((name, bytes)) = extra {
+        dir.write(name, bytes);
+    }
+    let server = Server::start(dir.path(), &[]);
+    (dir, server, TempDir::new(tag))
+}
+
+/// The run exited with `code`, and its stderr says each of `said`.
+#[track_caller]
+fn assert_exit(run: &Run, code: i32, said: &[&str]) {
+    assert_eq!(run.code, code, "{run:?}");
+    for words in said {
+        assert!(run.stderr.contains(words), "no {words:?} in {run:?}");
+    }
+}
+
+/// The run exited 0, and its stdout says each of `said` (a menu session's replies).
+#[track_caller]
+fn assert_said(run: &Run, said: &[&str]) {
+    assert_exit(run, 0, &[]);
+    for words in said {
+        assert!(run.stdout.contains(words), "no {words:?} in {run:?}");
+    }
+}
+
+/// The two files hold the same bytes.
+#[track_caller]
+fn assert_same_file(a: impl AsRef<Path>, b: impl AsRef<Path>) {
+    let (a, b) = (a.as_ref(), b.as_ref());
+    assert_eq!(read(a), read(b), "{} and {}", a.display(), b.display());
+}
+
+/// `cwd/descargas/NAME` holds the same bytes as the served `dir/NAME`.
+#[track_caller]
+fn assert_downloaded(cwd: &Path, dir: &Path, name: &str) {
+    assert_same_file(cwd.join("descargas").join(name), dir.join(name));
+}
+
 fn read(path: impl AsRef<Path>) -> Vec<u8> {
     std::fs::read(path.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
+}
+
+/// `difundir poema.txt` from `sender` reaches the one subscriber, `to`, which saves it
+/// into `to_cwd`/descargas/.
+fn assert_poema_pushed(port: u16, sender: &Path, to: &Live, to_cwd: &Path, dir: &Path) {
+    let run = cliente(port, sender, &["difundir", "poema.txt"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "poema.txt enviado a 1 cliente\n", "{run:?}");
+    to.lines.until("poema.txt guardado en descargas/poema.txt");
+    assert_downloaded(to_cwd, dir, "poema.txt");
+}
+
+/// `mensaje TO WORDS` from `sender` is delivered to one client, and `to` shows it.
+fn assert_message_arrives(port: u16, sender: &Path, to: &Live, to_whom: &str, words: &[&str]) {
+    let run = cliente(port, sender, &[&["mensaje", to_whom], words].concat());
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "Mensaje entregado a 1 cliente\n", "{run:?}");
+    let line = to.lines.until("[mensaje de");
+    assert!(line.ends_with(&format!("] {}", words.join(" "))), "{line}");
 }
 
 /// The id in "... cliente N..." (the menu's and escuchar's first line).
@@ -221,9 +357,7 @@ fn no_server_exits_2() {
     };
     let cwd = TempDir::new("cli-noserver");
     let run = cliente(port, cwd.path(), &["listar"]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("no hay un servidor escuchando"), "{run:?}");
-    assert!(run.stderr.contains("inícielo"), "{run:?}");
+    assert_exit(&run, 2, &["no hay un servidor escuchando", "inícielo"]);
     assert!(!run.stderr.contains("refused"), "{run:?}");
 }
 
@@ -231,9 +365,7 @@ fn no_server_exits_2() {
 /// default and exact with `--bytes`.
 #[test]
 fn listar_and_listar_detalle_show_the_folder() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-listar");
+    let (_dir, server, cwd) = started("cli-listar");
     let run = cliente(server.port, cwd.path(), &["listar"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, "mi foto.png\npoema.txt\nvacío.txt\n");
@@ -256,10 +388,7 @@ fn listar_and_listar_detalle_show_the_folder() {
 /// several ranges), or where -o says.
 #[test]
 fn descargar_saves_exact_bytes_into_descargas() {
-    let dir = served();
-    dir.write("grande.bin", &pattern(9 * MIB + 5));
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-descargar");
+    let (dir, server, cwd) = started_with("cli-descargar", Some(("grande.bin", &pattern(9 * MIB + 5))));
     for name in ["poema.txt", "mi foto.png", "vacío.txt", "grande.bin"] {
         let run = cliente(server.port, cwd.path(), &["descargar", name]);
         assert_eq!(run.code, 0, "{name}: {run:?}");
@@ -268,11 +397,7 @@ fn descargar_saves_exact_bytes_into_descargas() {
                 .starts_with(&format!("Descargado {name} en descargas/")),
             "{run:?}"
         );
-        assert_eq!(
-            read(cwd.path().join("descargas").join(name)),
-            read(dir.path().join(name)),
-            "{name}"
-        );
+        assert_downloaded(cwd.path(), dir.path(), name);
     }
     std::fs::create_dir(cwd.path().join("otra")).unwrap();
     let run = cliente(
@@ -281,10 +406,7 @@ fn descargar_saves_exact_bytes_into_descargas() {
         &["descargar", "poema.txt", "-o", "otra/copia.txt"],
     );
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        read(cwd.path().join("otra/copia.txt")),
-        read(dir.path().join("poema.txt"))
-    );
+    assert_same_file(cwd.path().join("otra/copia.txt"), dir.path().join("poema.txt"));
     // -o naming a folder puts the file inside it, under its own name.
     let run = cliente(
         server.port,
@@ -292,18 +414,16 @@ fn descargar_saves_exact_bytes_into_descargas() {
         &["descargar", "mi foto.png", "-o", "otra"],
     );
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        read(cwd.path().join("otra/mi foto.png")),
-        read(dir.path().join("mi foto.png"))
+    assert_same_file(
+        cwd.path().join("otra/mi foto.png"),
+        dir.path().join("mi foto.png"),
     );
 }
 
 /// A download the server refuses exits 1 with its message, and leaves no file behind.
 #[test]
 fn descargar_of_a_missing_file_exits_1_and_creates_nothing() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-missing");
+    let (_dir, server, cwd) = started("cli-missing");
     let run = cliente(server.port, cwd.path(), &["descargar", "no-existe.txt"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(run.stderr, "cliente: no existe el archivo: no-existe.txt\n");
@@ -314,17 +434,13 @@ fn descargar_of_a_missing_file_exits_1_and_creates_nothing() {
 /// creates nothing.
 #[test]
 fn descargar_into_a_missing_folder_is_an_error() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-nodir");
+    let (_dir, server, cwd) = started("cli-nodir");
     let run = cliente(
         server.port,
         cwd.path(),
         &["descargar", "poema.txt", "-o", "nodir/x.txt"],
     );
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("la carpeta nodir no existe"), "{run:?}");
-    assert!(run.stderr.contains("mkdir nodir"), "{run:?}");
+    assert_exit(&run, 2, &["la carpeta nodir no existe", "mkdir nodir"]);
     assert!(!cwd.path().join("nodir").exists());
 }
 
@@ -373,19 +489,22 @@ fn names_in(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Starts downloading `name` through a proxy that cuts it after 6 MiB came back, so the
+/// first 4 MiB range is kept in a partial and the run fails.
+fn interrupt_download(port: u16, cwd: &Path, name: &str) {
+    let proxy = cutting_proxy(port, 6 * MIB);
+    let run = cliente(proxy, cwd, &["descargar", name]);
+    assert_ne!(run.code, 0, "{run:?}");
+}
+
 /// An interrupted download leaves nothing under the final name, only a hidden partial;
 /// running the same command again resumes from it and gets the exact file.
 #[test]
 fn an_interrupted_download_resumes_on_the_next_run() {
-    let dir = served();
     let whole = pattern(10 * MIB + 100);
-    dir.write("video.bin", &whole);
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-resume");
+    let (_dir, server, cwd) = started_with("cli-resume", Some(("video.bin", &whole)));
     // The first range (4 MiB) gets through, the second is cut.
-    let proxy = cutting_proxy(server.port, 6 * MIB);
-    let run = cliente(proxy, cwd.path(), &["descargar", "video.bin"]);
-    assert_ne!(run.code, 0, "{run:?}");
+    interrupt_download(server.port, cwd.path(), "video.bin");
     let downloads = cwd.path().join("descargas");
     assert!(
         !downloads.join("video.bin").exists(),
@@ -404,11 +523,10 @@ fn an_interrupted_download_resumes_on_the_next_run() {
     );
 
     let run = cliente(server.port, cwd.path(), &["descargar", "video.bin"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("retomando la descarga de video.bin: ya hay 4.0 MiB de 10.0 MiB"),
-        "{run:?}"
+    assert_exit(
+        &run,
+        0,
+        &["retomando la descarga de video.bin: ya hay 4.0 MiB de 10.0 MiB"],
     );
     assert!(run.stdout.contains("se continuó desde 4.0 MiB"), "{run:?}");
     assert_eq!(read(downloads.join("video.bin")), whole);
@@ -419,42 +537,32 @@ fn an_interrupted_download_resumes_on_the_next_run() {
 /// is dropped, and the download starts over instead of mixing two versions.
 #[test]
 fn a_partial_of_another_version_is_not_resumed() {
-    let dir = served();
-    dir.write("video.bin", &pattern(5 * MIB));
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-stale");
+    let (dir, server, cwd) = started_with("cli-stale", Some(("video.bin", &pattern(5 * MIB))));
     let downloads = cwd.path().join("descargas");
     std::fs::create_dir(&downloads).unwrap();
     std::fs::write(downloads.join(".video.bin.5242880-1.parcial"), vec![0u8; MIB]).unwrap();
     let run = cliente(server.port, cwd.path(), &["descargar", "video.bin"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(!run.stderr.contains("retomando"), "{run:?}");
-    assert_eq!(
-        read(downloads.join("video.bin")),
-        read(dir.path().join("video.bin"))
-    );
+    assert_downloaded(cwd.path(), dir.path(), "video.bin");
     assert_eq!(names_in(&downloads), ["video.bin"]);
 }
 
 /// The menu offers to resume an interrupted download, and resumes when told yes.
 #[test]
 fn menu_offers_to_resume_a_download() {
-    let dir = served();
     let whole = pattern(10 * MIB + 7);
-    dir.write("video.bin", &whole);
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-menu-resume");
-    let proxy = cutting_proxy(server.port, 6 * MIB);
-    assert_ne!(cliente(proxy, cwd.path(), &["descargar", "video.bin"]).code, 0);
+    let (_dir, server, cwd) = started_with("cli-menu-resume", Some(("video.bin", &whole)));
+    interrupt_download(server.port, cwd.path(), "video.bin");
     let run = menu(server.port, cwd.path(), "2\nvideo.bin\ntal vez\ns\nsalir\n");
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("Hay una descarga interrumpida de video.bin (4.0 MiB de 10.0 MiB)"),
-        "{run:?}"
+    assert_said(
+        &run,
+        &[
+            "Hay una descarga interrumpida de video.bin (4.0 MiB de 10.0 MiB)",
+            "Responda s (sí) o n (no).",
+            "se continuó desde 4.0 MiB",
+        ],
     );
-    assert!(run.stdout.contains("Responda s (sí) o n (no)."), "{run:?}");
-    assert!(run.stdout.contains("se continuó desde 4.0 MiB"), "{run:?}");
     assert_eq!(read(cwd.path().join("descargas/video.bin")), whole);
 }
 
@@ -462,9 +570,7 @@ fn menu_offers_to_resume_a_download() {
 /// takes another name with --nombre.
 #[test]
 fn subir_publishes_and_only_overwrites_when_asked() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-subir");
+    let (dir, server, cwd) = started("cli-subir");
     cwd.write("nota.txt", b"primera version");
     let run = cliente(server.port, cwd.path(), &["subir", "nota.txt"]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -473,11 +579,10 @@ fn subir_publishes_and_only_overwrites_when_asked() {
 
     cwd.write("nota.txt", b"segunda");
     let run = cliente(server.port, cwd.path(), &["subir", "nota.txt"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("ya existe un archivo llamado nota.txt (use --reemplazar para sobrescribirlo)"),
-        "{run:?}"
+    assert_exit(
+        &run,
+        1,
+        &["ya existe un archivo llamado nota.txt (use --reemplazar para sobrescribirlo)"],
     );
     assert_eq!(read(dir.path().join("nota.txt")), b"primera version");
 
@@ -514,24 +619,13 @@ fn subir_of_a_large_file_goes_in_parts() {
 /// bytes longer than the local file mean another upload, so it starts over.
 #[test]
 fn subir_resumes_an_interrupted_upload() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-retomar");
+    let (dir, server, cwd) = started("cli-retomar");
     let content = pattern(10 * MIB);
     cwd.write("grande.bin", &content);
 
     // A first attempt that sent 3 MiB and vanished.
     let staged = 3 * MIB;
-    let mut first = server.connect();
-    let part = Data::dict([
-        ("nombre", Data::str("grande.bin")),
-        ("contenido", Data::Bytes(content[..staged].to_vec())),
-        ("desde", Data::Int(0)),
-        ("fin", Data::Bool(false)),
-    ]);
-    assert_eq!(first.ask("subir_parte", part).estado, "ok");
-    drop(first);
-    wait_until_free(&server, "grande.bin");
+    stage_abandoned_upload(&server, "grande.bin", content[..staged].to_vec());
 
     let run = cliente(server.port, cwd.path(), &["subir", "grande.bin"]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -541,20 +635,26 @@ fn subir_resumes_an_interrupted_upload() {
     // 6 MiB staged for a 5 MiB file cannot be a start of it: start over.
     let small = pattern(5 * MIB + 1);
     cwd.write("otro.bin", &small);
-    let mut first = server.connect();
-    let part = Data::dict([
-        ("nombre", Data::str("otro.bin")),
-        ("contenido", Data::Bytes(vec![b'x'; 6 * MIB])),
-        ("desde", Data::Int(0)),
-        ("fin", Data::Bool(false)),
-    ]);
-    assert_eq!(first.ask("subir_parte", part).estado, "ok");
-    drop(first);
-    wait_until_free(&server, "otro.bin");
+    stage_abandoned_upload(&server, "otro.bin", vec![b'x'; 6 * MIB]);
     let run = cliente(server.port, cwd.path(), &["subir", "otro.bin"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(!run.stderr.contains("retomando"), "{run:?}");
     assert_eq!(read(dir.path().join("otro.bin")), small);
+}
+
+/// Stages `bytes` as the start of an upload of `name` from another connection that then
+/// vanishes, as an interrupted upload does, and waits until the server has freed the name.
+fn stage_abandoned_upload(server: &Server, name: &str, bytes: Vec<u8>) {
+    let mut other = server.connect();
+    let part = Data::dict([
+        ("nombre", Data::str(name)),
+        ("contenido", Data::Bytes(bytes)),
+        ("desde", Data::Int(0)),
+        ("fin", Data::Bool(false)),
+    ]);
+    assert_eq!(other.ask("subir_parte", part).estado, "ok");
+    drop(other);
+    wait_until_free(server, name);
 }
 
 /// The server frees a name being uploaded once it has seen the uploader leave; ask
@@ -572,9 +672,7 @@ fn wait_until_free(server: &Server, name: &str) {
 /// `duplicar`, `renombrar` and `borrar` change the served folder; refusals exit 1.
 #[test]
 fn duplicar_renombrar_and_borrar_change_the_folder() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-archivos");
+    let (dir, server, cwd) = started("cli-archivos");
     let poema = read(dir.path().join("poema.txt"));
 
     let run = cliente(server.port, cwd.path(), &["duplicar", "poema.txt"]);
@@ -591,8 +689,7 @@ fn duplicar_renombrar_and_borrar_change_the_folder() {
     assert!(!dir.path().join("versos.txt").exists());
     assert_eq!(read(dir.path().join("rimas.txt")), poema);
     let run = cliente(server.port, cwd.path(), &["renombrar", "rimas.txt", "poema.txt"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("ya existe"), "{run:?}");
+    assert_exit(&run, 1, &["ya existe"]);
 
     let run = cliente(server.port, cwd.path(), &["borrar", "rimas.txt"]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -605,9 +702,7 @@ fn duplicar_renombrar_and_borrar_change_the_folder() {
 /// `clientes` shows at least its own connection, unsubscribed.
 #[test]
 fn clientes_lists_connections() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-clientes");
+    let (_dir, server, cwd) = started("cli-clientes");
     let run = cliente(server.port, cwd.path(), &["clientes"]);
     assert_eq!(run.code, 0, "{run:?}");
     let rows: Vec<&str> = run.stdout.lines().skip(1).collect();
@@ -622,91 +717,54 @@ fn clientes_lists_connections() {
 /// it arrives) and prints messages, then ends with exit 0 when the server goes away.
 #[test]
 fn escuchar_receives_files_and_messages_until_the_server_closes() {
-    let dir = served();
     let big = pattern(9 * MIB + 11);
-    dir.write("grande.bin", &big);
-    let server = Server::start(dir.path(), &[]);
-    let listener_dir = TempDir::new("cli-escuchar");
+    let (dir, server, listener_dir) = started_with("cli-escuchar", Some(("grande.bin", &big)));
     let sender_dir = TempDir::new("cli-emisor");
-    let mut listener = cliente_cmd(server.port, listener_dir.path(), &["--alias", "ana", "escuchar"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Lines::of(listener.stdout.take().unwrap());
-    let id = id_in(&lines.until("Suscrito como cliente"));
+    let listener = Live::escuchar(server.port, listener_dir.path(), &["--alias", "ana"]);
+    let (to, from) = (listener_dir.path(), sender_dir.path());
+    assert_poema_pushed(server.port, from, &listener, to, dir.path());
 
-    let run = cliente(server.port, sender_dir.path(), &["difundir", "poema.txt"]);
+    let run = cliente(server.port, from, &["difundir", "grande.bin"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(run.stdout, "poema.txt enviado a 1 cliente\n");
-    lines.until("poema.txt guardado en descargas/poema.txt");
-    assert_eq!(
-        read(listener_dir.path().join("descargas/poema.txt")),
-        read(dir.path().join("poema.txt"))
-    );
-
-    let run = cliente(server.port, sender_dir.path(), &["difundir", "grande.bin"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    lines.until("grande.bin guardado");
+    listener.lines.until("grande.bin guardado");
     assert_eq!(read(listener_dir.path().join("descargas/grande.bin")), big);
 
     // The same name again is kept beside the first, not over it.
-    let run = cliente(server.port, sender_dir.path(), &["difundir", "poema.txt"]);
+    let run = cliente(server.port, from, &["difundir", "poema.txt"]);
     assert_eq!(run.code, 0, "{run:?}");
-    lines.until("descargas/poema (2).txt");
+    listener.lines.until("descargas/poema (2).txt");
 
-    let run = cliente(server.port, sender_dir.path(), &["mensaje", &id, "hola", "ana"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(run.stdout, "Mensaje entregado a 1 cliente\n");
-    let line = lines.until("[mensaje de");
-    assert!(line.ends_with("] hola ana"), "{line}");
+    let id = listener.id.clone();
+    assert_message_arrives(server.port, from, &listener, &id, &["hola", "ana"]);
 
     // Only the three files: the partial files used on the way are gone.
-    let mut names: Vec<String> = std::fs::read_dir(listener_dir.path().join("descargas"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["grande.bin", "poema (2).txt", "poema.txt"]);
+    assert_eq!(
+        names_in(&to.join("descargas")),
+        ["grande.bin", "poema (2).txt", "poema.txt"]
+    );
 
     drop(server);
-    let status = listener.wait().unwrap();
-    let mut stderr = String::new();
-    listener
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(0), "{stderr}");
+    let (code, stderr) = listener.end();
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("El servidor cerró la conexión"), "{stderr}");
 }
 
 /// `mensaje` says how many got it; an id nobody holds is the server's error (exit 1).
 #[test]
 fn mensaje_reports_deliveries_and_refusals() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-mensaje");
+    let (_dir, server, cwd) = started("cli-mensaje");
     let run = cliente(server.port, cwd.path(), &["mensaje", "todos", "nadie", "escucha"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, "Mensaje entregado a 0 clientes\n");
     let run = cliente(server.port, cwd.path(), &["mensaje", "999", "hola"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains("no hay un cliente suscrito con id 999"),
-        "{run:?}"
-    );
+    assert_exit(&run, 1, &["no hay un cliente suscrito con id 999"]);
 }
 
 /// A menu session typed ahead and ended by the end of input: each choice does its
 /// operation, a server refusal is shown and the menu goes on, and the exit is 0.
 #[test]
 fn menu_runs_a_script_that_ends_at_eof() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-menu");
+    let (dir, server, cwd) = started("cli-menu");
     cwd.write("local.txt", b"desde el menu");
     let script = [
         "1",           // listar
@@ -737,29 +795,25 @@ fn menu_runs_a_script_that_ends_at_eof() {
     ]
     .join("\n");
     let run = menu(server.port, cwd.path(), &(script + "\n"));
-    assert_eq!(run.code, 0, "{run:?}");
-    let out = &run.stdout;
-    for expected in [
-        "Conectado a 127.0.0.1:",
-        "Menú",
-        "mi foto.png",
-        "Descargado mi foto.png en descargas/mi foto.png (68.4 KiB)",
-        "Error: no existe el archivo: no-existe.txt",
-        "Subido local.txt (13 B)",
-        "Copiado poema.txt como poema (copia).txt",
-        "Renombrado local.txt a subido.txt",
-        "Borrado poema (copia).txt",
-        "poema.txt enviado a 0 clientes",
-        "suscrito",
-        "Mensaje entregado a 0 clientes",
-        "Opción no válida: bailar",
-    ] {
-        assert!(out.contains(expected), "missing {expected:?}: {run:?}");
-    }
-    assert_eq!(
-        read(cwd.path().join("descargas/mi foto.png")),
-        read(dir.path().join("mi foto.png"))
+    assert_said(
+        &run,
+        &[
+            "Conectado a 127.0.0.1:",
+            "Menú",
+            "mi foto.png",
+            "Descargado mi foto.png en descargas/mi foto.png (68.4 KiB)",
+            "Error: no existe el archivo: no-existe.txt",
+            "Subido local.txt (13 B)",
+            "Copiado poema.txt como poema (copia).txt",
+            "Renombrado local.txt a subido.txt",
+            "Borrado poema (copia).txt",
+            "poema.txt enviado a 0 clientes",
+            "suscrito",
+            "Mensaje entregado a 0 clientes",
+            "Opción no válida: bailar",
+        ],
     );
+    assert_downloaded(cwd.path(), dir.path(), "mi foto.png");
     assert_eq!(read(dir.path().join("subido.txt")), b"desde el menu");
     assert!(!dir.path().join("poema (copia).txt").exists());
     assert!(!cwd.path().join("descargas/no-existe.txt").exists());
@@ -769,9 +823,7 @@ fn menu_runs_a_script_that_ends_at_eof() {
 /// spaces, or starting with ~.
 #[test]
 fn menu_takes_pasted_paths() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-paste");
+    let (dir, server, cwd) = started("cli-paste");
     let home = TempDir::new("cli-home");
     cwd.write("mi nota.txt", b"con espacio");
     home.write("casa.txt", b"desde home");
@@ -781,17 +833,12 @@ fn menu_takes_pasted_paths() {
     let script = format!(
         "3\n{quoted}\nuno.txt\n3\n{double}\ndos.txt\n3\n{escaped}\ntres.txt\n3\n~/casa.txt\n\nsalir\n"
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_cliente"))
-        .args([&server.port.to_string(), "127.0.0.1"])
-        .current_dir(cwd.path())
-        .env("HOME", home.path())
-        .env("USERPROFILE", home.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let run = finish(child, Some(&script));
+    let run = type_into(
+        menu_cmd(server.port, cwd.path(), &[])
+            .env("HOME", home.path())
+            .env("USERPROFILE", home.path()),
+        &script,
+    );
     assert_eq!(run.code, 0, "{run:?}");
     for name in ["uno.txt", "dos.txt", "tres.txt"] {
         assert_eq!(read(dir.path().join(name)), b"con espacio", "{name}: {run:?}");
@@ -803,9 +850,7 @@ fn menu_takes_pasted_paths() {
 /// and no keeps the file.
 #[test]
 fn menu_borrar_asks_for_confirmation() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-borrar");
+    let (dir, server, cwd) = started("cli-borrar");
     let run = menu(server.port, cwd.path(), "5\npoema.txt\n3\nn\nsalir\n");
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("¿Borrar poema.txt del servidor?"), "{run:?}");
@@ -820,23 +865,21 @@ fn menu_borrar_asks_for_confirmation() {
 /// Uploading over an existing name in the menu asks whether to replace it, then does.
 #[test]
 fn menu_subir_asks_before_replacing() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-reemplazar");
+    let (dir, server, cwd) = started("cli-reemplazar");
     cwd.write("poema.txt", b"otro poema");
     let run = menu(
         server.port,
         cwd.path(),
         "3\npoema.txt\n\nn\n3\npoema.txt\n\ns\nsalir\n",
     );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("Ya existe poema.txt en el servidor. ¿Reemplazarlo?"),
-        "{run:?}"
+    assert_said(
+        &run,
+        &[
+            "Ya existe poema.txt en el servidor. ¿Reemplazarlo?",
+            "No se subió poema.txt.",
+            "Subido poema.txt (10 B)",
+        ],
     );
-    assert!(run.stdout.contains("No se subió poema.txt."), "{run:?}");
-    assert!(run.stdout.contains("Subido poema.txt (10 B)"), "{run:?}");
     assert_eq!(read(dir.path().join("poema.txt")), b"otro poema");
 }
 
@@ -844,53 +887,28 @@ fn menu_subir_asks_before_replacing() {
 /// pushed file names its sender with id and alias, as a message does.
 #[test]
 fn mensaje_by_alias_and_senders_named_alike() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let listener_dir = TempDir::new("cli-alias-ana");
+    let (_dir, server, listener_dir) = started("cli-alias-ana");
     let menu_dir = TempDir::new("cli-alias-beto");
-    let mut listener = cliente_cmd(server.port, listener_dir.path(), &["--alias", "ana", "escuchar"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Lines::of(listener.stdout.take().unwrap());
-    lines.until("Suscrito como cliente");
+    let listener = Live::escuchar(server.port, listener_dir.path(), &["--alias", "ana"]);
 
-    let run = cliente(server.port, menu_dir.path(), &["mensaje", "ana", "hola", "ana"]);
-    assert_eq!(run.stdout, "Mensaje entregado a 1 cliente\n", "{run:?}");
-    assert!(lines.until("[mensaje de").ends_with("] hola ana"));
+    assert_message_arrives(server.port, menu_dir.path(), &listener, "ana", &["hola", "ana"]);
     let run = cliente(server.port, menu_dir.path(), &["mensaje", "nadie", "hola"]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(
-        run.stderr.contains("no hay un cliente con alias «nadie»"),
-        "{run:?}"
-    );
+    assert_exit(&run, 2, &["no hay un cliente con alias «nadie»"]);
 
-    let mut beto = Command::new(env!("CARGO_BIN_EXE_cliente"))
-        .args([&server.port.to_string(), "127.0.0.1", "--alias", "beto"])
-        .current_dir(menu_dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let shown = Lines::of(beto.stdout.take().unwrap());
-    let beto_id = id_in(&shown.until("Conectado a"));
-    let mut stdin = beto.stdin.take().unwrap();
-    stdin.write_all(b"9\nAna\nsoy beto\n").unwrap();
-    shown.until("Mensaje entregado a 1 cliente");
-    let from = format!("de {beto_id} (beto)]");
-    let line = lines.until("soy beto");
+    let mut beto = Live::menu(server.port, menu_dir.path(), &["--alias", "beto"]);
+    beto.type_in("9\nAna\nsoy beto\n");
+    beto.lines.until("Mensaje entregado a 1 cliente");
+    let from = format!("de {} (beto)]", beto.id);
+    let line = listener.lines.until("soy beto");
     assert!(line.starts_with(&format!("[mensaje {from}")), "{line}");
-    stdin.write_all(b"7\npoema.txt\n").unwrap();
-    let line = lines.until("poema.txt guardado");
+    beto.type_in("7\npoema.txt\n");
+    let line = listener.lines.until("poema.txt guardado");
     assert!(line.starts_with(&format!("[archivo {from}")), "{line}");
-    stdin.write_all(b"salir\n").unwrap();
-    shown.until("Hasta luego.");
-    assert_eq!(beto.wait().unwrap().code(), Some(0));
+    beto.type_in("salir\n");
+    beto.lines.until("Hasta luego.");
+    assert_eq!(beto.end().0, Some(0));
     drop(server);
-    let _ = listener.wait();
+    let _ = listener.end();
 }
 
 /// A listener on `port` that accepts connections and runs `serve` on each, in a thread.
@@ -939,10 +957,11 @@ fn a_silent_server_times_out_with_a_hint() {
     });
     let cwd = TempDir::new("cli-silent");
     let run = cliente(port, cwd.path(), &["--espera", "1", "listar"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("no respondió en 1 s"), "{run:?}");
-    assert!(run.stderr.contains("no es un servidor almacen"), "{run:?}");
-    assert!(run.stderr.contains("--espera"), "{run:?}");
+    assert_exit(
+        &run,
+        1,
+        &["no respondió en 1 s", "no es un servidor almacen", "--espera"],
+    );
 }
 
 /// A web server on the port is recognised from its answer: exit 1, and it says so.
@@ -955,9 +974,7 @@ fn an_http_server_is_recognised() {
     });
     let cwd = TempDir::new("cli-http");
     let run = cliente(port, cwd.path(), &["listar"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("respondió en HTTP"), "{run:?}");
-    assert!(run.stderr.contains("no parece un servidor almacen"), "{run:?}");
+    assert_exit(&run, 1, &["respondió en HTTP", "no parece un servidor almacen"]);
 }
 
 /// A reply that keeps arriving, however slowly, is never cut by `--espera`: only
@@ -990,24 +1007,14 @@ fn a_slow_but_moving_reply_does_not_time_out() {
 /// and still gets the next message.
 #[test]
 fn an_idle_subscriber_does_not_time_out() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-idle");
-    let mut listener = cliente_cmd(server.port, cwd.path(), &["--espera", "1", "escuchar"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Lines::of(listener.stdout.take().unwrap());
-    let id = id_in(&lines.until("Suscrito como cliente"));
+    let (_dir, server, cwd) = started("cli-idle");
+    let listener = Live::escuchar(server.port, cwd.path(), &["--espera", "1"]);
     // Idle for longer than --espera (this sets up the case; nothing is measured).
     std::thread::sleep(Duration::from_millis(2500));
-    let run = cliente(server.port, cwd.path(), &["mensaje", &id, "sigues", "ahí"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(lines.until("[mensaje de").ends_with("sigues ahí"));
+    let id = listener.id.clone();
+    assert_message_arrives(server.port, cwd.path(), &listener, &id, &["sigues", "ahí"]);
     drop(server);
-    assert_eq!(listener.wait().unwrap().code(), Some(0));
+    assert_eq!(listener.end().0, Some(0));
 }
 
 /// With `--clave` (or ALMACEN_CLAVE), every write goes in its dict form with the key;
@@ -1047,23 +1054,9 @@ fn the_key_goes_with_every_write() {
         with_flag.extend_from_slice(args);
         let run = cliente(port, cwd.path(), &with_flag);
         assert_eq!(run.code, 0, "{args:?}: {run:?}");
-        let child = cliente_cmd(port, cwd.path(), args)
-            .env("ALMACEN_CLAVE", "k")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let run = finish(child, None);
+        let run = run_no_input(cliente_cmd(port, cwd.path(), args).env("ALMACEN_CLAVE", "k"));
         assert_eq!(run.code, 0, "{args:?} with ALMACEN_CLAVE: {run:?}");
-        let child = cliente_cmd(port, cwd.path(), args)
-            .env_remove("ALMACEN_CLAVE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let run = finish(child, None);
+        let run = run_no_input(cliente_cmd(port, cwd.path(), args).env_remove("ALMACEN_CLAVE"));
         assert_eq!(run.code, 1, "{args:?} without a key: {run:?}");
         assert!(run.stderr.contains("use --clave CLAVE"), "{args:?}: {run:?}");
     }
@@ -1072,9 +1065,7 @@ fn the_key_goes_with_every_write() {
 /// `salir` ends the menu with exit 0, and nothing typed after it runs.
 #[test]
 fn menu_ends_at_salir() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-salir");
+    let (dir, server, cwd) = started("cli-salir");
     let run = menu(server.port, cwd.path(), "listar\nsalir\n5\npoema.txt\n");
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("poema.txt"), "{run:?}");
@@ -1086,72 +1077,35 @@ fn menu_ends_at_salir() {
 /// (the file saved into descargas/), and the menu still answers afterwards.
 #[test]
 fn menu_shows_pushes_while_idle() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-menu-push");
+    let (dir, server, cwd) = started("cli-menu-push");
     let other = TempDir::new("cli-menu-otro");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cliente"))
-        .args([&server.port.to_string(), "127.0.0.1", "--alias", "beto"])
-        .current_dir(cwd.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Lines::of(child.stdout.take().unwrap());
-    let id = id_in(&lines.until("Conectado a"));
+    let mut beto = Live::menu(server.port, cwd.path(), &["--alias", "beto"]);
 
-    let run = cliente(server.port, other.path(), &["mensaje", &id, "¿estás", "ahí?"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(lines.until("[mensaje de").ends_with("] ¿estás ahí?"));
-    let run = cliente(server.port, other.path(), &["difundir", "poema.txt"]);
-    assert_eq!(run.stdout, "poema.txt enviado a 1 cliente\n", "{run:?}");
-    lines.until("poema.txt guardado en descargas/poema.txt");
-    assert_eq!(
-        read(cwd.path().join("descargas/poema.txt")),
-        read(dir.path().join("poema.txt"))
-    );
+    let id = beto.id.clone();
+    assert_message_arrives(server.port, other.path(), &beto, &id, &["¿estás", "ahí?"]);
+    assert_poema_pushed(server.port, other.path(), &beto, cwd.path(), dir.path());
 
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"8\n").unwrap();
-    lines.until("beto");
-    stdin.write_all(b"salir\n").unwrap();
-    lines.until("Hasta luego.");
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    beto.type_in("8\n");
+    beto.lines.until("beto");
+    beto.type_in("salir\n");
+    beto.lines.until("Hasta luego.");
+    assert_eq!(beto.end().0, Some(0));
 }
 
 /// When the server shuts down, `escuchar` and the menu show its goodbye and end with exit 0.
 #[test]
 fn a_server_shutdown_ends_escuchar_and_the_menu_cleanly() {
-    let dir = served();
-    let mut server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-cierre");
-    let mut listener = cliente_cmd(server.port, cwd.path(), &["escuchar"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let listened = Lines::of(listener.stdout.take().unwrap());
-    listened.until("Suscrito como cliente");
-    let mut menu_child = Command::new(env!("CARGO_BIN_EXE_cliente"))
-        .args([&server.port.to_string(), "127.0.0.1"])
-        .current_dir(cwd.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let shown = Lines::of(menu_child.stdout.take().unwrap());
-    shown.until("Conectado a");
+    let (_dir, mut server, cwd) = started("cli-cierre");
+    let listener = Live::escuchar(server.port, cwd.path(), &[]);
+    let menu = Live::menu(server.port, cwd.path(), &[]);
     server.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
-    listened.until("[servidor] se está cerrando");
-    shown.until("[servidor] se está cerrando");
+    listener.lines.until("[servidor] se está cerrando");
+    menu.lines.until("[servidor] se está cerrando");
     // The notice starts its own line, not the end of the prompt's.
-    let bye = shown.until("Hasta luego.");
+    let bye = menu.lines.until("Hasta luego.");
     assert!(bye.starts_with("El servidor cerró la sesión"), "{bye}");
-    assert_eq!(listener.wait().unwrap().code(), Some(0));
-    assert_eq!(menu_child.wait().unwrap().code(), Some(0));
+    assert_eq!(listener.end().0, Some(0));
+    assert_eq!(menu.end().0, Some(0));
     assert!(server.wait_exit(Duration::from_secs(5)).unwrap().success());
 }
 
@@ -1209,17 +1163,12 @@ fn an_old_server_without_hola_is_spoken_to_in_the_course_protocol() {
         read(cwd.path().join("descargas/viejo.txt")),
         b"contenido de un servidor antiguo\n"
     );
-    let child = cliente_cmd(port, cwd.path(), &["descargar", "viejo.txt", "-o", "otra.txt"])
-        .env("RUST_LOG", "debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let run = finish(child, None);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stderr.contains("declined protocol 2"), "{run:?}");
-    assert!(run.stderr.contains("no sha256 check for viejo.txt"), "{run:?}");
+    let run = cliente_debug(port, cwd.path(), &["descargar", "viejo.txt", "-o", "otra.txt"]);
+    assert_exit(
+        &run,
+        0,
+        &[Protocol::Course.agreement(), "no sha256 check for viejo.txt"],
+    );
 }
 
 /// A server that hangs up on `hola` instead of answering gets a second connection, in
@@ -1241,19 +1190,6 @@ fn a_server_that_hangs_up_on_hola_gets_a_second_connection() {
     let run = cliente(port, cwd.path(), &["listar"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, "sin_hola.txt\n");
-}
-
-/// Runs a subcommand with `RUST_LOG=debug`, so its stderr shows the protocol agreed and
-/// the checks made.
-fn cliente_debug(port: u16, cwd: &Path, args: &[&str]) -> Run {
-    let child = cliente_cmd(port, cwd, args)
-        .env("RUST_LOG", "debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    finish(child, None)
 }
 
 /// What a proxy does to the bytes it relays.
@@ -1327,45 +1263,69 @@ fn tampering_proxy(port: u16, tamper: Tamper) -> u16 {
     proxy_port
 }
 
+/// Which protocol `cliente` ends up speaking with the real server.
+#[derive(Clone, Copy)]
+enum Protocol {
+    /// Protocol 2, agreed by `hola`.
+    Two,
+    /// The course's protocol, behind a proxy that refuses `hola`.
+    Course,
+}
+
+impl Protocol {
+    /// Where `cliente` connects to speak this protocol with the server on `port`.
+    fn port(self, port: u16) -> u16 {
+        match self {
+            Protocol::Two => port,
+            Protocol::Course => tampering_proxy(port, Tamper::NoHola),
+        }
+    }
+
+    /// What `cliente`'s debug log says once the protocol is settled.
+    fn agreement(self) -> &'static str {
+        match self {
+            Protocol::Two => "agreed to protocol 2",
+            Protocol::Course => "declined protocol 2",
+        }
+    }
+}
+
+/// `descargar NAME` through `port`, where `cliente` speaks `protocol`, is checked
+/// against the server's `resumen` and lands byte for byte. Returns the run for more checks.
+fn assert_checked_download(port: u16, protocol: Protocol, cwd: &Path, dir: &Path, name: &str) -> Run {
+    let run = cliente_debug(port, cwd, &["descargar", name]);
+    let matches = format!("sha256 of {name} matches");
+    assert_exit(&run, 0, &[protocol.agreement(), &matches]);
+    assert_downloaded(cwd, dir, name);
+    run
+}
+
 /// With a server that offers it, `cliente` speaks protocol 2, and every download (a
 /// resumed one included) is checked against the server's `resumen`.
 #[test]
 fn downloads_in_protocol_2_are_checked_with_resumen() {
-    let dir = served();
     let whole = pattern(10 * MIB + 3);
-    dir.write("video.bin", &whole);
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-p2-dl");
-    let run = cliente_debug(server.port, cwd.path(), &["descargar", "mi foto.png"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stderr.contains("agreed to protocol 2"), "{run:?}");
-    assert!(run.stderr.contains("sha256 of mi foto.png matches"), "{run:?}");
-    assert_eq!(
-        read(cwd.path().join("descargas/mi foto.png")),
-        read(dir.path().join("mi foto.png"))
-    );
-    let proxy = cutting_proxy(server.port, 6 * MIB);
-    assert_ne!(cliente(proxy, cwd.path(), &["descargar", "video.bin"]).code, 0);
-    let run = cliente_debug(server.port, cwd.path(), &["descargar", "video.bin"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let (dir, server, cwd) = started_with("cli-p2-dl", Some(("video.bin", &whole)));
+    let (cwd, dir) = (cwd.path(), dir.path());
+    assert_checked_download(server.port, Protocol::Two, cwd, dir, "mi foto.png");
+    interrupt_download(server.port, cwd, "video.bin");
+    let run = assert_checked_download(server.port, Protocol::Two, cwd, dir, "video.bin");
     assert!(run.stdout.contains("se continuó desde 4.0 MiB"), "{run:?}");
-    assert!(run.stderr.contains("sha256 of video.bin matches"), "{run:?}");
-    assert_eq!(read(cwd.path().join("descargas/video.bin")), whole);
+    assert_eq!(read(cwd.join("descargas/video.bin")), whole);
 }
 
 /// A byte damaged on its way down is caught by the sha256 check: exit 1, and neither
 /// the file nor a partial of it is left (resuming from bad bytes would keep them).
 #[test]
 fn a_download_damaged_in_transit_is_caught_and_discarded() {
-    let dir = served();
-    dir.write("dañable.bin", &pattern(MIB));
-    let server = Server::start(dir.path(), &[]);
+    let (_dir, server, cwd) = started_with("cli-p2-damaged", Some(("dañable.bin", &pattern(MIB))));
     let proxy = tampering_proxy(server.port, Tamper::FlipDown(600_000));
-    let cwd = TempDir::new("cli-p2-damaged");
     let run = cliente(proxy, cwd.path(), &["descargar", "dañable.bin"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("dañable.bin llegó dañado"), "{run:?}");
-    assert!(run.stderr.contains("se descartó lo descargado"), "{run:?}");
+    assert_exit(
+        &run,
+        1,
+        &["dañable.bin llegó dañado", "se descartó lo descargado"],
+    );
     assert_eq!(names_in(&cwd.path().join("descargas")), Vec::<String>::new());
     // Undamaged, the same download goes through.
     let run = cliente(server.port, cwd.path(), &["descargar", "dañable.bin"]);
@@ -1376,14 +1336,11 @@ fn a_download_damaged_in_transit_is_caught_and_discarded() {
 /// client sent does not match): exit 1, and nothing is published.
 #[test]
 fn an_upload_damaged_in_transit_is_refused_and_nothing_published() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
+    let (dir, server, cwd) = started("cli-p2-up-damaged");
     let proxy = tampering_proxy(server.port, Tamper::FlipUp(500_000));
-    let cwd = TempDir::new("cli-p2-up-damaged");
     cwd.write("subida.bin", &pattern(MIB));
     let run = cliente(proxy, cwd.path(), &["subir", "subida.bin"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("sha256 no coincide"), "{run:?}");
+    assert_exit(&run, 1, &["sha256 no coincide"]);
     assert!(!dir.path().join("subida.bin").exists());
     let run = cliente(server.port, cwd.path(), &["subir", "subida.bin"]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -1394,31 +1351,18 @@ fn an_upload_damaged_in_transit_is_refused_and_nothing_published() {
 /// server refuses our `sha256_previo` for them, and `cliente` starts over from 0.
 #[test]
 fn a_resumed_upload_over_foreign_bytes_starts_over() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let cwd = TempDir::new("cli-p2-foreign");
+    let (dir, server, cwd) = started("cli-p2-foreign");
     let content = pattern(10 * MIB);
     cwd.write("grande.bin", &content);
-    let mut other = server.connect();
-    let part = Data::dict([
-        ("nombre", Data::str("grande.bin")),
-        ("contenido", Data::Bytes(vec![b'x'; 3 * MIB])),
-        ("desde", Data::Int(0)),
-        ("fin", Data::Bool(false)),
-    ]);
-    assert_eq!(other.ask("subir_parte", part).estado, "ok");
-    drop(other);
-    wait_until_free(&server, "grande.bin");
+    stage_abandoned_upload(&server, "grande.bin", vec![b'x'; 3 * MIB]);
     let run = cliente(server.port, cwd.path(), &["subir", "grande.bin"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr.contains("retomando la subida de grande.bin"),
-        "{run:?}"
-    );
-    assert!(
-        run.stderr
-            .contains("lo que el servidor tenía de grande.bin no es el comienzo de este archivo"),
-        "{run:?}"
+    assert_exit(
+        &run,
+        0,
+        &[
+            "retomando la subida de grande.bin",
+            "lo que el servidor tenía de grande.bin no es el comienzo de este archivo",
+        ],
     );
     assert_eq!(read(dir.path().join("grande.bin")), content);
 }
@@ -1429,59 +1373,26 @@ fn a_resumed_upload_over_foreign_bytes_starts_over() {
 /// protocol cannot refuse, is caught afterwards by `resumen`.
 #[test]
 fn behind_a_server_without_hola_the_course_protocol_does_everything() {
-    let dir = served();
-    let server = Server::start(dir.path(), &[]);
-    let old = tampering_proxy(server.port, Tamper::NoHola);
-    let cwd = TempDir::new("cli-course");
-    let run = cliente_debug(old, cwd.path(), &["descargar", "mi foto.png"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stderr.contains("declined protocol 2"), "{run:?}");
-    assert!(run.stderr.contains("sha256 of mi foto.png matches"), "{run:?}");
-    assert_eq!(
-        read(cwd.path().join("descargas/mi foto.png")),
-        read(dir.path().join("mi foto.png"))
-    );
+    let (dir, server, cwd) = started("cli-course");
+    let old = Protocol::Course.port(server.port);
+    assert_checked_download(old, Protocol::Course, cwd.path(), dir.path(), "mi foto.png");
 
     // A course-protocol subscriber gets a file pushed by a protocol-2 sender.
     let listen_dir = TempDir::new("cli-course-listen");
-    let mut listener = cliente_cmd(old, listen_dir.path(), &["escuchar"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Lines::of(listener.stdout.take().unwrap());
-    lines.until("Suscrito como cliente");
-    let run = cliente(server.port, cwd.path(), &["difundir", "poema.txt"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    lines.until("poema.txt guardado en descargas/poema.txt");
-    assert_eq!(
-        read(listen_dir.path().join("descargas/poema.txt")),
-        read(dir.path().join("poema.txt"))
-    );
-    let _ = listener.kill();
-    let _ = listener.wait();
+    let mut listener = Live::escuchar(old, listen_dir.path(), &[]);
+    assert_poema_pushed(server.port, cwd.path(), &listener, listen_dir.path(), dir.path());
+    let _ = listener.child.kill();
+    let _ = listener.child.wait();
 
     let content = pattern(6 * MIB);
     cwd.write("mezcla.bin", &content);
-    let mut other = server.connect();
-    let part = Data::dict([
-        ("nombre", Data::str("mezcla.bin")),
-        ("contenido", Data::Bytes(vec![b'x'; MIB])),
-        ("desde", Data::Int(0)),
-        ("fin", Data::Bool(false)),
-    ]);
-    assert_eq!(other.ask("subir_parte", part).estado, "ok");
-    drop(other);
-    wait_until_free(&server, "mezcla.bin");
+    stage_abandoned_upload(&server, "mezcla.bin", vec![b'x'; MIB]);
     let run = cliente(old, cwd.path(), &["subir", "mezcla.bin"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("mezcla.bin quedó publicado, pero no coincide"),
-        "{run:?}"
+    assert_exit(
+        &run,
+        1,
+        &["mezcla.bin quedó publicado, pero no coincide", "--reemplazar"],
     );
-    assert!(run.stderr.contains("--reemplazar"), "{run:?}");
     let run = cliente(old, cwd.path(), &["subir", "mezcla.bin", "--reemplazar"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(read(dir.path().join("mezcla.bin")), content);
@@ -1514,11 +1425,10 @@ fn a_reply_with_another_requests_id_is_refused() {
     });
     let cwd = TempDir::new("cli-p2-id");
     let run = cliente(port, cwd.path(), &["listar"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("llegó la respuesta a otro pedido (id 99; se esperaba 1)"),
-        "{run:?}"
+    assert_exit(
+        &run,
+        1,
+        &["llegó la respuesta a otro pedido (id 99; se esperaba 1)"],
     );
     assert_eq!(run.stdout, "");
 }

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{Server, TempDir};
-use std::process::{Child, Command, Stdio};
+use common::{assert_todo_ok, python3, Server, TempDir};
+use std::process::{Child, Stdio};
 
 /// Runs one of the Python clients in tests/py; it must exit 0 and print "todo ok".
 fn python(script: &str, args: &[&str]) {
@@ -14,9 +14,7 @@ fn python(script: &str, args: &[&str]) {
 /// Starts one of the Python clients in tests/py, its output captured.
 fn start_python(script: &str, args: &[&str]) -> Child {
     let path = format!("{}/tests/py/{script}", env!("CARGO_MANIFEST_DIR"));
-    // Windows installs Python as `python`.
-    let python = if cfg!(windows) { "python" } else { "python3" };
-    Command::new(python)
+    python3()
         .arg(path)
         .args(args)
         .stdout(Stdio::piped())
@@ -27,14 +25,7 @@ fn start_python(script: &str, args: &[&str]) -> Child {
 
 /// Waits for a Python client; it must exit 0 and print "todo ok".
 fn passed(child: Child) {
-    let out = child.wait_with_output().expect("python3 ends");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("todo ok"), "{stdout}");
+    assert_todo_ok(&child.wait_with_output().expect("python3 ends"));
 }
 
 /// python3 lists, downloads every file (empty, with a space, non-ASCII), asks for missing

@@ -1,17 +1,19 @@
 //! The Python protocol-2 example client against the Rust codec, without a server: frames
 //! written by one side must read the same on the other, byte for byte.
 
+mod common;
+
 use almacen::pickle::decode::get;
 use almacen::pickle::{Data, Envelope, Value};
 use almacen::proto2::{self, hola, Check, Codec, Limits, ReplyTo};
-use std::process::Command;
+use common::{assert_todo_ok, python3};
 
 const CLIENT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/py");
 
 /// Runs a Python snippet with the example client importable as `c`; returns its stdout.
 fn python(code: &str, stdin_file: Option<&std::path::Path>) -> Vec<u8> {
     let script = format!("import sys\nsys.path.insert(0, {CLIENT_DIR:?})\nimport cliente_v2 as c\n{code}");
-    let mut cmd = Command::new("python3");
+    let mut cmd = python3();
     cmd.arg("-c").arg(script);
     if let Some(path) = stdin_file {
         cmd.stdin(std::fs::File::open(path).unwrap());
@@ -154,16 +156,10 @@ print(json.dumps(rows, ensure_ascii=False))
 /// The example's own offline self-test (framing, pushes met while waiting, refusals).
 #[test]
 fn python_example_self_test_passes() {
-    let out = Command::new("python3")
+    let out = python3()
         .arg(format!("{CLIENT_DIR}/cliente_v2.py"))
         .arg("--autoprueba")
         .output()
         .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("todo ok"), "{stdout}");
+    assert_todo_ok(&out);
 }

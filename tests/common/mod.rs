@@ -396,6 +396,24 @@ pub fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) {
     std::os::unix::fs::symlink(target, link).unwrap();
 }
 
+/// A command for Python 3, for the tests that run the Python clients. Windows installs
+/// it as `python`.
+pub fn python3() -> Command {
+    Command::new(if cfg!(windows) { "python" } else { "python3" })
+}
+
+/// A Python client's run (or self-test) exited 0 and printed "todo ok", its last word
+/// when every check passed.
+pub fn assert_todo_ok(out: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("todo ok"), "{stdout}");
+}
+
 /// Deterministic, non-repeating-looking bytes for test files.
 pub fn pattern(len: usize) -> Vec<u8> {
     let mut x: u32 = 0x9e37_79b9;
