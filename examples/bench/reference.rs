@@ -8,7 +8,8 @@
 //! of sendfile, and a small reply written in two calls with and without TCP_NODELAY.
 
 use almacen::message;
-use almacen::pickle::Envelope;
+use almacen::pickle::{Data, Envelope};
+use almacen::proto2::encode;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -31,8 +32,11 @@ pub enum Body {
 /// What every request is answered with.
 #[derive(Debug, Clone)]
 pub enum Answer {
-    /// The `descargar` reply for this file: head, the file's bytes, tail.
-    File { path: PathBuf, body: Body },
+    /// The `descargar` reply for this file: head, the file's bytes, tail. With `hola`, the
+    /// connection first agrees on protocol 2 as servidor's does (the first request gets
+    /// `hola`'s reply), and the file then goes with protocol 2's head: the same bytes, and
+    /// the same round trip before them, as servidor in protocol 2.
+    File { path: PathBuf, body: Body, hola: bool },
     /// A small frame held in memory. `split` writes the 4-byte prefix and the pickle in two
     /// calls, as the course's Python server does with its two `sendall`.
     Small {
@@ -97,17 +101,28 @@ fn serve(mut sock: TcpStream, answer: &Answer) -> io::Result<()> {
     sock.set_nodelay(nodelay)?;
     // Opened once per connection; every reply reads it at its own offset.
     let file = match answer {
-        Answer::File { path, .. } => {
+        Answer::File { path, hola, .. } => {
             let f = File::open(path)?;
             let size = f.metadata()?.len();
-            let parts = message::stream_parts(&Envelope::course(), "descargar", size)
-                .ok_or_else(|| io::Error::other("file too large for one frame"))?;
+            let parts = if *hola {
+                Some((encode::stream_head(Some(1), "descargar", size), Vec::new()))
+            } else {
+                message::stream_parts(&Envelope::course(), "descargar", size)
+            };
+            let parts = parts.ok_or_else(|| io::Error::other("file too large for one frame"))?;
             Some((f, size, parts))
         }
         Answer::Small { .. } => None,
     };
     let mut prefix = [0u8; 4];
     let mut request = Vec::new();
+    if let Answer::File { hola: true, .. } = answer {
+        sock.read_exact(&mut prefix)?;
+        request.resize(u32::from_be_bytes(prefix) as usize, 0);
+        sock.read_exact(&mut request)?;
+        let agreed = Data::dict([("version", Data::Int(2))]);
+        sock.write_all(&message::ok(&Envelope::Dict, "hola", &agreed))?;
+    }
     loop {
         sock.read_exact(&mut prefix)?;
         request.resize(u32::from_be_bytes(prefix) as usize, 0);
