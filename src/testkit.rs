@@ -183,7 +183,7 @@ pub fn drive(stream: ScriptedStream, ctx: &mut Context, tuning: &Tuning) -> Outc
     assert_eq!(budget.used(), 0, "request budget given back");
     ctx.forget(id);
     let final_state = conn.state();
-    let replies = check_replies(&conn.stream_mut().output, ctx.pickle_limits);
+    let replies = check_replies(&conn.stream_mut().output, ctx.limits.pickle);
     Outcome { replies, final_state }
 }
 

@@ -12,17 +12,16 @@ use crate::locks::NameLocks;
 use crate::message::Memo;
 use crate::outbox::Chunk;
 use crate::peers::{Peers, Push};
-use crate::pickle::Limits;
-use crate::proto2::ReplyTo;
+use crate::proto2::{Limits, ReplyTo};
 use crate::reply::{Caller, Outcome};
 use crate::storage::{Refusal, Storage};
 use std::net::SocketAddr;
 
 pub struct Context {
     pub storage: Storage,
-    pub pickle_limits: Limits,
-    /// The largest frame a client may send (for the log line when one is refused).
-    pub max_frame: usize,
+    /// What a request may be, in either protocol (the largest frame, the pre-scan's
+    /// limits); `hola`'s reply tells clients.
+    pub limits: Limits,
     /// Refuse every operation that writes.
     pub read_only: bool,
     /// With a key set, writes must carry it as `"clave"`.
@@ -61,8 +60,7 @@ impl Context {
     pub fn new(storage: Storage, max_frame: usize) -> Context {
         Context {
             storage,
-            pickle_limits: Limits::default(),
-            max_frame,
+            limits: Limits::new(max_frame),
             read_only: false,
             clave: None,
             listing: Listing::default(),

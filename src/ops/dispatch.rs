@@ -93,7 +93,7 @@ pub struct Dispatch<'a> {
 impl Dispatch<'_> {
     /// Decodes one request, runs it and queues what it gave back.
     fn handle(&mut self, codec: Codec, bytes: &[u8], frame: Frame, out: &mut Outbox) -> Flow {
-        let limits = self.limits();
+        let limits = self.ctx.limits;
         let (req, to) = match decode(self.peer, &mut self.ctx.memo, codec, bytes, frame, &limits) {
             Ok(decoded) => decoded,
             Err(bad) => {
@@ -130,13 +130,6 @@ impl Dispatch<'_> {
             Ok(()) => (entry.handle)(&req, self.ctx, &caller),
         };
         queue(outcome, &caller, &limits, out)
-    }
-
-    fn limits(&self) -> Limits {
-        Limits {
-            pickle: self.ctx.pickle_limits,
-            ..Limits::new(self.ctx.max_frame)
-        }
     }
 
     /// Writes are refused in read-only mode, and need the key when one is set.
