@@ -127,3 +127,20 @@ fn a_stalled_stderr_does_not_stall_the_server() {
     }
     drop(out);
 }
+
+/// A streamed download's debug line gives the whole frame as the client reads it (the
+/// 4-byte length included) and, apart, the file's share of it.
+#[test]
+fn streamed_reply_logs_its_whole_size() {
+    let dir = TempDir::new("reply-size");
+    dir.write("grande.bin", &common::pattern(300_000));
+    let env = [("RUST_LOG", "debug"), ("RUST_LOG_STYLE", "never")];
+    let server = common::Server::start_with(dir.path(), &[], common::Stdin::Pipe, &env);
+    let mut client = server.connect();
+    client.send("descargar", almacen::pickle::Data::str("grande.bin"));
+    let read = 4 + client.read_payload().expect("the download").len();
+    let want = format!("reply queued ({read} B, 300000 of them from disk)");
+    common::wait_until("the reply's debug line", Duration::from_secs(10), || {
+        server.stderr().contains(&want)
+    });
+}

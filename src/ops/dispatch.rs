@@ -201,7 +201,10 @@ fn queue(outcome: Outcome, caller: &Caller, limits: &Limits, out: &mut Outbox) -
         Outcome::Frame(frame) => push(out, peer, Chunk::shared(frame)),
         Outcome::Stream { file, offset, len } => match to.stream_parts(op, len) {
             Some((head, tail)) => {
-                log::debug!("{peer}: reply queued ({len} B from disk, streamed)");
+                // The whole frame as the client reads it (length prefix included), so it
+                // can be matched against what arrived; the file's share comes from disk.
+                let whole = head.len() as u64 + len + tail.len() as u64;
+                log::debug!("{peer}: reply queued ({whole} B, {len} of them from disk)");
                 out.push(Chunk::bytes(head));
                 out.push(Chunk::file(file, offset, len));
                 out.push(Chunk::bytes(tail));
