@@ -10,6 +10,7 @@ pub mod connection;
 pub mod console;
 pub mod copy_name;
 pub mod digest;
+pub mod flusher;
 pub mod frame;
 pub mod jobs;
 pub mod listing;

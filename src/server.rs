@@ -37,6 +37,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 const SCRATCH: usize = 64 * 1024;
 /// How long a shutdown waits for goodbyes and queued replies to reach their clients.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How often the loop looks whether the disk confirmed a write, while one waits.
+const DISK_CHECK: Duration = Duration::from_millis(1);
 /// Staged leftovers older than this are removed at start.
 const STAGING_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -289,11 +291,16 @@ impl Server {
     }
 
     fn next_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.ready.is_empty() || self.ctx.has_work() {
+        let disk = self.ctx.waits_for_disk();
+        if !self.ready.is_empty() || (self.ctx.has_work() && !disk) {
             return Some(Duration::ZERO);
         }
         let mut timeout = None;
-        if !self.clients.is_empty() {
+        if disk {
+            // A write waits for the flusher thread, which has no way to wake poll: look
+            // again soon. Clients are served meanwhile as their events come.
+            timeout = Some(DISK_CHECK);
+        } else if !self.clients.is_empty() {
             timeout = Some(SWEEP_EVERY);
         }
         if let Some(until) = self.accept_paused_until {
@@ -597,7 +604,9 @@ fn shared_state(config: &Config, storage: Storage) -> Result<Context, StartError
     }
     match ctx.storage.prepare_staging(STAGING_MAX_AGE) {
         Ok(0) => {}
-        Ok(n) => log::info!("removed {n} staged leftovers older than a day"),
+        Ok(n) => log::info!(
+            "removed {n} staged leftovers (writes a crash cut short, or parts untouched for a day)"
+        ),
         Err(e) if e.kind() == ErrorKind::NotADirectory => {
             return Err(StartError::Staging(ctx.storage.staging_path()));
         }

@@ -18,13 +18,26 @@
 //! a lost connection or a full disk leaves at most a hidden leftover in staging. Where
 //! the filesystem has no hard links (FAT, exFAT), a no-overwrite move does the same job.
 //!
+//! Atomic is not yet durable: until the kernel writes its page cache out, a power cut
+//! can take back a file that every client already saw. So a published write goes in
+//! three steps, and only the last one lets the client hear "ok" (`jobs::Publish`): the
+//! file's bytes are flushed to the disk, then its name is linked into the folder, then
+//! the folder is flushed, so that the name is on the disk too. The flushes wait for the
+//! disk, which the loop must never do; [`crate::flusher`] does them on its own thread.
+//!
+//! A restart leaves nothing half-written: staged files of whole uploads and copies are
+//! never resumed, so the server removes them all when it starts. It holds a lock on a
+//! file in staging while it runs, so that a second server started on the same folder
+//! leaves the first one's files alone.
+//!
 //! On case-insensitive filesystems (the default on macOS and Windows), `Poema.txt` and
 //! `poema.txt` are one name. No write ever lands on the other spelling silently: a new
 //! name is refused as taken, and `reemplazar` is refused when the existing file is
 //! spelled differently.
 
+use crate::flusher::{Flusher, Ticket};
 use crate::sys::{self, Dir, Fault, Kind};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -36,6 +49,10 @@ use std::time::{Duration, SystemTime};
 pub const STAGING: &str = ".almacen-staging";
 /// Inside staging: resumable uploads, one file per name, kept across restarts.
 const PARTS: &str = "partes";
+/// Inside staging: the file a running server holds locked.
+const CLAIM: &str = "en-uso";
+/// Staged files of whole uploads and copies start so; nothing ever resumes them.
+const TEMP_PREFIX: &str = "tmp-";
 
 /// Longest name we accept, in bytes (the usual filesystem limit).
 pub const MAX_NAME: usize = 255;
@@ -163,6 +180,10 @@ pub struct Storage {
     case_insensitive: Cell<bool>,
     /// Whether hard links work here (not on FAT and exFAT).
     hard_links: Cell<bool>,
+    /// The thread that waits for the disk, started at the first write.
+    flusher: OnceCell<Flusher>,
+    /// The locked file in staging, while this server writes here.
+    claim: RefCell<Option<File>>,
 }
 
 impl Storage {
@@ -178,6 +199,8 @@ impl Storage {
             temp_counter: Cell::new(0),
             case_insensitive: Cell::new(case_insensitive),
             hard_links: Cell::new(true),
+            flusher: OnceCell::new(),
+            claim: RefCell::new(None),
         })
     }
 
@@ -369,8 +392,13 @@ impl Storage {
         }
     }
 
-    /// Creates the staging folders if needed and removes leftovers older than `max_age`
-    /// (from crashes, or uploads in parts that were abandoned). Returns how many went.
+    /// Creates the staging folders if needed, claims them for this server, and removes
+    /// what a crash left: every staged file of a whole upload or a copy (nothing resumes
+    /// them), and anything older than `max_age` (uploads in parts that were abandoned;
+    /// younger ones wait to be resumed). Returns how many went.
+    ///
+    /// While another server holds the claim (two servers on one folder), its staged
+    /// files may be in use: then only those older than `max_age` go.
     ///
     /// A staging folder that is a symlink, or anything but a plain folder, is an error
     /// of kind `NotADirectory`: the server must not start on it. Only plain files are
@@ -380,20 +408,23 @@ impl Storage {
         self.staging.borrow_mut().take();
         let staging = self.staging()?;
         let parts = self.parts()?;
+        let sole = self.claim(&staging);
         let now = SystemTime::now();
         let mut removed = 0;
-        for dir in [&*staging, &*parts] {
+        // Temporary files sit in staging itself; parts wait in their own folder.
+        for (dir, temps_go) in [(&*staging, sole), (&*parts, false)] {
             let mut names = Vec::new();
             dir.for_each(|name, kind| {
-                if kind == Kind::File {
+                if kind == Kind::File && name != CLAIM {
                     names.push(name.to_string());
                 }
             })?;
             for name in names {
                 let Ok(meta) = dir.stat(&name) else { continue };
                 let age = meta.modified.and_then(|m| now.duration_since(m).ok());
+                let orphan = temps_go && name.starts_with(TEMP_PREFIX);
                 if meta.kind == Kind::File
-                    && age.is_some_and(|a| a > max_age)
+                    && (orphan || age.is_some_and(|a| a > max_age))
                     && dir.remove_file(&name).is_ok()
                 {
                     removed += 1;
@@ -405,12 +436,65 @@ impl Storage {
         Ok(removed)
     }
 
+    /// Locks the claim file in `staging` for as long as this server runs. False when
+    /// another process holds it; a filesystem without locks counts as ours alone.
+    fn claim(&self, staging: &Dir) -> bool {
+        let file = match staging.open_write(CLAIM) {
+            Ok(f) => f,
+            Err(e) => {
+                log::debug!("cannot open {CLAIM} in staging ({e}); assuming no other server");
+                return true;
+            }
+        };
+        match file.try_lock() {
+            Ok(()) => {
+                *self.claim.borrow_mut() = Some(file);
+                true
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                log::warn!(
+                    "otro servidor escribe en {}: sus archivos a medias no se borran",
+                    self.root.display()
+                );
+                false
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                log::debug!("cannot lock {CLAIM} ({e}); assuming no other server");
+                true
+            }
+        }
+    }
+
+    /// Flushes `file` to the disk on the flusher thread.
+    pub fn flush_file(&self, file: &File) -> Ticket {
+        match self.flusher() {
+            Ok(f) => f.file(file),
+            Err(e) => Ticket::failed(e),
+        }
+    }
+
+    /// Flushes the served folder's names to the disk on the flusher thread.
+    pub fn flush_folder(&self) -> Ticket {
+        match self.flusher() {
+            Ok(f) => f.folder(self.dir().flush_handle()),
+            Err(e) => Ticket::failed(e),
+        }
+    }
+
+    fn flusher(&self) -> io::Result<&Flusher> {
+        if let Some(f) = self.flusher.get() {
+            return Ok(f);
+        }
+        let started = Flusher::start()?;
+        Ok(self.flusher.get_or_init(|| started))
+    }
+
     /// A new, empty, uniquely named file in staging.
     pub fn temp_file(&self) -> Result<(File, Staged), Refusal> {
         loop {
             let n = self.temp_counter.get();
             self.temp_counter.set(n + 1);
-            let name = format!("tmp-{}-{n}", std::process::id());
+            let name = format!("{TEMP_PREFIX}{}-{n}", std::process::id());
             match self.in_staging(false, |d| d.create_new(&name)) {
                 Ok((f, dir)) => return Ok((f, Staged { dir, name })),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,

@@ -4,9 +4,11 @@
 //! blocks does not even copy them); plain reads and writes are the fallback. The copy is
 //! written to staging and published atomically like an upload, and only if the source
 //! is still the version we started from: a copy of a file that changed under us would
-//! match neither version, and we would be publishing a lie.
+//! match neither version, and we would be publishing a lie. Like an upload, it is
+//! published once its bytes are on the disk, and answered once its name is
+//! ([`Publish`]).
 
-use super::{Env, Job, Step};
+use super::{Env, Job, Publish, Step};
 use crate::pickle::Data;
 use crate::storage::{self, Refusal, Staged, Storage};
 use crate::sys::{self, FileId};
@@ -93,9 +95,11 @@ impl FileCopy {
             && same_file
     }
 
-    fn publish(&mut self, storage: &Storage) -> Result<Data, Refusal> {
+    /// The copy is complete: it goes on to the disk and into the folder if the source is
+    /// still what was copied.
+    fn finish(&mut self, storage: &Storage) -> Step {
         let Some(tmp) = self.tmp.take() else {
-            return Err(Refusal::new("copia cancelada"));
+            return Step::Done(Err(Refusal::new("copia cancelada")));
         };
         let complete = self.done == self.version.len;
         if !complete || !self.source_unchanged(storage) {
@@ -105,24 +109,22 @@ impl FileCopy {
                 self.target
             );
             let _ = tmp.remove();
-            return Err(Refusal::new(format!(
+            return Step::Done(Err(Refusal::new(format!(
                 "{} cambió mientras se copiaba; no se publicó la copia, intente de nuevo",
                 self.source
-            )));
+            ))));
         }
-        let result = storage.publish(&tmp, &self.target, false);
-        if result.is_err() {
-            let _ = tmp.remove();
-        }
-        result?;
-        log::info!("copied {} bytes to {:?}", self.done, self.target);
-        Ok(Data::dict([("nombre", Data::str(self.target.as_str()))]))
+        let reply = Data::dict([("nombre", Data::str(self.target.as_str()))]);
+        let publish = Publish::new(storage, &self.dst, tmp, &self.target, false, reply);
+        Step::Next(Box::new(
+            publish.noting(format!("copied {} bytes to {:?}", self.done, self.target)),
+        ))
     }
 }
 
 impl Job for FileCopy {
     fn step(&mut self, env: &mut Env<'_>, deadline: Instant) -> Option<Step> {
-        self.advance(env.storage, deadline).map(Step::Done)
+        self.advance(env.storage, deadline)
     }
 
     fn cancel(&mut self) {
@@ -141,13 +143,13 @@ impl Job for FileCopy {
 }
 
 impl FileCopy {
-    fn advance(&mut self, storage: &Storage, deadline: Instant) -> Option<Result<Data, Refusal>> {
+    fn advance(&mut self, storage: &Storage, deadline: Instant) -> Option<Step> {
         loop {
             let want = (self.version.len - self.done).min(STEP);
             let moved = if want == 0 { Ok(0) } else { self.copy_slice(want) };
             match moved {
                 // Done, or the source ended early (it shrank): publish checks which.
-                Ok(0) => return Some(self.publish(storage)),
+                Ok(0) => return Some(self.finish(storage)),
                 Ok(n) => self.done += n,
                 Err(e) => {
                     log::warn!(
@@ -156,11 +158,11 @@ impl FileCopy {
                         crate::spanish::io_error(&e)
                     );
                     self.cancel();
-                    return Some(Err(storage::write_refusal(&e)));
+                    return Some(Step::Done(Err(storage::write_refusal(&e))));
                 }
             }
             if self.done >= self.version.len {
-                return Some(self.publish(storage));
+                return Some(self.finish(storage));
             }
             if Instant::now() >= deadline {
                 return None;
@@ -190,6 +192,21 @@ mod tests {
         (root, storage)
     }
 
+    /// Runs what follows a finished copy (the disk's word, the publishing) to its end.
+    fn settle(step: Step, storage: &Storage) -> Result<Data, Refusal> {
+        let mut digests = crate::digest::Cache::default();
+        let mut locks = crate::locks::NameLocks::default();
+        let mut env = Env {
+            storage,
+            digests: &mut digests,
+            locks: &mut locks,
+        };
+        match step {
+            Step::Done(result) => result,
+            Step::Next(job) => super::super::Jobs::run_now(job, &mut env),
+        }
+    }
+
     /// A copy bigger than one turn's work takes several steps, and its name appears
     /// only at the end.
     #[test]
@@ -202,11 +219,19 @@ mod tests {
         let mut copy = FileCopy::start(&storage, "a.bin", src, "b.bin").unwrap();
         let mut steps = 1;
         // A deadline already past: one system call's worth per step.
-        while copy.advance(&storage, Instant::now()).is_none() {
+        let last = loop {
+            if let Some(step) = copy.advance(&storage, Instant::now()) {
+                break step;
+            }
             assert!(!root.join("b.bin").exists(), "not visible before the last step");
             steps += 1;
-        }
+        };
         assert_eq!(steps, 4);
+        assert!(
+            !root.join("b.bin").exists(),
+            "not visible before it is on the disk"
+        );
+        settle(last, &storage).unwrap();
         assert!(std::fs::read(root.join("b.bin")).unwrap() == data);
         std::fs::remove_dir_all(&root).unwrap();
     }
@@ -231,12 +256,15 @@ mod tests {
                 break r;
             }
         };
-        let refusal = result.unwrap_err();
+        let refusal = settle(result, &storage).unwrap_err();
         assert!(refusal.mensaje.contains("cambió"), "{}", refusal.mensaje);
         assert!(!root.join("b.bin").exists());
         let staged = std::fs::read_dir(root.join(storage::STAGING)).unwrap().flatten();
         assert!(
-            staged.filter(|e| e.path().is_file()).count() == 0,
+            staged
+                .filter(|e| e.file_name().to_string_lossy().starts_with("tmp-"))
+                .count()
+                == 0,
             "staged bytes removed"
         );
         std::fs::remove_dir_all(&root).unwrap();

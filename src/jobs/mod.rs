@@ -5,11 +5,17 @@
 //! The operation submits it and answers [`Outcome::Later`](crate::reply::Outcome); the
 //! loop then calls [`Jobs::step`] once per turn, which advances one job for about a
 //! millisecond, and when a job ends its reply is queued like any other.
+//!
+//! Some jobs do no work of their own for a while: they wait for the disk to confirm a
+//! write ([`Publish`], [`Settle`]). Such a job says it is [`Job::waiting`]; it gets no
+//! turn then, and while every job waits the loop may sleep in `poll`.
 
 mod copy;
+mod publish;
 mod verify;
 
 pub use copy::FileCopy;
+pub use publish::{Publish, Settle};
 pub use verify::{Summary, Then, Verify};
 
 use crate::digest;
@@ -51,6 +57,11 @@ pub trait Job {
     fn holds(&self) -> Option<&str>;
     /// Bytes done so far (for tests and the log).
     fn progress(&self) -> u64;
+    /// True while the job waits for something outside the loop (the flusher thread):
+    /// a turn would find nothing to do.
+    fn waiting(&self) -> bool {
+        false
+    }
 }
 
 /// Where a job's reply goes.
@@ -86,16 +97,22 @@ impl Jobs {
         self.queue.push_back(Pending { job, to });
     }
 
-    /// True while jobs are running: the loop must not sleep.
+    /// True when no job is in progress.
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
 
+    /// True when every job in progress waits for the disk: no turn would do anything.
+    pub fn all_waiting(&self) -> bool {
+        self.queue.iter().all(|p| p.job.waiting())
+    }
+
     /// Advances the job whose turn it is, for up to [`SLICE_TIME`]. One job per turn,
     /// however many are running, so they share the time fairly and never starve the
-    /// clients. Returns the job if it ended.
+    /// clients; jobs that wait for the disk are passed over. Returns the job if it ended.
     pub fn step(&mut self, env: &mut Env<'_>) -> Option<Ended> {
-        let mut p = self.queue.pop_front()?;
+        let next = self.queue.iter().position(|p| !p.job.waiting())?;
+        let mut p = self.queue.remove(next)?;
         match p.job.step(env, Instant::now() + SLICE_TIME) {
             None => {
                 self.queue.push_back(p);
@@ -113,7 +130,8 @@ impl Jobs {
         }
     }
 
-    /// Runs `job` to its end at once (small work, answered inside its request).
+    /// Runs `job` to its end at once (small work, answered inside its request). Only for
+    /// jobs that never wait for the disk: this would spin until it answered.
     pub fn run_now(mut job: Box<dyn Job>, env: &mut Env<'_>) -> Result<Data, Refusal> {
         loop {
             match job.step(env, Instant::now() + SLICE_TIME) {

@@ -31,13 +31,14 @@ impl<'r> Operation<'r> for Borrar<'r> {
             .locks
             .check_free(self.name, caller.id)
             .and_then(|()| ctx.storage.remove(self.name));
-        if deleted.is_ok() {
-            ctx.changed();
-            ctx.copy_hints.released(self.name);
-            log::info!("{}: deleted {:?}", caller.peer, self.name);
+        if let Err(refusal) = deleted {
+            return Outcome::Refused(refusal);
         }
-        deleted
-            .map(|()| Data::dict([("nombre", Data::str(self.name))]))
-            .into()
+        ctx.changed();
+        ctx.copy_hints.released(self.name);
+        log::info!("{}: deleted {:?}", caller.peer, self.name);
+        // The reply waits until the folder is on the disk without the name.
+        let reply = Data::dict([("nombre", Data::str(self.name))]);
+        ctx.settle(reply, Some(self.name), caller)
     }
 }

@@ -108,9 +108,25 @@ impl Context {
         Outcome::from(Jobs::run_now(job, &mut env))
     }
 
-    /// True while jobs are running: the loop must not sleep.
+    /// True while jobs are in progress (running, or waiting for the disk).
     pub fn has_work(&self) -> bool {
         !self.jobs.is_empty()
+    }
+
+    /// True when jobs are in progress but all of them wait for the disk: the loop may
+    /// sleep in `poll`, though only briefly (the flusher thread cannot wake it).
+    pub fn waits_for_disk(&self) -> bool {
+        self.has_work() && self.jobs.all_waiting()
+    }
+
+    /// Replies with `data` once the served folder's names are on the disk (after a
+    /// change of names: a deletion or a rename), keeping `holds` off-limits until then.
+    pub fn settle(&mut self, data: crate::pickle::Data, holds: Option<&str>, caller: &Caller) -> Outcome {
+        let job = crate::jobs::Settle::new(&self.storage, data, holds.map(str::to_string));
+        if let Some(name) = holds {
+            self.locks.hold(name, caller.id);
+        }
+        self.submit(Box::new(job), caller)
     }
 
     /// Gives the job whose turn it is its slice of time.

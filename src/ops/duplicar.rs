@@ -1,8 +1,9 @@
 //! `duplicar`: copies a file under a new name.
 //!
 //! Copying 4 GiB takes seconds, and this server has one thread: a copy done in one go
-//! would freeze every other client. So a big copy becomes a job (`jobs::FileCopy`) that
-//! the loop advances a slice at a time, and the reply is promised until it is done.
+//! would freeze every other client. So a copy becomes a job (`jobs::FileCopy`) that the
+//! loop advances a slice at a time, and the reply is promised until it is done and on
+//! the disk. (Even a small copy waits for the disk, so every copy is a job.)
 
 use super::args;
 use super::context::Context;
@@ -13,9 +14,6 @@ use crate::message::Request;
 use crate::reply::{Caller, Outcome};
 use crate::storage::{self, Refusal};
 use std::fmt;
-
-/// Files up to this size are copied inside the request, and answered at once.
-const INLINE: u64 = 1024 * 1024;
 
 pub struct Duplicar<'r> {
     name: &'r str,
@@ -49,22 +47,13 @@ impl<'r> Operation<'r> for Duplicar<'r> {
             Err(refusal) => return Outcome::Refused(refusal),
         };
         let target = copy.holds().map(str::to_string).unwrap_or_default();
-        if copy.size() > INLINE {
-            log::debug!(
-                "{}: copying {} B to {target:?} between events",
-                caller.peer,
-                copy.size()
-            );
-            ctx.locks.hold(&target, caller.id);
-            return ctx.submit(Box::new(copy), caller);
-        }
-        // Small files: a step or two does it, so reply at once.
-        let outcome = ctx.run_now(Box::new(copy));
-        match &outcome {
-            Outcome::Ok(_) => ctx.changed(),
-            _ => ctx.copy_hints.released(&target),
-        }
-        outcome
+        log::debug!(
+            "{}: copying {} B to {target:?} between events",
+            caller.peer,
+            copy.size()
+        );
+        ctx.locks.hold(&target, caller.id);
+        ctx.submit(Box::new(copy), caller)
     }
 }
 

@@ -35,13 +35,14 @@ impl<'r> Operation<'r> for Renombrar<'r> {
             .check_free(self.name, caller.id)
             .and_then(|()| ctx.locks.check_free(self.new, caller.id))
             .and_then(|()| ctx.storage.rename(self.name, self.new));
-        if renamed.is_ok() {
-            ctx.changed();
-            ctx.copy_hints.released(self.name);
-            log::info!("{}: renamed {:?} to {:?}", caller.peer, self.name, self.new);
+        if let Err(refusal) = renamed {
+            return Outcome::Refused(refusal);
         }
-        renamed
-            .map(|()| Data::dict([("nombre", Data::str(self.new))]))
-            .into()
+        ctx.changed();
+        ctx.copy_hints.released(self.name);
+        log::info!("{}: renamed {:?} to {:?}", caller.peer, self.name, self.new);
+        // The reply waits until the folder is on the disk with the new name.
+        let reply = Data::dict([("nombre", Data::str(self.new))]);
+        ctx.settle(reply, Some(self.new), caller)
     }
 }

@@ -1,14 +1,17 @@
 //! `subir`: a whole file in one request. The bytes go to a hidden temporary file first and
-//! are published with one atomic step, so nobody ever sees half of them.
+//! are published with one atomic step, so nobody ever sees half of them; the reply waits
+//! until the file and its name are on the disk (`jobs::Publish`), so an "ok" survives a
+//! power cut.
 
 use super::args;
 use super::context::Context;
 use super::operation::Operation;
 use crate::digest::{self, Sum};
+use crate::jobs::Publish;
 use crate::message::Request;
 use crate::pickle::Data;
 use crate::reply::{Caller, Outcome};
-use crate::storage::{self, Refusal, Staged, Storage};
+use crate::storage::{self, Refusal, Storage};
 use std::fmt;
 use std::io::Write;
 
@@ -42,20 +45,25 @@ impl<'r> Operation<'r> for Subir<'r> {
     }
 
     fn run(self, ctx: &mut Context, caller: &Caller) -> Outcome {
-        let stored = store(ctx, &self, caller.id);
-        if stored.is_ok() {
-            log::info!(
-                "{}: stored {:?} ({} B)",
-                caller.peer,
-                self.name,
-                self.content.len()
-            );
+        match store(ctx, &self, caller.id) {
+            Ok(publish) => {
+                let note = format!(
+                    "{}: stored {:?} ({} B)",
+                    caller.peer,
+                    self.name,
+                    self.content.len()
+                );
+                ctx.locks.hold(self.name, caller.id);
+                ctx.submit(Box::new(publish.noting(note)), caller)
+            }
+            Err(refusal) => Outcome::Refused(refusal),
         }
-        stored.into()
     }
 }
 
-fn store(ctx: &mut Context, up: &Subir<'_>, me: u64) -> Result<Data, Refusal> {
+/// Checks the upload and writes it to staging; what is left is the disk's word and the
+/// publishing, in a job.
+fn store(ctx: &mut Context, up: &Subir<'_>, me: u64) -> Result<Publish, Refusal> {
     ctx.locks.check_free(up.name, me)?;
     // The content is in memory already (at most one frame), so hashing it is no longer
     // than copying it was.
@@ -72,29 +80,33 @@ fn store(ctx: &mut Context, up: &Subir<'_>, me: u64) -> Result<Data, Refusal> {
     if !up.replace && ctx.storage.is_taken(up.name) {
         return Err(args::exists_hint(up.name));
     }
-    write_new(&ctx.storage, up.name, up.content, up.replace)?;
-    ctx.changed();
-    Ok(Data::dict([
+    let reply = Data::dict([
         ("nombre", Data::str(up.name)),
         ("bytes", Data::Int(up.content.len() as i64)),
-    ]))
+    ]);
+    write_new(&ctx.storage, up.name, up.content, up.replace, reply)
 }
 
-/// Writes `content` to a temporary file and publishes it as `name`; on any failure the
-/// temporary file is removed and the folder is as it was.
-fn write_new(storage: &Storage, name: &str, content: &[u8], replace: bool) -> Result<(), Refusal> {
-    let (mut file, path) = storage.temp_file()?;
-    let written = file.write_all(content).map_err(|e| storage::write_refusal(&e));
-    drop(file);
-    let published = written.and_then(|()| storage.publish(&path, name, replace));
-    if published.is_err() {
-        discard(&path);
-    }
-    published
-}
-
-fn discard(staged: &Staged) {
-    if let Err(e) = staged.remove() {
-        log::warn!("no se pudo borrar {staged:?}: {}", crate::spanish::io_error(&e));
+/// Writes `content` to a temporary file, to be published as `name` once it is on the
+/// disk; if the write fails the temporary file is removed and the folder is as it was.
+fn write_new(
+    storage: &Storage,
+    name: &str,
+    content: &[u8],
+    replace: bool,
+    reply: Data,
+) -> Result<Publish, Refusal> {
+    let (mut file, staged) = storage.temp_file()?;
+    match file.write_all(content) {
+        Ok(()) => Ok(Publish::new(storage, &file, staged, name, replace, reply)),
+        Err(e) => {
+            if let Err(gone) = staged.remove() {
+                log::warn!(
+                    "no se pudo borrar {staged:?}: {}",
+                    crate::spanish::io_error(&gone)
+                );
+            }
+            Err(storage::write_refusal(&e))
+        }
     }
 }

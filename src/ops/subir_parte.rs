@@ -1,8 +1,14 @@
 //! `subir_parte`: an upload in pieces, resumable across connections and restarts.
 //!
 //! The pieces are appended to a hidden file in staging named after the upload; `fin`
-//! publishes it atomically. `desde` must equal what is staged, so a piece can never be
-//! applied twice or leave a gap. While one connection uploads a name, others are refused
+//! publishes it atomically, once the staged bytes are on the disk, and replies once the
+//! name is too (`jobs::Publish`). `desde` must equal what is staged, so a piece can never
+//! be applied twice or leave a gap.
+//!
+//! The pieces before `fin` are not flushed one by one (that would make every piece wait
+//! for the disk). After a power cut the staged bytes may be fewer than were
+//! acknowledged; asking without `contenido` tells how many are there, and the upload goes
+//! on from that point. While one connection uploads a name, others are refused
 //! that name; if it disconnects, or sends nothing for two minutes, the staged bytes wait
 //! for whoever resumes.
 
@@ -10,8 +16,7 @@ use super::args;
 use super::context::Context;
 use super::operation::Operation;
 use crate::digest::{Hashing, Sum};
-use crate::jobs::{Step, Then, Verify};
-use crate::locks::NameLocks;
+use crate::jobs::{Publish, Step, Then, Verify};
 use crate::message::Request;
 use crate::pickle::Data;
 use crate::reply::{Caller, Outcome};
@@ -78,12 +83,7 @@ impl<'r> Operation<'r> for SubirParte<'r> {
             .and_then(|()| self.apply(ctx, caller));
         match step {
             Err(refusal) => Outcome::Refused(refusal),
-            Ok(Step::Done(result)) => {
-                if result.is_ok() && self.last {
-                    ctx.changed();
-                }
-                result.into()
-            }
+            Ok(Step::Done(result)) => result.into(),
             Ok(Step::Next(job)) => ctx.submit(job, caller),
         }
     }
@@ -127,10 +127,10 @@ impl SubirParte<'_> {
                     self.name
                 );
                 let content = self.content.unwrap_or_default().to_vec();
-                let then: Then = Box::new(move |env| piece.write(env.storage, env.locks, &content));
+                let then: Then = Box::new(move |env| piece.write(env.storage, &content));
                 Ok(Step::Next(Box::new(Verify::new(hashing, previo, mismatch, then))))
             }
-            _ => Ok(piece.write(&ctx.storage, &mut ctx.locks, self.content.unwrap_or_default())),
+            _ => Ok(piece.write(&ctx.storage, self.content.unwrap_or_default())),
         }
     }
 
@@ -170,7 +170,7 @@ struct Piece {
 impl Piece {
     /// Writes `bytes` at `from`; on `fin`, publishes (after checking the whole file's
     /// digest, in a job, when one was sent).
-    fn write(self, storage: &Storage, locks: &mut NameLocks, bytes: &[u8]) -> Step {
+    fn write(self, storage: &Storage, bytes: &[u8]) -> Step {
         let total = match write_piece(storage, &self.name, self.from, bytes) {
             Ok(total) => total,
             Err(refusal) => return Step::Done(Err(refusal)),
@@ -180,7 +180,7 @@ impl Piece {
             return Step::Done(Ok(received(&self.name, total)));
         }
         let Some(expect) = self.sha256 else {
-            return Step::Done(self.publish(storage, locks, total));
+            return self.publish(storage, total);
         };
         let part = storage.read_part(&self.name);
         let hashing = match part.and_then(|f| Hashing::whole(f).map_err(|e| storage::write_refusal(&e))) {
@@ -191,17 +191,21 @@ impl Piece {
             "sha256 no coincide: {} no llegó igual; no se publicó (lo recibido sigue guardado)",
             self.name
         );
-        let then: Then = Box::new(move |env| Step::Done(self.publish(env.storage, env.locks, total)));
+        let then: Then = Box::new(move |env| self.publish(env.storage, total));
         Step::Next(Box::new(Verify::new(hashing, expect, mismatch, then)))
     }
 
-    fn publish(&self, storage: &Storage, locks: &mut NameLocks, total: u64) -> Result<Data, Refusal> {
-        let (file, staged) = storage.open_part(&self.name)?;
-        drop(file);
-        storage.publish(&staged, &self.name, self.replace)?;
-        locks.release(&self.name);
-        log::info!("{}: stored {:?} ({total} B, in parts)", self.peer, self.name);
-        Ok(received(&self.name, total))
+    /// Publishes the staged bytes once they are on the disk. The name stays held until
+    /// then; a refusal or a client that leaves keeps the bytes staged, to resume.
+    fn publish(&self, storage: &Storage, total: u64) -> Step {
+        let (file, staged) = match storage.open_part(&self.name) {
+            Ok(opened) => opened,
+            Err(refusal) => return Step::Done(Err(refusal)),
+        };
+        let reply = received(&self.name, total);
+        let note = format!("{}: stored {:?} ({total} B, in parts)", self.peer, self.name);
+        let publish = Publish::new(storage, &file, staged, &self.name, self.replace, reply);
+        Step::Next(Box::new(publish.keeping_staged().noting(note)))
     }
 }
 

@@ -39,6 +39,21 @@ fn ask(ctx: &mut Context, id: u64, op: &str, data: &Data) -> (Flow, Outbox) {
     (flow, out)
 }
 
+/// Like [`ask`], and then runs the jobs it left (a write waits for the disk) until its
+/// reply is queued too.
+fn ask_done(ctx: &mut Context, id: u64, op: &str, data: &Data) -> Outbox {
+    let (_, mut out) = ask(ctx, id, op, data);
+    while ctx.has_work() {
+        ctx.work();
+    }
+    for delivery in ctx.take_deliveries() {
+        for chunk in delivery.chunks {
+            out.push(chunk);
+        }
+    }
+    out
+}
+
 /// The replies in a queue, decoded.
 fn replies(mut out: Outbox) -> Vec<message::Reply> {
     struct Sink(Vec<u8>);
@@ -144,12 +159,12 @@ fn writes_need_the_key_when_one_is_set() {
         Data::Dict(fields)
     };
     for (clave, ok) in [(None, false), (Some("otra"), false), (Some("secreto"), true)] {
-        let reply = replies(ask(&mut ctx, 1, "duplicar", &with(clave)).1);
+        let reply = replies(ask_done(&mut ctx, 1, "duplicar", &with(clave)));
         assert_eq!(reply[0].is_ok(), ok, "{clave:?}: {reply:?}");
     }
     let listed = replies(ask(&mut ctx, 1, "listar_detalle", &Data::None).1);
     assert!(listed[0].is_ok(), "reads stay open");
-    let bare = replies(ask(&mut ctx, 1, "borrar", &Data::str("a.txt")).1);
+    let bare = replies(ask_done(&mut ctx, 1, "borrar", &Data::str("a.txt")));
     assert!(!bare[0].is_ok() && dir.join("a.txt").exists(), "nothing changed");
     std::fs::remove_dir_all(&dir).unwrap();
 }

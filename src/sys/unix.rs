@@ -69,6 +69,12 @@ impl Dir {
         }
     }
 
+    /// A handle to flush the folder's names with (`fsync` on a folder's descriptor
+    /// writes its entries: a name just linked or renamed into it survives a power cut).
+    pub fn flush_handle(&self) -> io::Result<Option<File>> {
+        Ok(Some(File::from(self.fd.try_clone()?)))
+    }
+
     /// Creates the private folder `name` inside this one.
     pub fn create_folder(&self, name: &str) -> io::Result<()> {
         rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(PRIVATE_FOLDER as _))?;

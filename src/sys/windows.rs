@@ -66,6 +66,15 @@ impl Dir {
         Ok(Dir { path })
     }
 
+    /// None: Windows offers no documented way for a program to flush a folder's names
+    /// (`FlushFileBuffers` wants a file opened for writing). NTFS records every name it
+    /// changes in its own journal, which it commits within seconds; until then a power
+    /// cut can undo a name (never leave half a file under it). The file's bytes are
+    /// still flushed before the name is given.
+    pub fn flush_handle(&self) -> io::Result<Option<File>> {
+        Ok(None)
+    }
+
     /// Creates `name`. Its permissions are inherited from the served folder's ACL.
     pub fn create_folder(&self, name: &str) -> io::Result<()> {
         fs::create_dir(self.path.join(name))

@@ -1,0 +1,170 @@
+//! The disk's word that a write is stored, fetched by a helper thread: the one call of
+//! the write path that the loop cannot make without blocking.
+//!
+//! When `write()` returns, the bytes sit in the kernel's page cache. Every program sees
+//! them, and a crash of this process loses nothing; but a power cut loses whatever the
+//! kernel had not written out yet (Linux writes dirty pages out after about 30 seconds).
+//! `fsync` asks the kernel to write one file's bytes, or a folder's names, and returns
+//! only when the disk says they are stored. (`File::sync_all` is that call: `fsync` on
+//! Linux, `F_FULLFSYNC` on macOS, where plain `fsync` stops at the drive's cache, and
+//! `FlushFileBuffers` on Windows.)
+//!
+//! That wait has no readiness to poll for: epoll, kqueue and completion ports say nothing
+//! about it, and it lasts from a millisecond to seconds on a busy disk. So the loop never
+//! makes the call. It hands a duplicate of the file's handle to this thread and goes on
+//! serving; the job that waits looks at its [`Ticket`] on later turns. (Redis hands its
+//! append-only file's `fsync` to a background thread for the same reason.)
+
+use std::fs::File;
+use std::io;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+
+/// What the thread reports for one flush: None until it is done.
+type Slot = Arc<Mutex<Option<io::Result<()>>>>;
+
+/// One flush to do.
+#[derive(Debug)]
+struct Order {
+    file: File,
+    /// A folder: some filesystems cannot flush one, and then there is nothing more to do.
+    folder: bool,
+    done: Slot,
+}
+
+/// The flushing thread's mailbox. The thread ends when this is dropped.
+#[derive(Debug)]
+pub struct Flusher {
+    orders: Sender<Order>,
+}
+
+/// The answer to one flush, once the disk gave it.
+#[derive(Debug)]
+pub struct Ticket(Slot);
+
+impl Ticket {
+    fn ready(result: io::Result<()>) -> Ticket {
+        Ticket(Arc::new(Mutex::new(Some(result))))
+    }
+
+    /// A flush that could not even start.
+    pub fn failed(e: io::Error) -> Ticket {
+        Ticket::ready(Err(e))
+    }
+
+    /// True once the flush is over (stored, or failed).
+    pub fn is_done(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    /// The flush's result, once; None while the disk is still at it.
+    pub fn take(&mut self) -> Option<io::Result<()>> {
+        self.lock().take()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<io::Result<()>>> {
+        // The thread only ever stores a value: a poisoned lock still holds a good one.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Flusher {
+    /// Starts the thread.
+    pub fn start() -> io::Result<Flusher> {
+        let (orders, inbox) = mpsc::channel::<Order>();
+        std::thread::Builder::new()
+            .name("flusher".into())
+            .spawn(move || {
+                // One at a time, in order: a folder is flushed after the file published
+                // in it, because its order comes later.
+                for Order { file, folder, done } in inbox {
+                    let result = match file.sync_all() {
+                        Err(e) if folder && folder_flush_unsupported(&e) => Ok(()),
+                        other => other,
+                    };
+                    // Closed before the answer: on Windows an open handle can stand in
+                    // the way of the rename that publishes the file.
+                    drop(file);
+                    *done.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+                }
+            })?;
+        Ok(Flusher { orders })
+    }
+
+    /// Flushes `file`'s bytes (and its size and times) to the disk.
+    pub fn file(&self, file: &File) -> Ticket {
+        match file.try_clone() {
+            Ok(file) => self.send(file, false),
+            Err(e) => Ticket::ready(Err(e)),
+        }
+    }
+
+    /// Flushes a folder's names to the disk, through a handle on it. None: this OS has
+    /// no way to ask (Windows), and the ticket is done at once.
+    pub fn folder(&self, handle: io::Result<Option<File>>) -> Ticket {
+        match handle {
+            Ok(Some(file)) => self.send(file, true),
+            Ok(None) => Ticket::ready(Ok(())),
+            Err(e) => Ticket::ready(Err(e)),
+        }
+    }
+
+    fn send(&self, file: File, folder: bool) -> Ticket {
+        let done: Slot = Arc::default();
+        let order = Order {
+            file,
+            folder,
+            done: Arc::clone(&done),
+        };
+        match self.orders.send(order) {
+            Ok(()) => Ticket(done),
+            Err(_) => Ticket::ready(Err(io::Error::other("the flusher thread is gone"))),
+        }
+    }
+}
+
+/// Some filesystems cannot flush a folder's handle and say so with EINVAL (some network
+/// and FUSE filesystems); their names are then as safe as they will ever be.
+fn folder_flush_unsupported(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// Waits for a ticket, as the loop does over several turns.
+    fn wait(mut ticket: Ticket) -> io::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(result) = ticket.take() {
+                return result;
+            }
+            assert!(Instant::now() < deadline, "the flush never ended");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A file and then its folder are flushed, each answered on its own ticket.
+    #[test]
+    fn file_and_folder_flushes_are_answered() {
+        let dir = std::env::temp_dir().join(format!("almacen-flusher-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = File::create(dir.join("a.bin")).unwrap();
+        let flusher = Flusher::start().unwrap();
+        wait(flusher.file(&file)).unwrap();
+        let folder = crate::sys::Dir::open(&dir).unwrap();
+        wait(flusher.folder(folder.flush_handle())).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A ticket read once is empty after: the result is handed over, not copied.
+    #[test]
+    fn a_ticket_gives_its_result_once() {
+        let mut ticket = Ticket::ready(Ok(()));
+        assert!(ticket.is_done());
+        assert!(ticket.take().is_some());
+        assert!(ticket.take().is_none());
+    }
+}
