@@ -11,9 +11,17 @@
 //!
 //! That wait has no readiness to poll for: epoll, kqueue and completion ports say nothing
 //! about it, and it lasts from a millisecond to seconds on a busy disk. So the loop never
-//! makes the call. It hands a duplicate of the file's handle to this thread and goes on
-//! serving; the job that waits looks at its [`Ticket`] on later turns. (Redis hands its
-//! append-only file's `fsync` to a background thread for the same reason.)
+//! makes the call. It hands a duplicate of the file's handle to a helper thread and goes
+//! on serving. When the disk answers, the thread fills the [`Ticket`] and wakes the loop
+//! (a `mio::Waker`: a readiness event made by hand), and the job that waits goes on in
+//! that turn. (Redis hands its append-only file's `fsync` to a background thread for the
+//! same reason, and libuv runs its file calls on a pool of four threads.)
+//!
+//! There are [`THREADS`] of them, not one: flushes asked at the same time then reach the
+//! kernel at the same time, and a journaling filesystem commits them together (ext4
+//! writes one journal commit for all the `fsync`s waiting on it). One thread would make
+//! eight clients' uploads wait for eight commits in a row. No order is needed between
+//! two flushes: each job asks for its folder's flush only after its own file's.
 
 use std::fs::File;
 use std::io;
@@ -22,6 +30,25 @@ use std::sync::{Arc, Mutex};
 
 /// What the thread reports for one flush: None until it is done.
 type Slot = Arc<Mutex<Option<io::Result<()>>>>;
+
+/// How the thread wakes the loop once a flush is over.
+#[derive(Clone)]
+pub struct Wake(Arc<dyn Fn() + Send + Sync>);
+
+impl Wake {
+    pub fn new(wake: impl Fn() + Send + Sync + 'static) -> Wake {
+        Wake(Arc::new(wake))
+    }
+}
+
+impl std::fmt::Debug for Wake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Wake")
+    }
+}
+
+/// Helper threads: enough for the disk to see several flushes at once.
+pub const THREADS: usize = 4;
 
 /// One flush to do.
 #[derive(Debug)]
@@ -32,7 +59,7 @@ struct Order {
     done: Slot,
 }
 
-/// The flushing thread's mailbox. The thread ends when this is dropped.
+/// The flushing threads' mailbox. They end when this is dropped.
 #[derive(Debug)]
 pub struct Flusher {
     orders: Sender<Order>,
@@ -69,25 +96,16 @@ impl Ticket {
 }
 
 impl Flusher {
-    /// Starts the thread.
-    pub fn start() -> io::Result<Flusher> {
+    /// Starts the threads; `wake` is called after each flush.
+    pub fn start(wake: Option<Wake>) -> io::Result<Flusher> {
         let (orders, inbox) = mpsc::channel::<Order>();
-        std::thread::Builder::new()
-            .name("flusher".into())
-            .spawn(move || {
-                // One at a time, in order: a folder is flushed after the file published
-                // in it, because its order comes later.
-                for Order { file, folder, done } in inbox {
-                    let result = match file.sync_all() {
-                        Err(e) if folder && folder_flush_unsupported(&e) => Ok(()),
-                        other => other,
-                    };
-                    // Closed before the answer: on Windows an open handle can stand in
-                    // the way of the rename that publishes the file.
-                    drop(file);
-                    *done.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
-                }
-            })?;
+        let inbox = Arc::new(Mutex::new(inbox));
+        for n in 0..THREADS {
+            let (inbox, wake) = (Arc::clone(&inbox), wake.clone());
+            std::thread::Builder::new()
+                .name(format!("flusher-{n}"))
+                .spawn(move || work(&inbox, wake.as_ref()))?;
+        }
         Ok(Flusher { orders })
     }
 
@@ -123,6 +141,31 @@ impl Flusher {
     }
 }
 
+/// One helper thread: takes the next order, waits for the disk, reports, until the
+/// mailbox closes.
+fn work(inbox: &Mutex<mpsc::Receiver<Order>>, wake: Option<&Wake>) {
+    loop {
+        let next = inbox
+            .lock()
+            .map_err(|_| ())
+            .and_then(|rx| rx.recv().map_err(|_| ()));
+        let Ok(Order { file, folder, done }) = next else {
+            return; // the server is gone
+        };
+        let result = match file.sync_all() {
+            Err(e) if folder && folder_flush_unsupported(&e) => Ok(()),
+            other => other,
+        };
+        // Closed before the answer: on Windows an open handle can stand in the way of
+        // the rename that publishes the file.
+        drop(file);
+        *done.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+        if let Some(Wake(wake)) = wake {
+            wake();
+        }
+    }
+}
+
 /// Some filesystems cannot flush a folder's handle and say so with EINVAL (some network
 /// and FUSE filesystems); their names are then as safe as they will ever be.
 fn folder_flush_unsupported(e: &io::Error) -> bool {
@@ -152,7 +195,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("almacen-flusher-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = File::create(dir.join("a.bin")).unwrap();
-        let flusher = Flusher::start().unwrap();
+        let flusher = Flusher::start(None).unwrap();
         wait(flusher.file(&file)).unwrap();
         let folder = crate::sys::Dir::open(&dir).unwrap();
         wait(flusher.folder(folder.flush_handle())).unwrap();

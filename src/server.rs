@@ -26,8 +26,10 @@ use std::time::{Duration, Instant};
 const LISTENER: Token = Token(0);
 const CONSOLE: Token = Token(1);
 const SIGNALS: Token = Token(2);
+/// The flusher thread's wake-up: a write is on the disk.
+const FLUSHED: Token = Token(3);
 /// Connection tokens are slab keys shifted past the fixed tokens above.
-const FIRST_CLIENT: usize = 3;
+const FIRST_CLIENT: usize = 4;
 
 /// How long accept() rests after the process ran out of file descriptors.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -37,8 +39,6 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 const SCRATCH: usize = 64 * 1024;
 /// How long a shutdown waits for goodbyes and queued replies to reach their clients.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-/// How often the loop looks whether the disk confirmed a write, while one waits.
-const DISK_CHECK: Duration = Duration::from_millis(1);
 /// Staged leftovers older than this are removed at start.
 const STAGING_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -164,6 +164,10 @@ impl Server {
             ..Tuning::default()
         };
         let ctx = shared_state(config, storage)?;
+        let waker = crate::sys::shared_waker(poll.registry(), FLUSHED).map_err(StartError::Setup)?;
+        ctx.storage.wake_with(crate::flusher::Wake::new(move || {
+            let _ = waker.wake();
+        }));
         let max_clients = config.max_clients.min(client_ceiling());
         if max_clients < config.max_clients {
             log::info!("the open-file limit allows {max_clients} clients at once");
@@ -215,6 +219,8 @@ impl Server {
                         shutdown |= self.console.on_readable(self.poll.registry()) == Command::Shutdown;
                         shutdown |= self.signals.as_ref().is_some_and(Signals::drain);
                     }
+                    // A write is on the disk: its job goes on below, in this turn.
+                    FLUSHED => {}
                     Token(t) => self.note_event(t, event),
                 }
             }
@@ -291,16 +297,12 @@ impl Server {
     }
 
     fn next_timeout(&self, now: Instant) -> Option<Duration> {
-        let disk = self.ctx.waits_for_disk();
-        if !self.ready.is_empty() || (self.ctx.has_work() && !disk) {
+        // Jobs that wait for the disk need no turn: the flusher's wake-up brings one.
+        if !self.ready.is_empty() || (self.ctx.has_work() && !self.ctx.waits_for_disk()) {
             return Some(Duration::ZERO);
         }
         let mut timeout = None;
-        if disk {
-            // A write waits for the flusher thread, which has no way to wake poll: look
-            // again soon. Clients are served meanwhile as their events come.
-            timeout = Some(DISK_CHECK);
-        } else if !self.clients.is_empty() {
+        if !self.clients.is_empty() {
             timeout = Some(SWEEP_EVERY);
         }
         if let Some(until) = self.accept_paused_until {

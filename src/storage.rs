@@ -35,7 +35,7 @@
 //! name is refused as taken, and `reemplazar` is refused when the existing file is
 //! spelled differently.
 
-use crate::flusher::{Flusher, Ticket};
+use crate::flusher::{Flusher, Ticket, Wake};
 use crate::sys::{self, Dir, Fault, Kind};
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fs::{self, File};
@@ -182,6 +182,8 @@ pub struct Storage {
     hard_links: Cell<bool>,
     /// The thread that waits for the disk, started at the first write.
     flusher: OnceCell<Flusher>,
+    /// How that thread wakes the loop.
+    wake: RefCell<Option<Wake>>,
     /// The locked file in staging, while this server writes here.
     claim: RefCell<Option<File>>,
 }
@@ -200,6 +202,7 @@ impl Storage {
             case_insensitive: Cell::new(case_insensitive),
             hard_links: Cell::new(true),
             flusher: OnceCell::new(),
+            wake: RefCell::new(None),
             claim: RefCell::new(None),
         })
     }
@@ -481,11 +484,17 @@ impl Storage {
         }
     }
 
+    /// How the flusher thread wakes the loop (before the first write). Without it, the
+    /// loop finds out about a finished flush only on its next wake-up.
+    pub fn wake_with(&self, wake: Wake) {
+        *self.wake.borrow_mut() = Some(wake);
+    }
+
     fn flusher(&self) -> io::Result<&Flusher> {
         if let Some(f) = self.flusher.get() {
             return Ok(f);
         }
-        let started = Flusher::start()?;
+        let started = Flusher::start(self.wake.borrow().clone())?;
         Ok(self.flusher.get_or_init(|| started))
     }
 

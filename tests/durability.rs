@@ -246,6 +246,25 @@ fn killed_mid_write_keeps_every_ok_and_cleans_staging() {
     );
 }
 
+/// A second server started on a folder another one writes to leaves that one's staged
+/// files alone and says so; once the first is gone, the next start removes them.
+#[test]
+fn a_second_server_leaves_the_first_ones_staged_files_alone() {
+    let dir = TempDir::new("two-servers");
+    let first = Server::start(dir.path(), &[]);
+    let staged = dir.path().join(almacen::storage::STAGING).join("tmp-1-0");
+    std::fs::write(&staged, b"a write in progress").unwrap();
+    let second = Server::start(dir.path(), &[]);
+    assert!(staged.exists(), "the first server's staged file was removed");
+    common::wait_until("the warning", Duration::from_secs(10), || {
+        second.stderr().contains("otro servidor escribe en")
+    });
+    drop(second);
+    drop(first);
+    let _third = Server::start(dir.path(), &[]);
+    assert!(!staged.exists(), "a leftover with nobody writing stays");
+}
+
 /// The power is cut in the middle of uploads, uploads in parts and copies: after a
 /// restart every file answered "ok" before the cut is listed and whole, nothing partial
 /// is listed, and staging is clean.

@@ -114,7 +114,7 @@ impl Context {
     }
 
     /// True when jobs are in progress but all of them wait for the disk: the loop may
-    /// sleep in `poll`, though only briefly (the flusher thread cannot wake it).
+    /// sleep in `poll` (the flusher thread wakes it).
     pub fn waits_for_disk(&self) -> bool {
         self.has_work() && self.jobs.all_waiting()
     }

@@ -21,6 +21,8 @@
 //! | [`raise_open_file_limit`] | soft → hard | soft → `maxfilesperproc` | no such limit |
 //! | [`Stdin`] | poll source | poll source | thread + `Waker` |
 //! | [`Interrupts`] | SIGINT, SIGTERM | SIGINT, SIGTERM | Ctrl-C, Ctrl-Break, close |
+//! | [`shared_waker`] | eventfd | kqueue user event | the console's `Waker`, shared |
+//! | [`Dir::flush_handle`] | `fsync` on the folder | `F_FULLFSYNC` on the folder | none (NTFS journal) |
 //! | [`fault`] | errno | errno | Windows and Winsock codes |
 
 use std::fs::File;
@@ -56,7 +58,8 @@ use windows as imp;
 use windows as os;
 
 pub use imp::{
-    identity, open_read_path, read_at, set_modified, stat_path, write_all_at, Dir, Interrupts, Stdin,
+    identity, open_read_path, read_at, set_modified, shared_waker, stat_path, write_all_at, Dir, Interrupts,
+    Stdin,
 };
 
 /// Whether a read that returns less than was asked for proves the socket is drained,

@@ -8,7 +8,7 @@
 use super::{Fault, FileId, Kind, Meta, StdinRead};
 use mio::unix::pipe;
 use mio::unix::SourceFd;
-use mio::{Interest, Registry, Token};
+use mio::{Interest, Registry, Token, Waker};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
 use std::fs::File;
 use std::io::{self, Read};
@@ -16,6 +16,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// A folder held open. Every name is looked up relative to it, so a folder renamed or
@@ -484,4 +485,10 @@ impl Drop for Interrupts {
         // The handlers stay installed; make them write nowhere once the pipe is gone.
         WRITE_FD.store(-1, Ordering::Relaxed);
     }
+}
+
+/// A way for another thread to wake the loop out of `poll` (an eventfd on Linux, a user
+/// event on kqueue). The flusher thread is its only user on Unix.
+pub fn shared_waker(registry: &Registry, token: Token) -> io::Result<Arc<Waker>> {
+    Ok(Arc::new(Waker::new(registry, token)?))
 }

@@ -420,6 +420,13 @@ impl Stdin {
 /// looks at both the console and the interrupts on either token.
 static LOOP_WAKER: Mutex<Option<Arc<Waker>>> = Mutex::new(None);
 
+/// The loop's waker for another thread (the flusher): the console's or Ctrl-C's when
+/// either made it, since a poller takes only one. A wake-up on their token finds their
+/// inboxes empty, and the loop's turn gives the waiting jobs their look all the same.
+pub fn shared_waker(registry: &Registry, token: Token) -> io::Result<Arc<Waker>> {
+    loop_waker(registry, token, false)
+}
+
 /// The shared waker: a new one when `fresh` (a new poller), else the current one.
 fn loop_waker(registry: &Registry, token: Token, fresh: bool) -> io::Result<Arc<Waker>> {
     let mut slot = LOOP_WAKER
