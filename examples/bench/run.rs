@@ -10,6 +10,8 @@ use crate::{load, plot, reference, setup};
 
 #[path = "hardening.rs"]
 mod hardening;
+#[path = "uploads.rs"]
+mod uploads;
 
 use almacen::message;
 use almacen::pickle::{Data, Envelope, Limits, Value};
@@ -33,7 +35,7 @@ Usage: cargo run --release --example bench -- [hardening] [options]
   hardening          only issue 10's figures (same as --only hardening)
   --quick            shorter runs and fewer repetitions (about a minute)
   --only LIST        comma-separated sections: downloads, roundtrips, memory,
-                     fairness, scaling, design, hardening (default: all)
+                     fairness, scaling, design, hardening, uploads (default: all)
   --servidor PATH    use this binary instead of building target/release/servidor
   --redis PATH       redis-server to compare with (default: redis-server on PATH;
                      the comparison is skipped, and says so, when it is missing)
@@ -57,9 +59,10 @@ enum Section {
     Scaling,
     Design,
     Hardening,
+    Uploads,
 }
 
-const SECTIONS: [(Section, &str); 7] = [
+const SECTIONS: [(Section, &str); 8] = [
     (Section::Downloads, "downloads"),
     (Section::Roundtrips, "roundtrips"),
     (Section::Memory, "memory"),
@@ -67,6 +70,7 @@ const SECTIONS: [(Section, &str); 7] = [
     (Section::Scaling, "scaling"),
     (Section::Design, "design"),
     (Section::Hardening, "hardening"),
+    (Section::Uploads, "uploads"),
 ];
 
 struct Options {
@@ -340,6 +344,7 @@ fn run(opts: Options) -> Result<()> {
             Section::Design => bench.design(),
             // Its round-trip figure is section 2's, when that runs too.
             Section::Hardening => bench.hardening(!opts.only.contains(&Section::Roundtrips)),
+            Section::Uploads => bench.uploads(),
         };
         if let Err(e) = result {
             eprintln!("bench: {name} failed: {e}");
