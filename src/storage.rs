@@ -23,7 +23,7 @@
 //! three steps, and only the last one lets the client hear "ok" (`jobs::Publish`): the
 //! file's bytes are flushed to the disk, then its name is linked into the folder, then
 //! the folder is flushed, so that the name is on the disk too. The flushes wait for the
-//! disk, which the loop must never do; [`crate::flusher`] does them on its own thread.
+//! disk, which the loop must never do; [`crate::flusher`] does them on helper threads.
 //!
 //! A restart leaves nothing half-written: staged files of whole uploads and copies are
 //! never resumed, so the server removes them all when it starts. It holds a lock on a

@@ -195,11 +195,9 @@ mod tests {
     /// Runs what follows a finished copy (the disk's word, the publishing) to its end.
     fn settle(step: Step, storage: &Storage) -> Result<Data, Refusal> {
         let mut digests = crate::digest::Cache::default();
-        let mut locks = crate::locks::NameLocks::default();
         let mut env = Env {
             storage,
             digests: &mut digests,
-            locks: &mut locks,
         };
         match step {
             Step::Done(result) => result,

@@ -19,7 +19,6 @@ pub use publish::{Publish, Settle};
 pub use verify::{Summary, Then, Verify};
 
 use crate::digest;
-use crate::locks::NameLocks;
 use crate::pickle::Data;
 use crate::proto2::ReplyTo;
 use crate::storage::{Refusal, Storage};
@@ -35,7 +34,6 @@ pub struct Env<'a> {
     pub storage: &'a Storage,
     /// Digests of files already hashed, by file identity, size and time.
     pub digests: &'a mut digest::Cache,
-    pub locks: &'a mut NameLocks,
 }
 
 /// How a job's slice ended.

@@ -78,7 +78,10 @@ impl Publish {
 impl Job for Publish {
     fn step(&mut self, env: &mut Env<'_>, _deadline: Instant) -> Option<Step> {
         let flushed = self.flushing.take()?;
-        let staged = self.staged.as_ref()?;
+        let Some(staged) = self.staged.as_ref() else {
+            // Only a cancelled job has no staged file, and those are not stepped.
+            return Some(Step::Done(Err(Refusal::new("la escritura se canceló"))));
+        };
         let published = flushed
             .map_err(|e| storage::write_refusal(&e))
             .and_then(|()| env.storage.publish(staged, &self.target, self.replace));

@@ -103,7 +103,6 @@ impl Context {
         let mut env = Env {
             storage: &self.storage,
             digests: &mut self.digests,
-            locks: &mut self.locks,
         };
         Outcome::from(Jobs::run_now(job, &mut env))
     }
@@ -134,7 +133,6 @@ impl Context {
         let mut env = Env {
             storage: &self.storage,
             digests: &mut self.digests,
-            locks: &mut self.locks,
         };
         if let Some(ended) = self.jobs.step(&mut env) {
             self.end_job(ended);
