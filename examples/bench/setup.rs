@@ -423,3 +423,11 @@ pub fn load_average() -> String {
         .and_then(|s| s.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| "?".into())
 }
+
+/// A process's soft open-file limit, from /proc/PID/limits ("unlimited" reads as u64::MAX).
+pub fn open_file_limit(pid: u32) -> Option<u64> {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line.strip_prefix("Max open files")?.split_whitespace().next()?;
+    Some(soft.parse().unwrap_or(u64::MAX))
+}
