@@ -11,6 +11,9 @@ use crate::{load, plot, reference, setup};
 #[path = "hardening.rs"]
 mod hardening;
 
+#[path = "balancer.rs"]
+mod balancer;
+
 use almacen::message;
 use almacen::pickle::{Data, Envelope, Limits, Value};
 use almacen::proto2::{encode, header};
@@ -33,11 +36,13 @@ Usage: cargo run --release --example bench -- [hardening] [options]
   hardening          only issue 10's figures (same as --only hardening)
   --quick            shorter runs and fewer repetitions (about a minute)
   --only LIST        comma-separated sections: downloads, roundtrips, memory,
-                     fairness, scaling, design, hardening, pushes, clients
-                     (default: all)
+                     fairness, scaling, design, hardening, pushes, clients,
+                     balancer (default: all)
   --servidor PATH    use this binary instead of building target/release/servidor
   --redis PATH       redis-server to compare with (default: redis-server on PATH;
                      the comparison is skipped, and says so, when it is missing)
+  --haproxy PATH     haproxy for the balancer section (default: haproxy on PATH;
+                     the section is skipped, and says so, when it is missing)
   --plots DIR        where the SVG plots go (default: the repo's docs/)
   --no-plots         do not write the plots
   -h, --help         this text
@@ -60,9 +65,10 @@ enum Section {
     Hardening,
     Pushes,
     Clients,
+    Balancer,
 }
 
-const SECTIONS: [(Section, &str); 9] = [
+const SECTIONS: [(Section, &str); 10] = [
     (Section::Downloads, "downloads"),
     (Section::Roundtrips, "roundtrips"),
     (Section::Memory, "memory"),
@@ -72,6 +78,7 @@ const SECTIONS: [(Section, &str); 9] = [
     (Section::Hardening, "hardening"),
     (Section::Pushes, "pushes"),
     (Section::Clients, "clients"),
+    (Section::Balancer, "balancer"),
 ];
 
 struct Options {
@@ -79,6 +86,7 @@ struct Options {
     only: Vec<Section>,
     servidor: Option<PathBuf>,
     redis: String,
+    haproxy: String,
     plots: Option<PathBuf>,
 }
 
@@ -88,6 +96,7 @@ fn parse_args() -> Result<Option<Options>> {
         only: SECTIONS.iter().map(|s| s.0).collect(),
         servidor: None,
         redis: "redis-server".into(),
+        haproxy: "haproxy".into(),
         plots: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs")),
     };
     let mut args = std::env::args().skip(1);
@@ -112,6 +121,7 @@ fn parse_args() -> Result<Option<Options>> {
             }
             "--servidor" => o.servidor = Some(PathBuf::from(value()?)),
             "--redis" => o.redis = value()?,
+            "--haproxy" => o.haproxy = value()?,
             "--plots" => o.plots = Some(PathBuf::from(value()?)),
             "--no-plots" => o.plots = None,
             other => return Err(format!("unknown argument {other:?} (see --help)")),
@@ -355,6 +365,7 @@ fn run(opts: Options) -> Result<()> {
             Section::Hardening => bench.hardening(!opts.only.contains(&Section::Roundtrips)),
             Section::Pushes => bench.pushes(),
             Section::Clients => bench.clients(),
+            Section::Balancer => bench.balancer(&opts.haproxy),
         };
         if let Err(e) = result {
             eprintln!("bench: {name} failed: {e}");
@@ -408,6 +419,13 @@ impl Bench {
         self.logs += 1;
         let log = self.scratch.root.join(format!("servidor-{}.log", self.logs));
         Servidor::start(&self.bin, dir, &log)
+    }
+
+    /// A fresh servidor over `dir` with more options (`--read-only`).
+    fn servidor_with(&mut self, dir: &Path, options: &[&str]) -> Result<Servidor> {
+        self.logs += 1;
+        let log = self.scratch.root.join(format!("servidor-{}.log", self.logs));
+        Servidor::start_with(&self.bin, dir, &log, options)
     }
 
     /// A fresh servidor whose open-file limit is `nofile`.
