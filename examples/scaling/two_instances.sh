@@ -41,8 +41,9 @@ sync_copies() { # the primary's published files onto both read-only copies
     for copy in "$work/lectura1" "$work/lectura2"; do
         if command -v rsync >/dev/null; then
             # Hidden names are servidor's staging area: half-written uploads stay behind.
-            # --omit-dir-times: each copy's folder time is then the time rsync changed it,
-            # which is what servidor's remembered listing is checked against.
+            # --omit-dir-times: each copy's folder time stays its own (when rsync last
+            # changed a name in it) and only moves forward; -a alone would set it to the
+            # primary's. servidor's remembered listing is checked against that time.
             rsync -a --omit-dir-times --delete --exclude '.*' "$work/primaria/" "$copy/"
         else
             mkdir -p "$copy" && find "$work/primaria" -maxdepth 1 -type f ! -name '.*' -exec cp -p {} "$copy/" \;
