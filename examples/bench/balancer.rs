@@ -70,30 +70,10 @@ impl Bench {
         );
 
         // Downloads: the balancer relays every byte, the single servidor sends them by
-        // sendfile. Pairs alternate so that outside load hits both alike.
-        for streams in [1, 4] {
-            let (mut direct, mut via, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..self.budget.download_reps {
-                let d = self.download_once(a.addr, streams)?;
-                let v = self.download_once(lb.addr, streams)?;
-                direct.push(d);
-                via.push(v);
-                ratios.push(v / d);
-            }
-            let what = if streams == 1 {
-                "one 256 MiB download through HAProxy".to_string()
-            } else {
-                format!("{streams} × 256 MiB downloads at once through HAProxy")
-            };
-            self.push(
-                "10",
-                what,
-                gbps(median(via)),
-                format!("{} direct to one servidor", gbps(median(direct))),
-            );
-            self.rows.last_mut().expect("pushed").ratio = Some(median(ratios));
-        }
-
+        // sendfile. Pairs alternate so that outside load hits both alike. Beside each, the
+        // CPU time per GB of the process that moved the bytes: servidor directly, HAProxy
+        // through it (what sizes a balancer machine).
+        self.balanced_downloads(&a, &lb, "")?;
         // Round trips from 8 connections: what the extra hop adds to a small request.
         let plan = |addr| Plan {
             addr,
@@ -145,28 +125,50 @@ impl Bench {
 
         // The same downloads with HAProxy moving bytes by splice(2) (`option splice-auto`).
         let lb = setup::Haproxy::start(haproxy_bin, &self.scratch.root, &[a.addr, b.addr], true)?;
+        self.balanced_downloads(&a, &lb, ", option splice-auto")?;
+        warn_if_logged(&a);
+        warn_if_logged(&b);
+        Ok(())
+    }
+
+    /// 1 and 4 downloads at once, directly from `a` and through `lb`, in pairs; one row each.
+    fn balanced_downloads(&mut self, a: &Servidor, lb: &setup::Haproxy, label: &str) -> Result<()> {
         for streams in [1, 4] {
-            let (mut via, mut ratios) = (Vec::new(), Vec::new());
+            let (mut direct, mut via, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut cpu_direct, mut cpu_lb) = (Duration::ZERO, Duration::ZERO);
             for _ in 0..self.budget.download_reps {
+                let before = setup::cpu_time(a.pid());
                 let d = self.download_once(a.addr, streams)?;
+                cpu_direct += setup::cpu_time(a.pid()).saturating_sub(before);
+                let before = setup::cpu_time(lb.pid());
                 let v = self.download_once(lb.addr, streams)?;
+                cpu_lb += setup::cpu_time(lb.pid()).saturating_sub(before);
+                direct.push(d);
                 via.push(v);
                 ratios.push(v / d);
             }
+            let gb = (self.budget.download_reps * streams) as f64 * BIG_SIZE as f64 / 1e9;
+            let what = if streams == 1 {
+                format!("one 256 MiB download through HAProxy{label}")
+            } else {
+                format!("{streams} × 256 MiB downloads at once through HAProxy{label}")
+            };
             self.push(
                 "10",
-                if streams == 1 {
-                    "one 256 MiB download through HAProxy, option splice-auto".to_string()
-                } else {
-                    format!("{streams} × 256 MiB downloads at once through HAProxy, option splice-auto")
-                },
-                gbps(median(via)),
-                "ratio to direct, paired".into(),
+                what,
+                format!(
+                    "{}; HAProxy CPU {:.2} s/GB",
+                    gbps(median(via)),
+                    cpu_lb.as_secs_f64() / gb
+                ),
+                format!(
+                    "{} direct; servidor CPU {:.2} s/GB",
+                    gbps(median(direct)),
+                    cpu_direct.as_secs_f64() / gb
+                ),
             );
             self.rows.last_mut().expect("pushed").ratio = Some(median(ratios));
         }
-        warn_if_logged(&a);
-        warn_if_logged(&b);
         Ok(())
     }
 }

@@ -516,6 +516,10 @@ impl Haproxy {
         let said = fs::read_to_string(&log).unwrap_or_default();
         Err(format!("haproxy did not listen on port {port}: {}", said.trim()))
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Haproxy {
