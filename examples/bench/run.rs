@@ -146,8 +146,10 @@ struct Budget {
     copy_reps: usize,
     /// Each point of the pushes measurement: warm-up, window, repetitions (median shown).
     pushes: (Duration, Duration, usize),
-    /// `listar` round trips timed alone, and again with every other client connected.
-    held_listar_reps: usize,
+    /// How long `listar` round trips are timed alone, and again with every other client
+    /// connected (long enough for servidor's CPU time, counted in clock ticks, to mean
+    /// something per request).
+    held_listar: Duration,
 }
 
 impl Budget {
@@ -166,7 +168,7 @@ impl Budget {
                 warm_listar_reps: 50,
                 copy_reps: 1,
                 pushes: (Duration::from_millis(100), Duration::from_millis(500), 1),
-                held_listar_reps: 50,
+                held_listar: Duration::from_millis(200),
             }
         } else {
             Budget {
@@ -182,7 +184,7 @@ impl Budget {
                 warm_listar_reps: 200,
                 copy_reps: 5,
                 pushes: (Duration::from_millis(300), Duration::from_secs(2), 3),
-                held_listar_reps: 500,
+                held_listar: Duration::from_secs(1),
             }
         }
     }
@@ -1095,28 +1097,35 @@ impl Bench {
     }
 
     /// Section 9, clients held at once: as many idle connections as servidor admits, a
-    /// `listar` from one of them beside the same client alone, and the next connection
-    /// turned away.
+    /// `listar` from one of them beside the same client alone (before they connect and
+    /// after they leave), and the next connection turned away.
     fn clients(&mut self) -> Result<()> {
         let srv = self.servidor(&self.archivos.clone())?;
         setup::wait_settled(&self.archivos);
         let nofile = setup::open_file_limit(srv.pid()).ok_or("cannot read servidor's open-file limit")?;
         let ceiling = client_ceiling(nofile);
         let listar = request("listar", Data::None);
-        let reps = self.budget.held_listar_reps;
+        let window = self.budget.held_listar;
         let mut scratch = vec![0u8; 64 * 1024];
-        let mut timed = |conn: &mut TcpStream| -> Result<Vec<u64>> {
-            let mut ns = Vec::with_capacity(reps);
-            for _ in 0..reps {
+        // Latencies (sorted), and servidor's CPU time per request meanwhile: latency moves
+        // with outside load, CPU per request much less.
+        let pid = srv.pid();
+        let timed = |conn: &mut TcpStream| -> Result<(Vec<u64>, Duration)> {
+            let mut scratch = vec![0u8; 64 * 1024];
+            let cpu = setup::cpu_time(pid);
+            let mut ns = Vec::new();
+            let began = Instant::now();
+            while began.elapsed() < window {
                 let t = Instant::now();
                 load::round_trip(conn, &listar, &mut scratch).map_err(|e| e.to_string())?;
                 ns.push(t.elapsed().as_nanos() as u64);
             }
             ns.sort_unstable();
-            Ok(ns)
+            let per = setup::cpu_time(pid).saturating_sub(cpu) / ns.len().max(1) as u32;
+            Ok((ns, per))
         };
         let mut first = load::connect(srv.addr, 1).map_err(|e| e.to_string())?.remove(0);
-        let alone = timed(&mut first)?;
+        let (alone, alone_cpu) = timed(&mut first)?;
 
         let base_fds = srv.fd_count();
         let rss_before = srv.rss_kib();
@@ -1149,7 +1158,7 @@ impl Bench {
             ));
         }
 
-        let crowded = timed(&mut first)?;
+        let (crowded, crowded_cpu) = timed(&mut first)?;
         // Every idle client asks once, one after another, as a class that wakes up would.
         let t = Instant::now();
         for c in others.iter_mut() {
@@ -1158,7 +1167,14 @@ impl Bench {
         }
         let each = t.elapsed() / others.len().max(1) as u32;
         let after_rss = srv.rss_kib();
+        // Alone again, once servidor has closed the others: outside load that moved
+        // between the first measurement and the crowded one shows up here too.
         drop(others);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while srv.fd_count() > base_fds && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (alone_after, after_cpu) = timed(&mut first)?;
 
         self.push(
             "9",
@@ -1175,9 +1191,14 @@ impl Bench {
             format!("listar p50 / p99, 1 client of {}", count(ceiling as u64)),
             format!("{} / {}", duration(p(&crowded, 0.5)), duration(p(&crowded, 0.99))),
             format!(
-                "alone: {} / {}",
+                "alone, before: {} / {}; after: {} / {}; servidor CPU per listar {} crowded, {} / {} alone",
                 duration(p(&alone, 0.5)),
-                duration(p(&alone, 0.99))
+                duration(p(&alone, 0.99)),
+                duration(p(&alone_after, 0.5)),
+                duration(p(&alone_after, 0.99)),
+                duration_fine(crowded_cpu),
+                duration_fine(alone_cpu),
+                duration_fine(after_cpu)
             ),
         );
         self.rows.last_mut().expect("pushed").ratio =
