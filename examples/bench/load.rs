@@ -13,6 +13,7 @@ use mio::net::TcpStream as MioStream;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -431,4 +432,340 @@ fn take(c: &mut Conn, data: &[u8], plan: &Plan, out: &mut Outcome, w: &mut Windo
 fn fail(c: &mut Conn, out: &mut Outcome, msg: String) {
     c.done = true;
     out.errors.push(msg);
+}
+
+/// What the pushes measurement's sender asks for, and what every subscriber must get.
+#[derive(Debug, Clone)]
+pub enum PushKind {
+    /// `mensaje` to "todos", texto "aviso N" with N counting up from 0: each push must
+    /// carry one of those texts, in increasing order (a skipped push leaves a gap).
+    Mensaje,
+    /// `difundir` of a file: each push must name it and carry exactly these bytes.
+    Difundir { name: String, content: Arc<[u8]> },
+}
+
+/// `subscribers` connections say `suscribir`, then one more connection sends `kind`'s
+/// request over and over (request → reply → request) while the subscribers read.
+#[derive(Debug, Clone)]
+pub struct PushPlan {
+    pub addr: SocketAddr,
+    pub subscribers: usize,
+    pub threads: usize,
+    pub kind: PushKind,
+    pub warmup: Duration,
+    pub measure: Duration,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PushOutcome {
+    /// Pushes that arrived whole and checked out inside the measured window.
+    pub delivered: u64,
+    /// Requests whose reply came inside the window.
+    pub sent: u64,
+    /// After the run: pushes the server said it queued (the sum of `entregado_a` or
+    /// `enviado_a`), pushes the subscribers received, and what the replies left out
+    /// (subscribers skipped because their queue was full).
+    pub queued_total: u64,
+    pub delivered_total: u64,
+    pub skipped_total: u64,
+    pub elapsed: Duration,
+    pub errors: Vec<String>,
+}
+
+impl PushOutcome {
+    pub fn per_sec(&self) -> f64 {
+        self.delivered as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn sent_per_sec(&self) -> f64 {
+        self.sent as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// How long subscribers may take, after the sender stops, to receive what was queued.
+const DRAIN: Duration = Duration::from_secs(20);
+
+/// Subscribes, runs the sender until the window ends, waits for every queued push to
+/// arrive, and checks each one's content on the way.
+pub fn run_pushes(plan: &PushPlan) -> io::Result<PushOutcome> {
+    let mut subs = Vec::with_capacity(plan.subscribers);
+    for mut s in connect(plan.addr, plan.subscribers)? {
+        subscribe(&mut s)?;
+        subs.push(s);
+    }
+    let mut sender = connect(plan.addr, 1)?.remove(0);
+    sender.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // The sender subscribes too, only to learn its id (every push must say it is `de`);
+    // "todos" and `difundir` leave the sender out, so it never receives its own.
+    let sender_id = subscribe(&mut sender)?;
+
+    let threads = plan.threads.clamp(1, plan.subscribers.max(1));
+    let mut groups: Vec<Vec<TcpStream>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, s) in subs.into_iter().enumerate() {
+        groups[i % threads].push(s);
+    }
+    let t0 = Instant::now();
+    let shared = Shared {
+        record_from: t0 + plan.warmup,
+        deadline: t0 + plan.warmup + plan.measure,
+        delivered: AtomicU64::new(0),
+        queued: AtomicU64::new(u64::MAX),
+    };
+    let (parts, sender_out) = std::thread::scope(|scope| {
+        let handles: Vec<_> = groups
+            .into_iter()
+            .map(|group| {
+                let shared = &shared;
+                scope.spawn(move || read_pushes(plan, sender_id, group, shared))
+            })
+            .collect();
+        let sender_out = send_pushes(plan, &mut sender, &shared);
+        // Whatever happened, the readers must learn how many pushes to wait for.
+        let queued = sender_out.as_ref().map_or(0, |o| o.queued_total);
+        shared.queued.store(queued, Ordering::SeqCst);
+        let parts: Vec<PushOutcome> = handles
+            .into_iter()
+            .map(|h| h.join().expect("a subscriber thread panicked"))
+            .collect();
+        (parts, sender_out)
+    });
+    let mut out = sender_out?;
+    for part in parts {
+        out.delivered += part.delivered;
+        out.delivered_total += part.delivered_total;
+        out.errors.extend(part.errors);
+    }
+    if out.errors.is_empty() && out.delivered_total != out.queued_total {
+        out.errors.push(format!(
+            "{} pushes queued by the server, {} received",
+            out.queued_total, out.delivered_total
+        ));
+    }
+    out.elapsed = plan.measure;
+    out.errors.truncate(5);
+    Ok(out)
+}
+
+/// What the sender and the subscriber threads share.
+struct Shared {
+    record_from: Instant,
+    deadline: Instant,
+    /// Pushes received so far, by every subscriber thread.
+    delivered: AtomicU64,
+    /// What the server queued in all, once the sender has stopped (u64::MAX until then).
+    queued: AtomicU64,
+}
+
+/// `suscribir` in the course's protocol (a `Mensaje` instance, so pushes come as
+/// instances too); returns the id the server gave the connection.
+fn subscribe(stream: &mut TcpStream) -> io::Result<i64> {
+    let req = message::frame_request(&Envelope::course(), "suscribir", &Data::None);
+    let reply = call(stream, &req)?;
+    match pickle::decode::get(&reply.data, "id") {
+        Some(Value::I64(id)) if reply.is_ok() => Ok(*id),
+        _ => Err(io::Error::other(format!("suscribir answered {reply:?}"))),
+    }
+}
+
+/// One request and its reply, decoded, over a blocking socket.
+fn call(stream: &mut TcpStream, request: &[u8]) -> io::Result<message::Reply> {
+    stream.write_all(request)?;
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix)?;
+    let mut payload = vec![0; u32::from_be_bytes(prefix) as usize];
+    stream.read_exact(&mut payload)?;
+    message::parse_reply(&payload, pickle::Limits::default())
+        .map_err(|e| io::Error::other(format!("reply: {}", e.detail)))
+}
+
+/// The sender: one request after another until the window ends; adds up the counts of
+/// pushes the replies say were queued.
+fn send_pushes(plan: &PushPlan, stream: &mut TcpStream, shared: &Shared) -> io::Result<PushOutcome> {
+    let mut out = PushOutcome::default();
+    let (key, fixed) = match &plan.kind {
+        PushKind::Mensaje => ("entregado_a", None),
+        PushKind::Difundir { name, .. } => (
+            "enviado_a",
+            Some(message::frame_request(
+                &Envelope::course(),
+                "difundir",
+                &Data::str(name.as_str()),
+            )),
+        ),
+    };
+    let mut seq = 0u64;
+    loop {
+        let began = Instant::now();
+        if began >= shared.deadline {
+            return Ok(out);
+        }
+        let built;
+        let request = match &fixed {
+            Some(r) => r,
+            None => {
+                let data = Data::dict([
+                    ("para", Data::str("todos")),
+                    ("texto", Data::str(format!("aviso {seq}"))),
+                ]);
+                built = message::frame_request(&Envelope::course(), "mensaje", &data);
+                &built
+            }
+        };
+        seq += 1;
+        let reply = call(stream, request)?;
+        let queued = match pickle::decode::get(&reply.data, key) {
+            Some(Value::I64(n)) if reply.is_ok() && *n >= 0 => *n as u64,
+            _ => {
+                return Err(io::Error::other(format!(
+                    "the sender's request answered {reply:?}"
+                )))
+            }
+        };
+        out.queued_total += queued;
+        out.skipped_total += (plan.subscribers as u64).saturating_sub(queued);
+        let now = Instant::now();
+        if began >= shared.record_from && now <= shared.deadline {
+            out.sent += 1;
+        }
+    }
+}
+
+/// One subscriber's unread bytes, and the last `aviso` number it got.
+struct Sub {
+    stream: MioStream,
+    buf: Vec<u8>,
+    last: Option<u64>,
+}
+
+/// A subscriber thread: reads pushes on its connections, checks each, and counts those
+/// that arrive inside the window, until every queued push has arrived.
+fn read_pushes(plan: &PushPlan, sender_id: i64, streams: Vec<TcpStream>, shared: &Shared) -> PushOutcome {
+    let mut out = PushOutcome::default();
+    let mut poll = match Poll::new() {
+        Ok(p) => p,
+        Err(e) => {
+            out.errors.push(format!("poll: {e}"));
+            return out;
+        }
+    };
+    let mut subs = Vec::with_capacity(streams.len());
+    for (i, s) in streams.into_iter().enumerate() {
+        let registered = s.set_nonblocking(true).and_then(|()| {
+            let mut m = MioStream::from_std(s);
+            poll.registry()
+                .register(&mut m, Token(i), Interest::READABLE)
+                .map(|()| m)
+        });
+        match registered {
+            Ok(stream) => subs.push(Sub {
+                stream,
+                buf: Vec::new(),
+                last: None,
+            }),
+            Err(e) => {
+                out.errors.push(format!("register: {e}"));
+                return out;
+            }
+        }
+    }
+    let mut scratch = vec![0u8; SCRATCH];
+    let mut events = Events::with_capacity(1024);
+    loop {
+        let queued = shared.queued.load(Ordering::SeqCst);
+        if queued != u64::MAX && shared.delivered.load(Ordering::SeqCst) >= queued {
+            return out;
+        }
+        if Instant::now() > shared.deadline + DRAIN {
+            out.errors
+                .push(format!("pushes still missing {DRAIN:?} after the sender stopped"));
+            return out;
+        }
+        if let Err(e) = poll.poll(&mut events, Some(Duration::from_millis(20))) {
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            out.errors.push(format!("poll: {e}"));
+            return out;
+        }
+        for event in events.iter() {
+            let sub = &mut subs[event.token().0];
+            if let Err(e) = drain_sub(sub, plan, sender_id, &mut scratch, shared, &mut out) {
+                out.errors.push(e);
+                return out;
+            }
+        }
+    }
+}
+
+/// Reads one subscriber until WouldBlock, checking and counting every whole frame.
+fn drain_sub(
+    sub: &mut Sub,
+    plan: &PushPlan,
+    sender_id: i64,
+    scratch: &mut [u8],
+    shared: &Shared,
+    out: &mut PushOutcome,
+) -> Result<(), String> {
+    loop {
+        match sub.stream.read(scratch) {
+            Ok(0) => return Err("the server closed a subscriber's connection".into()),
+            Ok(n) => sub.buf.extend_from_slice(&scratch[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("read: {e}")),
+        }
+        let now = Instant::now();
+        let in_window = now >= shared.record_from && now <= shared.deadline;
+        // Every whole frame in the buffer; the rest waits for the next read.
+        let mut at = 0;
+        while sub.buf.len() - at >= 4 {
+            let len = u32::from_be_bytes(sub.buf[at..at + 4].try_into().expect("4 bytes")) as usize;
+            if sub.buf.len() - at - 4 < len {
+                break;
+            }
+            check_push(&sub.buf[at + 4..at + 4 + len], plan, sender_id, &mut sub.last)?;
+            at += 4 + len;
+            out.delivered_total += 1;
+            out.delivered += in_window as u64;
+            shared.delivered.fetch_add(1, Ordering::SeqCst);
+        }
+        sub.buf.drain(..at);
+    }
+}
+
+/// One push, decoded and compared with what the sender sent.
+fn check_push(payload: &[u8], plan: &PushPlan, sender_id: i64, last: &mut Option<u64>) -> Result<(), String> {
+    let push = message::parse_reply(payload, pickle::Limits::default())
+        .map_err(|e| format!("a push did not decode: {}", e.detail))?;
+    let field = |k: &str| pickle::decode::get(&push.data, k);
+    if !push.is_ok() || field("de") != Some(&Value::I64(sender_id)) {
+        return Err(format!("unexpected push: {push:?}"));
+    }
+    match &plan.kind {
+        PushKind::Mensaje => {
+            let seq = match field("texto") {
+                Some(Value::String(t)) if push.operacion == "mensaje" => {
+                    t.strip_prefix("aviso ").and_then(|n| n.parse::<u64>().ok())
+                }
+                _ => None,
+            };
+            match seq {
+                Some(n) if last.is_none_or(|l| n > l) => *last = Some(n),
+                _ => return Err(format!("unexpected or out-of-order mensaje push: {push:?}")),
+            }
+        }
+        PushKind::Difundir { name, content } => {
+            let ok = push.operacion == "archivo"
+                && field("nombre") == Some(&Value::String(name.clone()))
+                && matches!(field("contenido"), Some(Value::Bytes(b)) if b[..] == content[..]);
+            if !ok {
+                return Err(format!(
+                    "unexpected archivo push: {:?} {:?}",
+                    push.operacion,
+                    field("nombre")
+                ));
+            }
+        }
+    }
+    Ok(())
 }

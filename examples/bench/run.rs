@@ -13,6 +13,9 @@ mod hardening;
 #[path = "uploads.rs"]
 mod uploads;
 
+#[path = "balancer.rs"]
+mod balancer;
+
 use almacen::message;
 use almacen::pickle::{Data, Envelope, Limits, Value};
 use almacen::proto2::{encode, header};
@@ -35,10 +38,13 @@ Usage: cargo run --release --example bench -- [hardening] [options]
   hardening          only issue 10's figures (same as --only hardening)
   --quick            shorter runs and fewer repetitions (about a minute)
   --only LIST        comma-separated sections: downloads, roundtrips, memory,
-                     fairness, scaling, design, hardening, uploads (default: all)
+                     fairness, scaling, design, hardening, pushes, clients,
+                     balancer, uploads (default: all)
   --servidor PATH    use this binary instead of building target/release/servidor
   --redis PATH       redis-server to compare with (default: redis-server on PATH;
                      the comparison is skipped, and says so, when it is missing)
+  --haproxy PATH     haproxy for the balancer section (default: haproxy on PATH;
+                     the section is skipped, and says so, when it is missing)
   --plots DIR        where the SVG plots go (default: the repo's docs/)
   --no-plots         do not write the plots
   -h, --help         this text
@@ -59,10 +65,13 @@ enum Section {
     Scaling,
     Design,
     Hardening,
+    Pushes,
+    Clients,
+    Balancer,
     Uploads,
 }
 
-const SECTIONS: [(Section, &str); 8] = [
+const SECTIONS: [(Section, &str); 11] = [
     (Section::Downloads, "downloads"),
     (Section::Roundtrips, "roundtrips"),
     (Section::Memory, "memory"),
@@ -70,6 +79,9 @@ const SECTIONS: [(Section, &str); 8] = [
     (Section::Scaling, "scaling"),
     (Section::Design, "design"),
     (Section::Hardening, "hardening"),
+    (Section::Pushes, "pushes"),
+    (Section::Clients, "clients"),
+    (Section::Balancer, "balancer"),
     (Section::Uploads, "uploads"),
 ];
 
@@ -78,6 +90,7 @@ struct Options {
     only: Vec<Section>,
     servidor: Option<PathBuf>,
     redis: String,
+    haproxy: String,
     plots: Option<PathBuf>,
 }
 
@@ -87,6 +100,7 @@ fn parse_args() -> Result<Option<Options>> {
         only: SECTIONS.iter().map(|s| s.0).collect(),
         servidor: None,
         redis: "redis-server".into(),
+        haproxy: "haproxy".into(),
         plots: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs")),
     };
     let mut args = std::env::args().skip(1);
@@ -111,6 +125,7 @@ fn parse_args() -> Result<Option<Options>> {
             }
             "--servidor" => o.servidor = Some(PathBuf::from(value()?)),
             "--redis" => o.redis = value()?,
+            "--haproxy" => o.haproxy = value()?,
             "--plots" => o.plots = Some(PathBuf::from(value()?)),
             "--no-plots" => o.plots = None,
             other => return Err(format!("unknown argument {other:?} (see --help)")),
@@ -133,6 +148,12 @@ struct Budget {
     warm_listar_reps: usize,
     /// 256 MiB copies made while connects arrive (hardening), each measured apart.
     copy_reps: usize,
+    /// Each point of the pushes measurement: warm-up, window, repetitions (median shown).
+    pushes: (Duration, Duration, usize),
+    /// How long `listar` round trips are timed alone, and again with every other client
+    /// connected (long enough for servidor's CPU time, counted in clock ticks, to mean
+    /// something per request).
+    held_listar: Duration,
 }
 
 impl Budget {
@@ -150,6 +171,8 @@ impl Budget {
                 cold_listar_reps: 3,
                 warm_listar_reps: 50,
                 copy_reps: 1,
+                pushes: (Duration::from_millis(100), Duration::from_millis(500), 1),
+                held_listar: Duration::from_millis(200),
             }
         } else {
             Budget {
@@ -164,6 +187,8 @@ impl Budget {
                 cold_listar_reps: 9,
                 warm_listar_reps: 200,
                 copy_reps: 5,
+                pushes: (Duration::from_millis(300), Duration::from_secs(2), 3),
+                held_listar: Duration::from_secs(1),
             }
         }
     }
@@ -344,6 +369,9 @@ fn run(opts: Options) -> Result<()> {
             Section::Design => bench.design(),
             // Its round-trip figure is section 2's, when that runs too.
             Section::Hardening => bench.hardening(!opts.only.contains(&Section::Roundtrips)),
+            Section::Pushes => bench.pushes(),
+            Section::Clients => bench.clients(),
+            Section::Balancer => bench.balancer(&opts.haproxy),
             Section::Uploads => bench.uploads(),
         };
         if let Err(e) = result {
@@ -398,6 +426,13 @@ impl Bench {
         self.logs += 1;
         let log = self.scratch.root.join(format!("servidor-{}.log", self.logs));
         Servidor::start(&self.bin, dir, &log)
+    }
+
+    /// A fresh servidor over `dir` with more options (`--read-only`).
+    fn servidor_with(&mut self, dir: &Path, options: &[&str]) -> Result<Servidor> {
+        self.logs += 1;
+        let log = self.scratch.root.join(format!("servidor-{}.log", self.logs));
+        Servidor::start_with(&self.bin, dir, &log, options)
     }
 
     /// A fresh servidor whose open-file limit is `nofile`.
@@ -993,6 +1028,204 @@ impl Bench {
         Ok(())
     }
 
+    /// Section 8, pushes: N subscribers read while one client sends `mensaje` to "todos"
+    /// (or `difundir` of a 600-byte file) over and over; deliveries per second counted at
+    /// the subscribers, each one decoded and checked.
+    fn pushes(&mut self) -> Result<()> {
+        let srv = self.servidor(&self.archivos.clone())?;
+        let poema = "poema.txt";
+        let content: Arc<[u8]> =
+            Arc::from(std::fs::read(self.archivos.join(poema)).map_err(|e| e.to_string())?);
+        let (warmup, measure, reps) = self.budget.pushes;
+        let kinds = [
+            ("mensaje", load::PushKind::Mensaje),
+            (
+                "difundir (600 B file)",
+                load::PushKind::Difundir {
+                    name: poema.into(),
+                    content,
+                },
+            ),
+        ];
+        for subscribers in [1, 10, 100, 1000] {
+            for (label, kind) in &kinds {
+                let plan = load::PushPlan {
+                    addr: srv.addr,
+                    subscribers,
+                    // Two reading threads share the machine's two cores with servidor
+                    // and the sender; one is enough for a single subscriber.
+                    threads: subscribers.min(2),
+                    kind: kind.clone(),
+                    warmup,
+                    measure,
+                };
+                let mut runs = Vec::new();
+                for _ in 0..reps {
+                    let out = load::run_pushes(&plan).map_err(|e| format!("pushes: {e}"))?;
+                    if let Some(e) = out.errors.first() {
+                        return Err(format!("{label}, {subscribers} subscribers: {e}"));
+                    }
+                    eprintln!(
+                        "bench:   {label}, {subscribers} subscriber(s): {} delivered, sender {}, {} of {} skipped",
+                        rate(out.per_sec()),
+                        rate(out.sent_per_sec()),
+                        out.skipped_total,
+                        out.queued_total + out.skipped_total
+                    );
+                    runs.push(out);
+                }
+                runs.sort_by(|a, b| a.per_sec().total_cmp(&b.per_sec()));
+                let out = &runs[runs.len() / 2];
+                let range = format!(
+                    "{}–{}",
+                    rate(runs[0].per_sec()),
+                    rate(runs[runs.len() - 1].per_sec())
+                );
+                self.push(
+                    "8",
+                    format!(
+                        "{label} pushes delivered/s, {subscribers} subscriber{}",
+                        if subscribers == 1 { "" } else { "s" }
+                    ),
+                    rate(out.per_sec()),
+                    format!(
+                        "runs {range}; sender {} requests; skipped {}; all {} checked",
+                        rate(out.sent_per_sec()),
+                        count(out.skipped_total),
+                        count(out.delivered_total)
+                    ),
+                );
+            }
+        }
+        warn_if_logged(&srv);
+        Ok(())
+    }
+
+    /// Section 9, clients held at once: as many idle connections as servidor admits, a
+    /// `listar` from one of them beside the same client alone (before they connect and
+    /// after they leave), and the next connection turned away.
+    fn clients(&mut self) -> Result<()> {
+        let srv = self.servidor(&self.archivos.clone())?;
+        setup::wait_settled(&self.archivos);
+        let nofile = setup::open_file_limit(srv.pid()).ok_or("cannot read servidor's open-file limit")?;
+        let ceiling = client_ceiling(nofile);
+        let listar = request("listar", Data::None);
+        let window = self.budget.held_listar;
+        let mut scratch = vec![0u8; 64 * 1024];
+        // Latencies (sorted), and servidor's CPU time per request meanwhile: latency moves
+        // with outside load, CPU per request much less.
+        let pid = srv.pid();
+        let timed = |conn: &mut TcpStream| -> Result<(Vec<u64>, Duration)> {
+            let mut scratch = vec![0u8; 64 * 1024];
+            let cpu = setup::cpu_time(pid);
+            let mut ns = Vec::new();
+            let began = Instant::now();
+            while began.elapsed() < window {
+                let t = Instant::now();
+                load::round_trip(conn, &listar, &mut scratch).map_err(|e| e.to_string())?;
+                ns.push(t.elapsed().as_nanos() as u64);
+            }
+            ns.sort_unstable();
+            let per = setup::cpu_time(pid).saturating_sub(cpu) / ns.len().max(1) as u32;
+            Ok((ns, per))
+        };
+        let mut first = load::connect(srv.addr, 1).map_err(|e| e.to_string())?.remove(0);
+        let (alone, alone_cpu) = timed(&mut first)?;
+
+        let base_fds = srv.fd_count();
+        let rss_before = srv.rss_kib();
+        let t = Instant::now();
+        let mut others = load::connect(srv.addr, ceiling - 1)
+            .map_err(|e| format!("opening {} connections: {e}", ceiling - 1))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while srv.fd_count() < base_fds + ceiling - 1 {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "servidor holds {} descriptors, expected {}",
+                    srv.fd_count(),
+                    base_fds + ceiling - 1
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let connected = t.elapsed();
+        std::thread::sleep(Duration::from_millis(300));
+        let rss_full = srv.rss_kib();
+
+        // One more than the ceiling: an error reply in the course's protocol, then closed.
+        let refusal = fetch(srv.addr, &listar)?;
+        let refused = message::parse_reply(&refusal[4..], Limits::default()).map_err(|e| e.detail)?;
+        let expected = Value::String("servidor lleno, intente más tarde".into());
+        if refused.is_ok() || refused.data != expected {
+            return Err(format!(
+                "connection {} was not turned away: {refused:?}",
+                ceiling + 1
+            ));
+        }
+
+        let (crowded, crowded_cpu) = timed(&mut first)?;
+        // Every idle client asks once, one after another, as a class that wakes up would.
+        let t = Instant::now();
+        for c in others.iter_mut() {
+            load::round_trip(c, &listar, &mut scratch)
+                .map_err(|e| format!("listar on an idle connection: {e}"))?;
+        }
+        let each = t.elapsed() / others.len().max(1) as u32;
+        let after_rss = srv.rss_kib();
+        // Alone again, once servidor has closed the others: outside load that moved
+        // between the first measurement and the crowded one shows up here too.
+        drop(others);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while srv.fd_count() > base_fds && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (alone_after, after_cpu) = timed(&mut first)?;
+
+        self.push(
+            "9",
+            "clients held at once, idle",
+            format!("{}; the next one refused", count(ceiling as u64)),
+            format!(
+                "open-file limit {nofile}: min(--max-clients 10,000, (limit − reserve) / 2); connected in {}",
+                ms(connected.as_secs_f64() * 1e3)
+            ),
+        );
+        let p = |ns: &[u64], q: f64| load::percentile(ns, q);
+        self.push(
+            "9",
+            format!("listar p50 / p99, 1 client of {}", count(ceiling as u64)),
+            format!("{} / {}", duration(p(&crowded, 0.5)), duration(p(&crowded, 0.99))),
+            format!(
+                "alone, before: {} / {}; after: {} / {}; servidor CPU per listar {} crowded, {} / {} alone",
+                duration(p(&alone, 0.5)),
+                duration(p(&alone, 0.99)),
+                duration(p(&alone_after, 0.5)),
+                duration(p(&alone_after, 0.99)),
+                duration_fine(crowded_cpu),
+                duration_fine(alone_cpu),
+                duration_fine(after_cpu)
+            ),
+        );
+        self.rows.last_mut().expect("pushed").ratio =
+            Some(p(&crowded, 0.5).as_secs_f64() / p(&alone, 0.5).as_secs_f64());
+        self.push(
+            "9",
+            format!(
+                "listar on each of the other {} clients, in turn",
+                count(ceiling as u64 - 1)
+            ),
+            format!("{} each", duration(each)),
+            format!(
+                "servidor RSS {} alone, {} holding all, {} after",
+                kib(rss_before),
+                kib(rss_full),
+                kib(after_rss)
+            ),
+        );
+        warn_if_logged(&srv);
+        Ok(())
+    }
+
     fn write_plots(&self, dir: &Path) {
         let write = |name: &str, draw: &dyn Fn(&Path) -> Result<()>| {
             let path = dir.join(name);
@@ -1013,6 +1246,16 @@ impl Bench {
             write("bench-listar.svg", &|p| plot::listar(p, &self.list_points));
         }
     }
+}
+
+/// How many clients servidor admits under an open-file limit: the default `--max-clients`,
+/// or what src/server.rs's `client_ceiling` leaves room for (a socket and at most one open
+/// file per client, after a reserve), whichever is lower. Kept in step with it by hand:
+/// the clients section fails loudly when the two disagree.
+fn client_ceiling(nofile: u64) -> usize {
+    let fds = usize::try_from(nofile).unwrap_or(usize::MAX);
+    let reserve = (fds / 16).clamp(16, 1024).min(fds / 2);
+    (fds.saturating_sub(reserve) / 2).clamp(1, 10_000)
 }
 
 /// A request frame as the course's client sends it.
@@ -1140,13 +1383,20 @@ fn gbps(x: f64) -> String {
 }
 
 fn rate(x: f64) -> String {
-    let n = x.round() as u64;
-    let (thousands, rest) = (n / 1000, n % 1000);
-    if thousands > 0 {
-        format!("{thousands},{rest:03}/s")
-    } else {
-        format!("{rest}/s")
+    format!("{}/s", count(x.round() as u64))
+}
+
+/// A whole number with thousands separated by commas.
+fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
     }
+    out
 }
 
 fn duration(d: Duration) -> String {

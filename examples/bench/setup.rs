@@ -148,6 +148,21 @@ impl Servidor {
         log: &Path,
         nofile: Option<u64>,
     ) -> Result<Servidor, String> {
+        Servidor::spawn(bin, dir, log, nofile, &[])
+    }
+
+    /// Like `start`, with more of servidor's options after the folder (`--read-only`).
+    pub fn start_with(bin: &Path, dir: &Path, log: &Path, options: &[&str]) -> Result<Servidor, String> {
+        Servidor::spawn(bin, dir, log, None, options)
+    }
+
+    fn spawn(
+        bin: &Path,
+        dir: &Path,
+        log: &Path,
+        nofile: Option<u64>,
+        options: &[&str],
+    ) -> Result<Servidor, String> {
         let mut cmd = match nofile {
             None => Command::new(bin),
             Some(n) => {
@@ -161,6 +176,7 @@ impl Servidor {
         let mut child = cmd
             .args(["0", "127.0.0.1", "--dir"])
             .arg(dir)
+            .args(options)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -422,4 +438,93 @@ pub fn load_average() -> String {
         .ok()
         .and_then(|s| s.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| "?".into())
+}
+
+/// A process's soft open-file limit, from /proc/PID/limits ("unlimited" reads as u64::MAX).
+pub fn open_file_limit(pid: u32) -> Option<u64> {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line.strip_prefix("Max open files")?.split_whitespace().next()?;
+    Some(soft.parse().unwrap_or(u64::MAX))
+}
+
+/// HAProxy in TCP mode on 127.0.0.1 with a free port, spreading connections over
+/// `backends` (least connections first). Stopped on drop.
+pub struct Haproxy {
+    child: Child,
+    pub addr: SocketAddr,
+    pub version: String,
+}
+
+impl Haproxy {
+    /// The configuration docs/scaling.md shows, with this run's ports.
+    pub fn config(port: u16, backends: &[SocketAddr], splice: bool) -> String {
+        let mut cfg = format!(
+            "global\n    maxconn 4000\n\ndefaults\n    mode tcp\n    timeout connect 5s\n    \
+             timeout client 1h\n    timeout server 1h\n{}\nfrontend almacen\n    bind 127.0.0.1:{port}\n    \
+             default_backend lectura\n\nbackend lectura\n    balance leastconn\n",
+            if splice { "    option splice-auto\n" } else { "" }
+        );
+        for (i, b) in backends.iter().enumerate() {
+            cfg.push_str(&format!("    server lectura{} {b} check\n", i + 1));
+        }
+        cfg
+    }
+
+    /// Err says why the balancer is skipped (not installed, did not start).
+    pub fn start(bin: &str, dir: &Path, backends: &[SocketAddr], splice: bool) -> Result<Haproxy, String> {
+        let version = match Command::new(bin).arg("-v").output() {
+            Ok(o) => String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .nth(2)
+                .unwrap_or("?")
+                .to_string(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(format!("{bin} not found (Debian: apt-get install -y haproxy)"))
+            }
+            Err(e) => return Err(format!("{bin}: {e}")),
+        };
+        let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+        let cfg = dir.join(if splice {
+            "haproxy-splice.cfg"
+        } else {
+            "haproxy.cfg"
+        });
+        fs::write(&cfg, Haproxy::config(port, backends, splice)).map_err(|e| e.to_string())?;
+        let log = cfg.with_extension("log");
+        let child = Command::new(bin)
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).map_err(|e| e.to_string())?)
+            .spawn()
+            .map_err(|e| format!("cannot start {bin}: {e}"))?;
+        let haproxy = Haproxy {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            version,
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if TcpStream::connect(haproxy.addr).is_ok() {
+                return Ok(haproxy);
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        let said = fs::read_to_string(&log).unwrap_or_default();
+        Err(format!("haproxy did not listen on port {port}: {}", said.trim()))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

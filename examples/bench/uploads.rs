@@ -1,4 +1,4 @@
-//! Section 8, uploads: what a write that survives a power cut costs.
+//! Section 11, uploads: what a write that survives a power cut costs.
 //!
 //! servidor answers `subir` only once the file's bytes and its name are on the disk
 //! (`fsync` of the file, then of the folder). The reference is the bench doing the same
@@ -27,7 +27,7 @@ enum Flush {
 }
 
 impl Bench {
-    /// Section 8.
+    /// Section 11.
     pub fn uploads(&mut self) -> Result<()> {
         let span = if self.budget.round_trip_reps > 1 {
             Duration::from_secs(3)
@@ -49,11 +49,11 @@ impl Bench {
                 show(theirs),
                 show(cached)
             );
-            self.push("8", what, show(ours), format!("{} durable write", show(theirs)));
+            self.push("11", what, show(ours), format!("{} durable write", show(theirs)));
             // No target: a cost to know, which the disk and the machine's load set.
             self.rows.last_mut().expect("just pushed").ratio = Some(ours / theirs);
             self.push(
-                "8",
+                "11",
                 format!("  the same written to the page cache only, {conns} conn(s)"),
                 String::new(),
                 show(cached),
