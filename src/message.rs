@@ -75,7 +75,10 @@ pub fn parse(payload: &[u8], limits: Limits) -> Result<Request<'_>, BadRequest> 
         )
     })?;
     let envelope = match decoded.class {
-        Some((module, name)) => Envelope::Instance { module, name },
+        Some((module, name)) => Envelope::Instance {
+            module: module.into(),
+            name: name.into(),
+        },
         None => Envelope::Dict,
     };
     let Value::Dict(mut fields) = decoded.value else {

@@ -597,7 +597,7 @@ fn difundir_is_all_or_nothing() {
     assert_eq!(short.ask("suscribir", Data::None).estado, "ok");
     let mut long = server.connect();
     let env = almacen::pickle::Envelope::Instance {
-        module: "m".repeat(120),
+        module: "m".repeat(120).into(),
         name: "Mensaje".into(),
     };
     long.send_raw(&almacen::message::frame_request(&env, "suscribir", &Data::None));

@@ -1,5 +1,6 @@
 //! The load generator every measurement shares: a few threads, each running its own mio loop
 //! over a group of connections, each connection doing request → whole reply → request.
+//! [`run_blocking`] is the other kind of client, for §2 only: a blocking thread per connection.
 //!
 //! One client code path drives servidor, the bench's own reference servers and redis, so a
 //! ratio between two of them compares servers, not clients. Requests are never pipelined:
@@ -187,6 +188,110 @@ pub fn run(plan: &Plan) -> io::Result<Outcome> {
             .map(|h| h.join().expect("a load thread panicked"))
             .collect()
     });
+    Ok(merge(parts))
+}
+
+/// Runs the plan the way a plain blocking client does (the course's Python client, or an
+/// outside load tool): one OS thread per connection (`plan.threads` is ignored), each
+/// writing its request and then reading the reply with blocking calls: a framed reply as
+/// exactly 4 bytes of length first, then reads of the rest; a fixed one (redis' `+PONG`)
+/// in one `read_exact`. A framed reply therefore costs this client one more `recv` than
+/// a fixed one, as it does any client that reads the length before the payload.
+///
+/// Each reply wakes a sleeping thread, where the mio client's single thread is usually
+/// busy when a reply lands; on a 2-core machine the two clients load the kernel's
+/// scheduler very differently (docs/performance.md, "Two clients").
+pub fn run_blocking(plan: &Plan) -> io::Result<Outcome> {
+    let streams = connect(plan.addr, plan.conns)?;
+    let barrier = Barrier::new(streams.len());
+    let parts: Vec<Outcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = streams
+            .into_iter()
+            .map(|stream| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    drive_blocking(plan, stream)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a load thread panicked"))
+            .collect()
+    });
+    Ok(merge(parts))
+}
+
+/// One blocking connection's loop: request, whole reply, request...
+fn drive_blocking(plan: &Plan, mut stream: TcpStream) -> Outcome {
+    let mut out = Outcome::default();
+    let start = Instant::now();
+    let (record_from, deadline) = match plan.stop {
+        Stop::Rounds(_) => (start, None),
+        Stop::Timed { warmup, measure } => (start + warmup, Some(start + warmup + measure)),
+    };
+    let mut scratch = vec![0u8; SCRATCH];
+    let mut last_finish = start;
+    let mut rounds = 0;
+    loop {
+        let began = Instant::now();
+        if deadline.is_some_and(|d| began >= d) || matches!(plan.stop, Stop::Rounds(r) if rounds >= r) {
+            break;
+        }
+        if began.duration_since(start) > HANG {
+            out.errors.push(format!("no progress after {HANG:?}"));
+            break;
+        }
+        let len = match blocking_round_trip(&mut stream, plan, &mut scratch) {
+            Ok(len) => len,
+            Err(e) => {
+                out.errors.push(format!("round trip: {e}"));
+                break;
+            }
+        };
+        if let (Reply::Framed, Some(expected)) = (plan.reply, plan.expect_len) {
+            if len != expected {
+                out.errors
+                    .push(format!("reply of {len} bytes, expected {expected}"));
+                break;
+            }
+        }
+        let now = Instant::now();
+        if began >= record_from && deadline.is_none_or(|d| now <= d) {
+            out.replies += 1;
+            out.bytes += len;
+            out.latencies_ns.push(now.duration_since(began).as_nanos() as u64);
+        }
+        out.all_replies += 1;
+        rounds += 1;
+        last_finish = now;
+    }
+    out.elapsed = match plan.stop {
+        Stop::Rounds(_) => last_finish.duration_since(start),
+        Stop::Timed { measure, .. } => measure,
+    };
+    out
+}
+
+/// One request and its reply, read as a blocking client reads it; returns the reply's
+/// length (a framed reply's prefix included).
+fn blocking_round_trip(stream: &mut TcpStream, plan: &Plan, scratch: &mut [u8]) -> io::Result<u64> {
+    match plan.reply {
+        Reply::Framed => round_trip(stream, &plan.request, scratch),
+        Reply::Fixed(n) => {
+            stream.write_all(&plan.request)?;
+            stream.read_exact(&mut scratch[..n])?;
+            Ok(n as u64)
+        }
+        Reply::Framed2 => Err(io::Error::other(
+            "the blocking client speaks the course's protocol and redis only",
+        )),
+    }
+}
+
+/// What every thread saw, as one outcome.
+fn merge(parts: Vec<Outcome>) -> Outcome {
     let mut out = Outcome::default();
     for part in parts {
         out.bytes += part.bytes;
@@ -198,7 +303,7 @@ pub fn run(plan: &Plan) -> io::Result<Outcome> {
     }
     out.latencies_ns.sort_unstable();
     out.errors.truncate(5);
-    Ok(out)
+    out
 }
 
 /// One connection's progress through its current round trip.

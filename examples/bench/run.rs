@@ -274,6 +274,8 @@ struct Row {
     almacen: String,
     reference: String,
     ratio: Option<f64>,
+    /// The lowest and highest of the paired runs' ratios, when there were several.
+    ratio_range: Option<(f64, f64)>,
     target: String,
     verdict: Verdict,
 }
@@ -362,7 +364,9 @@ fn run(opts: Options) -> Result<()> {
         eprintln!("bench: {name}");
         let result = match section {
             Section::Downloads => bench.downloads(),
-            Section::Roundtrips => bench.round_trips("2", &[1, 8], &[Wire::Course, Wire::V2]),
+            Section::Roundtrips => bench
+                .round_trips("2", &[1, 8], &[Wire::Course, Wire::V2])
+                .and_then(|()| bench.blocking_round_trips("2", &[1, 8])),
             Section::Memory => bench.memory(),
             Section::Fairness => bench.fairness(),
             Section::Scaling => bench.scaling(),
@@ -382,6 +386,7 @@ fn run(opts: Options) -> Result<()> {
                 almacen: e,
                 reference: String::new(),
                 ratio: None,
+                ratio_range: None,
                 target: String::new(),
                 verdict: Verdict::Missed,
             });
@@ -390,7 +395,7 @@ fn run(opts: Options) -> Result<()> {
 
     println!("almacen bench: {}", setup::machine());
     println!(
-        "servidor: {}; client: this bench (mio, same code for every server); open-file limit {nofile}",
+        "servidor: {}; client: this bench (mio; in §2 also blocking threads; same code for every server); open-file limit {nofile}",
         bench.bin.display()
     );
     match &bench.redis {
@@ -461,6 +466,7 @@ impl Bench {
             almacen,
             reference,
             ratio: None,
+            ratio_range: None,
             target: String::new(),
             verdict: Verdict::Info,
         });
@@ -622,91 +628,127 @@ impl Bench {
                 }
             }
             for (wire, pairs) in wires.iter().zip(pairs) {
-                self.round_trip_rows(section, conns, *wire, pairs, &redis)?;
+                let label = format!("{}{}", connections(conns), wire.label());
+                self.round_trip_rows(section, conns, &label, pairs, &redis)?;
             }
         }
         warn_if_logged(&srv);
         Ok(())
     }
 
-    /// The rows of one number of connections in one protocol, from its paired runs.
+    /// Section 2 again with the other kind of client: one blocking thread per connection,
+    /// each reply read as a length and then the rest (load::run_blocking), the way the
+    /// course's Python client and outside load tools read it. Same pairing: redis, then
+    /// servidor right after, in each repetition.
+    fn blocking_round_trips(&mut self, section: &'static str, conn_counts: &[usize]) -> Result<()> {
+        let srv = self.servidor(&self.archivos.clone())?;
+        setup::wait_settled(&self.archivos);
+        check_listar(srv.addr)?;
+        let redis = self.redis_addr();
+        for &conns in conn_counts {
+            let mut pairs = Vec::new();
+            for _ in 0..self.budget.round_trip_reps {
+                let mut theirs = None;
+                if let Ok((addr, pid)) = redis {
+                    let plan = Plan {
+                        addr,
+                        request: Arc::from(setup::PING),
+                        reply: Reply::Fixed(setup::PONG.len()),
+                        conns,
+                        threads: conns,
+                        stop: self.budget.round_trip,
+                        expect_len: None,
+                    };
+                    theirs = Some(measuring_cpu(|| load::run_blocking(&plan), pid)?);
+                }
+                let plan = Plan {
+                    addr: srv.addr,
+                    request: request("listar", Data::None),
+                    reply: Reply::Framed,
+                    conns,
+                    threads: conns,
+                    stop: self.budget.round_trip,
+                    expect_len: None,
+                };
+                let ours = measuring_cpu(|| load::run_blocking(&plan), srv.pid())?;
+                eprintln!(
+                    "bench:   {} (blocking): listar {} p50 {} (CPU {}), PING {}",
+                    connections(conns),
+                    rate(ours.per_sec()),
+                    duration(ours.percentile(0.5)),
+                    duration_fine(ours.cpu_per_reply()),
+                    theirs.as_ref().map_or("skipped".into(), |t| format!(
+                        "{} p50 {} (CPU {})",
+                        rate(t.per_sec()),
+                        duration(t.percentile(0.5)),
+                        duration_fine(t.cpu_per_reply())
+                    ))
+                );
+                pairs.push((ours, theirs));
+            }
+            let label = format!("{}, blocking client", connections(conns));
+            self.round_trip_rows(section, conns, &label, pairs, &redis)?;
+        }
+        warn_if_logged(&srv);
+        Ok(())
+    }
+
+    /// The rows of one number of connections and one client, from its paired runs: each
+    /// figure is the median over the runs with its range beside it, and each ratio the
+    /// median of the pairs' ratios with theirs.
     fn round_trip_rows(
         &mut self,
         section: &'static str,
         conns: usize,
-        wire: Wire,
+        label: &str,
         pairs: Vec<(Outcome, Option<Outcome>)>,
         redis: &Result<(SocketAddr, u32)>,
     ) -> Result<()> {
-        let ratio = |f: &dyn Fn(&Outcome) -> f64| {
-            let each: Vec<f64> = pairs
-                .iter()
-                .filter_map(|(o, t)| t.as_ref().map(|t| f(o) / f(t)))
-                .collect();
-            (!each.is_empty()).then(|| median(each))
-        };
-        let ratios = [
-            ratio(&|o| o.per_sec()),
-            ratio(&|o| o.percentile(0.50).as_secs_f64()),
-            ratio(&|o| o.percentile(0.99).as_secs_f64()),
-            ratio(&|o| o.cpu_per_reply().as_secs_f64()),
+        if pairs.is_empty() {
+            return Err("no listar run".into());
+        }
+        let measures: [(&str, Metric); 4] = [
+            ("listar round trips/s", Metric::Rate),
+            ("listar p50 latency", Metric::Latency(0.50)),
+            ("listar p99 latency", Metric::Latency(0.99)),
+            ("server CPU per round trip", Metric::Cpu),
         ];
-        let (ours, theirs): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
-        let ours = median_outcome(ours).ok_or("no listar run")?;
-        let theirs = median_outcome(theirs.into_iter().flatten().collect());
-        let conn_s = if conns == 1 {
-            format!("1 connection{}", wire.label())
-        } else {
-            format!("{conns} connections{}", wire.label())
+        let reference = |text: String| match (pairs.iter().any(|(_, t)| t.is_some()), redis) {
+            (true, _) => format!("{text} redis PING"),
+            (false, Err(e)) => format!("skipped: {e}"),
+            (false, Ok(_)) => "skipped".into(),
         };
-        let (p50, p99) = (ours.percentile(0.50), ours.percentile(0.99));
-        let reference = |f: &dyn Fn(&Outcome) -> String| match (&theirs, redis) {
-            (Some(t), _) => format!("{} redis PING", f(t)),
-            (None, Err(e)) => format!("skipped: {e}"),
-            (None, Ok(_)) => "skipped".into(),
-        };
-
-        self.push(
-            section,
-            format!("listar round trips/s, {conn_s}"),
-            rate(ours.per_sec()),
-            reference(&|o| rate(o.per_sec())),
-        );
-        let r = ratios[0];
-        if conns == 8 {
-            self.judge(r, r.unwrap_or(f64::NAN), Target::AtLeast(1.0), "≥ 1.0×");
-        } else {
-            self.rows.last_mut().expect("pushed").ratio = r;
+        for (what, metric) in measures {
+            let ours: Vec<f64> = pairs.iter().map(|(o, _)| metric.of(o)).collect();
+            let theirs: Vec<f64> = pairs
+                .iter()
+                .filter_map(|(_, t)| t.as_ref().map(|t| metric.of(t)))
+                .collect();
+            let ratios: Vec<f64> = pairs
+                .iter()
+                .filter_map(|(o, t)| t.as_ref().map(|t| metric.of(o) / metric.of(t)))
+                .collect();
+            self.push(
+                section,
+                format!("{what}, {label}"),
+                metric.spread(&ours),
+                reference(metric.spread(&theirs)),
+            );
+            let ratio = (!ratios.is_empty()).then(|| median(ratios.clone()));
+            let target = match metric {
+                Metric::Rate if conns == 8 => Some((Target::AtLeast(1.0), "≥ 1.0×")),
+                Metric::Latency(p) if conns == 1 && p == 0.50 => Some((Target::AtMost(1.2), "≤ 1.2×")),
+                _ => None,
+            };
+            match target {
+                Some((target, text)) => self.judge(ratio, ratio.unwrap_or(f64::NAN), target, text),
+                None => self.rows.last_mut().expect("pushed").ratio = ratio,
+            }
+            if ratios.len() > 1 {
+                let (lo, hi) = min_max(&ratios);
+                self.rows.last_mut().expect("pushed").ratio_range = Some((lo, hi));
+            }
         }
-
-        self.push(
-            section,
-            format!("listar p50 latency, {conn_s}"),
-            duration(p50),
-            reference(&|o| duration(o.percentile(0.50))),
-        );
-        let r = ratios[1];
-        if conns == 1 {
-            self.judge(r, r.unwrap_or(f64::NAN), Target::AtMost(1.2), "≤ 1.2×");
-        } else {
-            self.rows.last_mut().expect("pushed").ratio = r;
-        }
-
-        self.push(
-            section,
-            format!("listar p99 latency, {conn_s}"),
-            duration(p99),
-            reference(&|o| duration(o.percentile(0.99))),
-        );
-        self.rows.last_mut().expect("pushed").ratio = ratios[2];
-
-        self.push(
-            section,
-            format!("server CPU per round trip, {conn_s}"),
-            duration_fine(ours.cpu_per_reply()),
-            reference(&|o| duration_fine(o.cpu_per_reply())),
-        );
-        self.rows.last_mut().expect("pushed").ratio = ratios[3];
         Ok(())
     }
 
@@ -1338,6 +1380,71 @@ fn run_measuring_cpu(plan: &Plan, pid: u32) -> Result<Outcome> {
     Ok(out)
 }
 
+/// The same for any client: `run` (the clients' whole run) is called between the two
+/// readings of the server's CPU time.
+fn measuring_cpu(run: impl FnOnce() -> std::io::Result<Outcome>, pid: u32) -> Result<Outcome> {
+    let before = setup::cpu_time(pid);
+    let mut out = checked(run())?;
+    out.server_cpu = setup::cpu_time(pid).saturating_sub(before);
+    Ok(out)
+}
+
+/// One figure of a round-trip run.
+#[derive(Debug, Clone, Copy)]
+enum Metric {
+    Rate,
+    Latency(f64),
+    Cpu,
+}
+
+impl Metric {
+    fn of(self, o: &Outcome) -> f64 {
+        match self {
+            Metric::Rate => o.per_sec(),
+            Metric::Latency(p) => o.percentile(p).as_secs_f64(),
+            Metric::Cpu => o.cpu_per_reply().as_secs_f64(),
+        }
+    }
+
+    fn show(self, x: f64) -> String {
+        match self {
+            Metric::Rate => rate(x),
+            Metric::Latency(_) => duration(Duration::from_secs_f64(x)),
+            Metric::Cpu => duration_fine(Duration::from_secs_f64(x)),
+        }
+    }
+
+    /// The median of the runs, and their range when there were several.
+    fn spread(self, values: &[f64]) -> String {
+        if values.len() < 2 {
+            return values.first().map_or(String::new(), |&x| self.show(x));
+        }
+        let (lo, hi) = min_max(values);
+        format!(
+            "{} ({}–{})",
+            self.show(median(values.to_vec())),
+            self.show(lo),
+            self.show(hi)
+        )
+    }
+}
+
+fn min_max(values: &[f64]) -> (f64, f64) {
+    values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        })
+}
+
+fn connections(n: usize) -> String {
+    if n == 1 {
+        "1 connection".into()
+    } else {
+        format!("{n} connections")
+    }
+}
+
 fn checked(out: std::io::Result<Outcome>) -> Result<Outcome> {
     let out = out.map_err(|e| format!("connecting: {e}"))?;
     match out.errors.first() {
@@ -1365,13 +1472,6 @@ fn warn_if_logged(srv: &Servidor) {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-/// The run with the median throughput (its latencies come along with it).
-fn median_outcome(mut v: Vec<Outcome>) -> Option<Outcome> {
-    v.sort_by(|a, b| a.per_sec().total_cmp(&b.per_sec()));
-    let mid = v.len() / 2;
-    (!v.is_empty()).then(|| v.swap_remove(mid))
 }
 
 fn per_conn(before_kib: u64, after_kib: u64) -> f64 {
@@ -1442,7 +1542,11 @@ fn table(rows: &[Row]) -> String {
                 r.what.clone(),
                 r.almacen.clone(),
                 r.reference.clone(),
-                r.ratio.map_or(String::new(), |x| format!("{x:.2}×")),
+                match (r.ratio, r.ratio_range) {
+                    (Some(x), Some((lo, hi))) => format!("{x:.2}× ({lo:.2}–{hi:.2})"),
+                    (Some(x), None) => format!("{x:.2}×"),
+                    (None, _) => String::new(),
+                },
                 r.target.clone(),
                 match r.verdict {
                     Verdict::Met => "yes",

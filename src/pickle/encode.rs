@@ -9,6 +9,7 @@ use super::opcodes::{
     EMPTY_TUPLE, LONG1, MARK, NEWFALSE, NEWOBJ, NEWTRUE, NONE, PROTO, SETITEMS, SHORT_BINBYTES,
     SHORT_BINUNICODE, STACK_GLOBAL, STOP,
 };
+use std::sync::Arc;
 
 /// A value the server sends back. Owned and plain, so replies can be built anywhere.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,10 +36,13 @@ impl Data {
 }
 
 /// How the reply is wrapped: an instance of the request's class, or a plain dict.
+///
+/// Every request carries one and every reply is written with it, so the names are shared
+/// (`Arc<str>`): a copy is a reference count, not two allocations per request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Envelope {
     /// `module.name`, rebuilt with NEWOBJ and BUILD so Python gets attributes back.
-    Instance { module: String, name: String },
+    Instance { module: Arc<str>, name: Arc<str> },
     /// `{"operacion": …, "data": …, "estado": …}` for clients that sent a dict.
     Dict,
 }

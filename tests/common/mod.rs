@@ -376,7 +376,10 @@ fn reply_class(payload: &[u8]) -> Envelope {
     };
     let (module, name) = (short_str(), short_str());
     assert_eq!(rest.get(at), Some(&STACK_GLOBAL), "unexpected reply layout");
-    Envelope::Instance { module, name }
+    Envelope::Instance {
+        module: module.into(),
+        name: name.into(),
+    }
 }
 
 /// Polls until `done` holds; panics naming `what` if it still does not after `limit`.
