@@ -1469,6 +1469,13 @@ fn warn_if_logged(srv: &Servidor) {
     }
 }
 
+/// The run with the median rate (the balancer section compares whole runs).
+fn median_outcome(mut v: Vec<Outcome>) -> Option<Outcome> {
+    v.sort_by(|a, b| a.per_sec().total_cmp(&b.per_sec()));
+    let mid = v.len() / 2;
+    (!v.is_empty()).then(|| v.swap_remove(mid))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
