@@ -440,13 +440,14 @@ impl Storage {
     }
 
     /// Locks the claim file in `staging` for as long as this server runs. False when
-    /// another process holds it; a filesystem without locks counts as ours alone.
+    /// another process holds it, or when the lock cannot be had at all (a network
+    /// filesystem without locks): then another server may be writing here.
     fn claim(&self, staging: &Dir) -> bool {
         let file = match staging.open_write(CLAIM) {
             Ok(f) => f,
             Err(e) => {
-                log::debug!("cannot open {CLAIM} in staging ({e}); assuming no other server");
-                return true;
+                log::debug!("cannot open {CLAIM} in staging ({e}); removing only old leftovers");
+                return false;
             }
         };
         match file.try_lock() {
@@ -462,8 +463,8 @@ impl Storage {
                 false
             }
             Err(fs::TryLockError::Error(e)) => {
-                log::debug!("cannot lock {CLAIM} ({e}); assuming no other server");
-                true
+                log::debug!("cannot lock {CLAIM} ({e}); removing only old leftovers");
+                false
             }
         }
     }

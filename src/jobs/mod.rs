@@ -60,6 +60,11 @@ pub trait Job {
     fn waiting(&self) -> bool {
         false
     }
+    /// What the requester hears when the server closes before the job ends: `why` for
+    /// work that leaves nothing behind.
+    fn abandoned(&self, why: &str) -> Refusal {
+        Refusal::new(why)
+    }
 }
 
 /// Where a job's reply goes.
@@ -163,7 +168,7 @@ impl Jobs {
                 Ended {
                     held: p.job.holds().map(str::to_string),
                     to: p.to,
-                    result: Err(Refusal::new(why)),
+                    result: Err(p.job.abandoned(why)),
                 }
             })
             .collect()

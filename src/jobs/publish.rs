@@ -172,6 +172,13 @@ impl Job for Settle {
     /// The change is made already; only the reply is dropped.
     fn cancel(&mut self) {}
 
+    /// The change is visible already: saying it failed would be false.
+    fn abandoned(&self, _why: &str) -> Refusal {
+        Refusal::new(
+            "el cambio se hizo, pero el servidor se cerró antes de que el disco confirmara que quedó guardado",
+        )
+    }
+
     fn holds(&self) -> Option<&str> {
         self.name.as_deref()
     }

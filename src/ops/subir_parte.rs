@@ -84,7 +84,14 @@ impl<'r> Operation<'r> for SubirParte<'r> {
         match step {
             Err(refusal) => Outcome::Refused(refusal),
             Ok(Step::Done(result)) => result.into(),
-            Ok(Step::Next(job)) => ctx.submit(job, caller),
+            Ok(Step::Next(job)) => {
+                // Publishing: held, not only touched (a touch lapses after two minutes
+                // of silence), so nobody takes the name over while it is flushed.
+                if self.last {
+                    ctx.locks.hold(self.name, caller.id);
+                }
+                ctx.submit(job, caller)
+            }
         }
     }
 }
