@@ -296,6 +296,75 @@ fn power_cut_keeps_every_ok_file() {
     );
 }
 
+/// One writer, one change after another, then the power is cut at once: with nobody
+/// else flushing, only the server's own flushes can have put each change on the disk,
+/// names included (a new file, a replaced one, a deletion, a rename).
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "needs root, loop devices and mkfs.xfs: .ci/run runs it where it can"]
+fn power_cut_keeps_each_change_of_names() {
+    let cut = PowerCut::new();
+    let served = cut.live().join("archivos");
+    std::fs::create_dir(&served).unwrap();
+    for name in ["viejo.bin", "antes.bin", "cambia.bin"] {
+        std::fs::write(served.join(name), b"lo de antes").unwrap();
+    }
+    assert!(std::process::Command::new("sync").status().unwrap().success());
+    let server = Server::start(&served, &[]);
+    let mut c = server.connect();
+    let new = bytes(7, 300 * 1024);
+    let steps = [
+        (
+            "subir",
+            Data::dict([
+                ("nombre", Data::str("nuevo.bin")),
+                ("contenido", Data::Bytes(new.clone())),
+            ]),
+        ),
+        (
+            "subir",
+            Data::dict([
+                ("nombre", Data::str("cambia.bin")),
+                ("contenido", Data::Bytes(new.clone())),
+                ("reemplazar", Data::Bool(true)),
+            ]),
+        ),
+        ("borrar", Data::str("viejo.bin")),
+        (
+            "renombrar",
+            Data::dict([
+                ("nombre", Data::str("antes.bin")),
+                ("nuevo", Data::str("despues.bin")),
+            ]),
+        ),
+    ];
+    for (op, data) in steps {
+        assert_eq!(c.ask(op, data).estado, "ok", "{op}");
+    }
+    let after = cut.cut().join("archivos");
+    drop(server);
+    let read = |name: &str| std::fs::read(after.join(name)).ok();
+    assert!(
+        read("nuevo.bin") == Some(new.clone()),
+        "the new file is lost or partial"
+    );
+    assert!(
+        read("cambia.bin") == Some(new),
+        "the replaced file is not the new one"
+    );
+    assert_eq!(read("viejo.bin"), None, "the deleted file came back");
+    assert_eq!(
+        read("antes.bin"),
+        None,
+        "the renamed file is back under its old name"
+    );
+    assert_eq!(
+        read("despues.bin").as_deref(),
+        Some(&b"lo de antes"[..]),
+        "the rename is lost"
+    );
+}
+
 /// A disk whose power can be cut: an ext4 filesystem on a loop device over an image file.
 /// The image lives on an XFS filesystem (itself on a loop device) that can clone a file in
 /// one atomic step, so a clone of the image holds exactly what had reached the "disk" at
