@@ -298,7 +298,7 @@ impl Server {
 
     fn next_timeout(&self, now: Instant) -> Option<Duration> {
         // Jobs that wait for the disk need no turn: the flusher's wake-up brings one.
-        if !self.ready.is_empty() || (self.ctx.has_work() && !self.ctx.waits_for_disk()) {
+        if !self.ready.is_empty() || self.ctx.can_work_now() {
             return Some(Duration::ZERO);
         }
         let mut timeout = None;

@@ -154,6 +154,14 @@ impl Staged {
         }
     }
 
+    /// Removes the staged file of a write that will not be published; a failure only
+    /// leaves a leftover for the next start, so it is logged, not returned.
+    pub fn discard(&self) {
+        if let Err(e) = self.remove() {
+            log::warn!("no se pudo borrar {self:?}: {}", crate::spanish::io_error(&e));
+        }
+    }
+
     /// Its name inside staging, for the log.
     pub fn name(&self) -> &str {
         &self.name

@@ -94,10 +94,15 @@ fn upload_rate(addr: SocketAddr, content: &[u8], conns: usize, span: Duration) -
             })
         })
         .collect();
+    per_second(threads, span)
+}
+
+/// Writes per second from threads that each count theirs until the deadline `span` away.
+fn per_second(threads: Vec<std::thread::JoinHandle<Result<u64>>>, span: Duration) -> Result<f64> {
     let started = Instant::now();
     let mut total = 0;
     for t in threads {
-        total += t.join().map_err(|_| "an upload thread panicked".to_string())??;
+        total += t.join().map_err(|_| "a writing thread panicked".to_string())??;
     }
     Ok(total as f64 / started.elapsed().as_secs_f64().max(span.as_secs_f64()))
 }
@@ -108,37 +113,12 @@ fn reference_rate(folder: &Path, content: &[u8], conns: usize, how: Flush, span:
     let threads: Vec<_> = (0..conns)
         .map(|c| {
             let (folder, content) = (folder.to_path_buf(), content.to_vec());
-            std::thread::spawn(move || -> std::io::Result<u64> {
-                let name = folder.join(format!("referencia-{c}.bin"));
-                let staged = folder.join(format!(".referencia-{c}.tmp"));
-                let mut done = 0;
-                while Instant::now() < deadline {
-                    let mut f = File::create(&staged)?;
-                    f.write_all(&content)?;
-                    if let Flush::Durable = how {
-                        f.sync_all()?;
-                    }
-                    drop(f);
-                    // What servidor does for `reemplazar`: one rename over the old file.
-                    std::fs::rename(&staged, &name)?;
-                    if let Flush::Durable = how {
-                        File::open(&folder)?.sync_all()?;
-                    }
-                    done += 1;
-                }
-                Ok(done)
+            std::thread::spawn(move || {
+                durable_loop(&folder, &content, c, how, deadline).map_err(|e| format!("reference write: {e}"))
             })
         })
         .collect();
-    let started = Instant::now();
-    let mut total = 0;
-    for t in threads {
-        total += t
-            .join()
-            .map_err(|_| "a reference thread panicked".to_string())?
-            .map_err(|e| format!("reference write: {e}"))?;
-    }
-    Ok(total as f64 / started.elapsed().as_secs_f64().max(span.as_secs_f64()))
+    per_second(threads, span)
 }
 
 fn size_label(size: usize) -> String {
@@ -147,4 +127,32 @@ fn size_label(size: usize) -> String {
     } else {
         format!("{} KiB", size >> 10)
     }
+}
+
+/// One reference thread: the same file written under its own name until `deadline`.
+fn durable_loop(
+    folder: &Path,
+    content: &[u8],
+    c: usize,
+    how: Flush,
+    deadline: Instant,
+) -> std::io::Result<u64> {
+    let name = folder.join(format!("referencia-{c}.bin"));
+    let staged = folder.join(format!(".referencia-{c}.tmp"));
+    let mut done = 0;
+    while Instant::now() < deadline {
+        let mut f = File::create(&staged)?;
+        f.write_all(content)?;
+        if let Flush::Durable = how {
+            f.sync_all()?;
+        }
+        drop(f);
+        // What servidor does for `reemplazar`: one rename over the old file.
+        std::fs::rename(&staged, &name)?;
+        if let Flush::Durable = how {
+            File::open(folder)?.sync_all()?;
+        }
+        done += 1;
+    }
+    Ok(done)
 }

@@ -133,8 +133,9 @@ impl Jobs {
         }
     }
 
-    /// Runs `job` to its end at once (small work, answered inside its request). Only for
-    /// jobs that never wait for the disk: this would spin until it answered.
+    /// Runs `job` to its end at once (small work, answered inside its request). A job
+    /// that waits for the disk would make this spin until the disk answers: the server
+    /// never runs one so (unit tests do, where spinning is harmless).
     pub fn run_now(mut job: Box<dyn Job>, env: &mut Env<'_>) -> Result<Data, Refusal> {
         loop {
             match job.step(env, Instant::now() + SLICE_TIME) {

@@ -67,9 +67,7 @@ impl Publish {
     fn discard(&mut self) {
         if let Some(staged) = self.staged.take() {
             if !self.keep_staged {
-                if let Err(e) = staged.remove() {
-                    log::warn!("no se pudo borrar {staged:?}: {}", crate::spanish::io_error(&e));
-                }
+                staged.discard();
             }
         }
     }

@@ -39,6 +39,6 @@ impl<'r> Operation<'r> for Borrar<'r> {
         log::info!("{}: deleted {:?}", caller.peer, self.name);
         // The reply waits until the folder is on the disk without the name.
         let reply = Data::dict([("nombre", Data::str(self.name))]);
-        ctx.settle(reply, Some(self.name), caller)
+        ctx.settle(reply, self.name, caller)
     }
 }

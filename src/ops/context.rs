@@ -112,19 +112,17 @@ impl Context {
         !self.jobs.is_empty()
     }
 
-    /// True when jobs are in progress but all of them wait for the disk: the loop may
-    /// sleep in `poll` (the flusher thread wakes it).
-    pub fn waits_for_disk(&self) -> bool {
-        self.has_work() && self.jobs.all_waiting()
+    /// True when some job can go on now. Jobs that only wait for the disk cannot: the
+    /// loop may sleep in `poll` then (the flusher thread wakes it).
+    pub fn can_work_now(&self) -> bool {
+        !self.jobs.all_waiting()
     }
 
     /// Replies with `data` once the served folder's names are on the disk (after a
     /// change of names: a deletion or a rename), keeping `holds` off-limits until then.
-    pub fn settle(&mut self, data: crate::pickle::Data, holds: Option<&str>, caller: &Caller) -> Outcome {
-        let job = crate::jobs::Settle::new(&self.storage, data, holds.map(str::to_string));
-        if let Some(name) = holds {
-            self.locks.hold(name, caller.id);
-        }
+    pub fn settle(&mut self, data: crate::pickle::Data, holds: &str, caller: &Caller) -> Outcome {
+        let job = crate::jobs::Settle::new(&self.storage, data, Some(holds.to_string()));
+        self.locks.hold(holds, caller.id);
         self.submit(Box::new(job), caller)
     }
 

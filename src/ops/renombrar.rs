@@ -43,6 +43,6 @@ impl<'r> Operation<'r> for Renombrar<'r> {
         log::info!("{}: renamed {:?} to {:?}", caller.peer, self.name, self.new);
         // The reply waits until the folder is on the disk with the new name.
         let reply = Data::dict([("nombre", Data::str(self.new))]);
-        ctx.settle(reply, Some(self.new), caller)
+        ctx.settle(reply, self.new, caller)
     }
 }

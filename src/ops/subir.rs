@@ -100,12 +100,7 @@ fn write_new(
     match file.write_all(content) {
         Ok(()) => Ok(Publish::new(storage, &file, staged, name, replace, reply)),
         Err(e) => {
-            if let Err(gone) = staged.remove() {
-                log::warn!(
-                    "no se pudo borrar {staged:?}: {}",
-                    crate::spanish::io_error(&gone)
-                );
-            }
+            staged.discard();
             Err(storage::write_refusal(&e))
         }
     }
