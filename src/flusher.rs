@@ -5,9 +5,9 @@
 //! them, and a crash of this process loses nothing; but a power cut loses whatever the
 //! kernel had not written out yet (Linux writes dirty pages out after about 30 seconds).
 //! `fsync` asks the kernel to write one file's bytes, or a folder's names, and returns
-//! only when the disk says they are stored. (`File::sync_all` is that call: `fsync` on
-//! Linux, `F_FULLFSYNC` on macOS, where plain `fsync` stops at the drive's cache, and
-//! `FlushFileBuffers` on Windows.)
+//! only when the disk says they are stored. ([`crate::sys::flush_to_disk`] is that call:
+//! `fsync` on Linux, `F_FULLFSYNC` on macOS, where plain `fsync` stops at the drive's
+//! cache, and `FlushFileBuffers` on Windows.)
 //!
 //! That wait has no readiness to poll for: epoll, kqueue and completion ports say nothing
 //! about it, and it lasts from a millisecond to seconds on a busy disk. So the loop never
@@ -25,6 +25,7 @@
 
 use std::fs::File;
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -49,6 +50,9 @@ impl std::fmt::Debug for Wake {
 
 /// Helper threads: enough for the disk to see several flushes at once.
 pub const THREADS: usize = 4;
+
+/// The call that waits for the disk (a parameter only so that tests can make it fail).
+type FlushFn = fn(&File) -> io::Result<()>;
 
 /// One flush to do.
 #[derive(Debug)]
@@ -98,13 +102,17 @@ impl Ticket {
 impl Flusher {
     /// Starts the threads; `wake` is called after each flush.
     pub fn start(wake: Option<Wake>) -> io::Result<Flusher> {
+        Flusher::start_with(wake, crate::sys::flush_to_disk)
+    }
+
+    fn start_with(wake: Option<Wake>, flush: FlushFn) -> io::Result<Flusher> {
         let (orders, inbox) = mpsc::channel::<Order>();
         let inbox = Arc::new(Mutex::new(inbox));
         for n in 0..THREADS {
             let (inbox, wake) = (Arc::clone(&inbox), wake.clone());
             std::thread::Builder::new()
                 .name(format!("flusher-{n}"))
-                .spawn(move || work(&inbox, wake.as_ref()))?;
+                .spawn(move || work(&inbox, wake.as_ref(), flush))?;
         }
         Ok(Flusher { orders })
     }
@@ -142,8 +150,10 @@ impl Flusher {
 }
 
 /// One helper thread: takes the next order, waits for the disk, reports, until the
-/// mailbox closes.
-fn work(inbox: &Mutex<mpsc::Receiver<Order>>, wake: Option<&Wake>) {
+/// mailbox closes. Every order gets its answer: a flush that panics (a bug, or a
+/// platform surprise) is reported as failed, and the thread lives on, so no client is
+/// left waiting for an "ok" that never comes.
+fn work(inbox: &Mutex<mpsc::Receiver<Order>>, wake: Option<&Wake>, flush: FlushFn) {
     loop {
         let next = inbox
             .lock()
@@ -152,9 +162,13 @@ fn work(inbox: &Mutex<mpsc::Receiver<Order>>, wake: Option<&Wake>) {
         let Ok(Order { file, folder, done }) = next else {
             return; // the server is gone
         };
-        let result = match file.sync_all() {
-            Err(e) if folder && folder_flush_unsupported(&e) => Ok(()),
-            other => other,
+        let result = match panic::catch_unwind(AssertUnwindSafe(|| flush(&file))) {
+            Ok(Err(e)) if folder && folder_flush_unsupported(&e) => Ok(()),
+            Ok(result) => result,
+            Err(_) => {
+                log::warn!("falló una escritura al disco por un error interno; se informa como no guardada");
+                Err(io::Error::other("the flush panicked"))
+            }
         };
         // Closed before the answer: on Windows an open handle can stand in the way of
         // the rename that publishes the file.
@@ -199,6 +213,29 @@ mod tests {
         wait(flusher.file(&file)).unwrap();
         let folder = crate::sys::Dir::open(&dir).unwrap();
         wait(flusher.folder(folder.flush_handle())).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A flush that panics is answered as failed, and the threads go on serving: more
+    /// panics than there are threads, then a good flush, still gets its answer.
+    #[test]
+    fn a_panicking_flush_is_answered_and_the_threads_live_on() {
+        fn panics_on_empty_files(file: &File) -> io::Result<()> {
+            if file.metadata()?.len() == 0 {
+                panic!("a flush that fails in an unexpected way");
+            }
+            Ok(())
+        }
+        let dir = std::env::temp_dir().join(format!("almacen-flusher-panic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = File::create(dir.join("empty.bin")).unwrap();
+        std::fs::write(dir.join("full.bin"), b"bytes").unwrap();
+        let full = File::open(dir.join("full.bin")).unwrap();
+        let flusher = Flusher::start_with(None, panics_on_empty_files).unwrap();
+        for _ in 0..THREADS * 2 {
+            assert!(wait(flusher.file(&empty)).is_err());
+        }
+        wait(flusher.file(&full)).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -93,6 +93,11 @@ pub(super) fn tune_allocator() {
     }
 }
 
+/// `fsync`: Linux's waits for the drive, its cache included (a flush request).
+pub(super) fn flush_to_disk(file: &File) -> io::Result<()> {
+    file.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     /// The backlog asked for is the kernel's own maximum.

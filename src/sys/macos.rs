@@ -95,3 +95,19 @@ fn sysctl_u64(name: &std::ffi::CStr) -> Option<u64> {
     };
     (rc == 0 && value > 0).then_some(value as u64)
 }
+
+/// `F_FULLFSYNC` (std's `sync_all` on macOS), which asks the drive to empty its cache too;
+/// where the filesystem does not know it, plain `fsync`.
+pub(super) fn flush_to_disk(file: &File) -> io::Result<()> {
+    match file.sync_all() {
+        Err(e)
+            if super::full_flush_unknown(
+                &e,
+                &[libc::ENOTSUP, libc::EOPNOTSUPP, libc::EINVAL, libc::ENOTTY],
+            ) =>
+        {
+            Ok(rustix::fs::fsync(file)?)
+        }
+        other => other,
+    }
+}

@@ -22,6 +22,7 @@
 //! | [`Stdin`] | poll source | poll source | thread + `Waker` |
 //! | [`Interrupts`] | SIGINT, SIGTERM | SIGINT, SIGTERM | Ctrl-C, Ctrl-Break, close |
 //! | [`shared_waker`] | eventfd | kqueue user event | the console's `Waker`, shared |
+//! | [`flush_to_disk`] | `fsync` | `F_FULLFSYNC`, else `fsync` | `FlushFileBuffers` |
 //! | [`Dir::flush_handle`] | `fsync` on the folder | `F_FULLFSYNC` on the folder | none (NTFS journal) |
 //! | [`fault`] | errno | errno | Windows and Winsock codes |
 
@@ -143,6 +144,25 @@ pub fn links_unsupported(e: &io::Error) -> bool {
 /// the case on Unix, where a rename does not care who has the file open.
 pub fn replace_blocked_by_open_file(e: &io::Error) -> bool {
     imp::replace_blocked_by_open_file(e)
+}
+
+/// Waits until the disk says `file`'s bytes (or, for a folder's handle, its names) are
+/// stored, so that a power cut cannot take them back. It blocks, so only the flusher's
+/// threads call it. macOS's `F_FULLFSYNC` goes through the drive's own cache, but some
+/// filesystems (SMB shares, some FUSE ones) do not know it and refuse; there the plain
+/// `fsync` they do know is the best anyone can ask for.
+pub fn flush_to_disk(file: &File) -> io::Result<()> {
+    os::flush_to_disk(file)
+}
+
+/// Whether a failed `F_FULLFSYNC` means only "this filesystem does not do that" (SMB and
+/// FUSE mounts answer ENOTSUP, EINVAL or ENOTTY: the OS passes the codes it uses), so
+/// that plain `fsync` is worth a try. Any other failure (EIO, ENOSPC) is the disk's real
+/// answer.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+fn full_flush_unknown(e: &io::Error, unknown_codes: &[i32]) -> bool {
+    e.kind() == io::ErrorKind::Unsupported
+        || e.raw_os_error().is_some_and(|code| unknown_codes.contains(&code))
 }
 
 /// Sends up to `len` bytes of `file` from `offset` into a non-blocking socket; returns
@@ -272,6 +292,24 @@ pub enum StdinRead {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only "this filesystem cannot do a full flush" sends macOS back to plain fsync; a
+    /// real disk error (EIO, a full disk) is the answer.
+    #[test]
+    fn only_an_unknown_full_flush_falls_back_to_fsync() {
+        const UNKNOWN: &[i32] = &[45, 22];
+        assert!(full_flush_unknown(
+            &io::Error::from(io::ErrorKind::Unsupported),
+            UNKNOWN
+        ));
+        assert!(full_flush_unknown(&io::Error::from_raw_os_error(45), UNKNOWN));
+        assert!(full_flush_unknown(&io::Error::from_raw_os_error(22), UNKNOWN));
+        assert!(!full_flush_unknown(&io::Error::from_raw_os_error(5), UNKNOWN)); // EIO
+        assert!(!full_flush_unknown(
+            &io::Error::from(io::ErrorKind::StorageFull),
+            UNKNOWN
+        ));
+    }
 
     /// Errors mean the same whatever the OS calls them; unknown ones are `Other`.
     #[test]

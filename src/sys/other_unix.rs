@@ -36,3 +36,8 @@ pub(super) fn tune_allocator() {}
 
 /// Only Linux pays for growing its descriptor table in a process with threads.
 pub(super) fn presize_descriptor_table(_n: usize) {}
+
+/// `fsync`, all the portable Unix has.
+pub(super) fn flush_to_disk(file: &File) -> io::Result<()> {
+    file.sync_all()
+}

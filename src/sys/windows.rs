@@ -475,3 +475,8 @@ impl Interrupts {
         RAISED.swap(false, Ordering::SeqCst)
     }
 }
+
+/// `FlushFileBuffers`, through the drive's cache.
+pub(super) fn flush_to_disk(file: &File) -> io::Result<()> {
+    file.sync_all()
+}
