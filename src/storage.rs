@@ -493,6 +493,14 @@ impl Storage {
         }
     }
 
+    /// Flushes the names of the staging folder that holds `staged` (a new part's name).
+    pub fn flush_staged_folder(&self, staged: &Staged) -> Ticket {
+        match self.flusher() {
+            Ok(f) => f.folder(staged.dir.flush_handle()),
+            Err(e) => Ticket::failed(e),
+        }
+    }
+
     /// How the flusher thread wakes the loop (before the first write). Without it, the
     /// loop finds out about a finished flush only on its next wake-up.
     pub fn wake_with(&self, wake: Wake) {

@@ -7,14 +7,16 @@
 //! millisecond, and when a job ends its reply is queued like any other.
 //!
 //! Some jobs do no work of their own for a while: they wait for the disk to confirm a
-//! write ([`Publish`], [`Settle`]). Such a job says it is [`Job::waiting`]; it gets no
+//! write ([`Publish`], [`Settle`], [`StorePiece`]). Such a job says it is [`Job::waiting`]; it gets no
 //! turn then, and while every job waits the loop may sleep in `poll`.
 
 mod copy;
+mod piece;
 mod publish;
 mod verify;
 
 pub use copy::FileCopy;
+pub use piece::StorePiece;
 pub use publish::{Publish, Settle};
 pub use verify::{Summary, Then, Verify};
 

@@ -5,10 +5,9 @@
 //! name is too (`jobs::Publish`). `desde` must equal what is staged, so a piece can never
 //! be applied twice or leave a gap.
 //!
-//! The pieces before `fin` are not flushed one by one (that would make every piece wait
-//! for the disk). After a power cut the staged bytes may be fewer than were
-//! acknowledged; asking without `contenido` tells how many are there, and the upload goes
-//! on from that point. While one connection uploads a name, others are refused
+//! Every piece is on the disk before its "ok" (`jobs::StorePiece`): the reply's
+//! `recibidos` is where a client resumes, even after a power cut. While one connection
+//! uploads a name, others are refused
 //! that name; if it disconnects, or sends nothing for two minutes, the staged bytes wait
 //! for whoever resumes.
 
@@ -16,12 +15,13 @@ use super::args;
 use super::context::Context;
 use super::operation::Operation;
 use crate::digest::{Hashing, Sum};
-use crate::jobs::{Publish, Step, Then, Verify};
+use crate::jobs::{Publish, Step, StorePiece, Then, Verify};
 use crate::message::Request;
 use crate::pickle::Data;
 use crate::reply::{Caller, Outcome};
-use crate::storage::{self, Refusal, Storage};
+use crate::storage::{self, Refusal, Staged, Storage};
 use std::fmt;
+use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -178,14 +178,18 @@ impl Piece {
     /// Writes `bytes` at `from`; on `fin`, publishes (after checking the whole file's
     /// digest, in a job, when one was sent).
     fn write(self, storage: &Storage, bytes: &[u8]) -> Step {
-        let total = match write_piece(storage, &self.name, self.from, bytes) {
-            Ok(total) => total,
+        let (part, staged, total) = match write_piece(storage, &self.name, self.from, bytes) {
+            Ok(written) => written,
             Err(refusal) => return Step::Done(Err(refusal)),
         };
         if !self.last {
             log::debug!("{}: staged {total} B of {:?}", self.peer, self.name);
-            return Step::Done(Ok(received(&self.name, total)));
+            let reply = received(&self.name, total);
+            return Step::Next(Box::new(StorePiece::new(
+                storage, part, &staged, self.from, reply,
+            )));
         }
+        drop(part); // `fin` publishes through a handle of its own
         let Some(expect) = self.sha256 else {
             return self.publish(storage, total);
         };
@@ -216,10 +220,15 @@ impl Piece {
     }
 }
 
-/// Writes the piece at `from`, cutting off anything staged after it; returns the bytes
-/// staged in all.
-fn write_piece(storage: &Storage, name: &str, from: u64, bytes: &[u8]) -> Result<u64, Refusal> {
-    let (mut file, _) = storage.open_part(name)?;
+/// Writes the piece at `from`, cutting off anything staged after it; returns the staged
+/// file, still open, and the bytes staged in all.
+fn write_piece(
+    storage: &Storage,
+    name: &str,
+    from: u64,
+    bytes: &[u8],
+) -> Result<(File, Staged, u64), Refusal> {
+    let (mut file, staged) = storage.open_part(name)?;
     let appended = file
         .set_len(from)
         .and_then(|()| file.seek(SeekFrom::Start(from)))
@@ -229,5 +238,5 @@ fn write_piece(storage: &Storage, name: &str, from: u64, bytes: &[u8]) -> Result
         let _ = file.set_len(from);
         return Err(storage::write_refusal(&e));
     }
-    Ok(from + bytes.len() as u64)
+    Ok((file, staged, from + bytes.len() as u64))
 }
