@@ -20,6 +20,8 @@ pub struct StorePiece {
     /// stays what the client was last told, and a retry of this piece fits.
     part: File,
     from: u64,
+    /// Where this piece ended: the staged size it left.
+    end: u64,
     /// The reply, once the piece is on the disk.
     reply: Option<Data>,
 }
@@ -27,7 +29,14 @@ pub struct StorePiece {
 impl StorePiece {
     /// Starts flushing `part` (the staged file `staged`, just written from `from` on) and,
     /// when the piece began the file (`from` 0), the folder that holds its name.
-    pub fn new(storage: &Storage, part: File, staged: &Staged, from: u64, reply: Data) -> StorePiece {
+    pub fn new(
+        storage: &Storage,
+        part: File,
+        staged: &Staged,
+        from: u64,
+        end: u64,
+        reply: Data,
+    ) -> StorePiece {
         let mut flushing = vec![storage.flush_file(&part)];
         if from == 0 {
             flushing.push(storage.flush_staged_folder(staged));
@@ -36,6 +45,7 @@ impl StorePiece {
             flushing,
             part,
             from,
+            end,
             reply: Some(reply),
         }
     }
@@ -54,7 +64,11 @@ impl Job for StorePiece {
         Some(Step::Done(match failed {
             None => Ok(self.reply.take().unwrap_or(Data::None)),
             Some(e) => {
-                let _ = self.part.set_len(self.from);
+                // Cut back only what this piece wrote: if the flush took so long that
+                // another client took the name over and wrote on, its bytes stay.
+                if self.part.metadata().is_ok_and(|m| m.len() == self.end) {
+                    let _ = self.part.set_len(self.from);
+                }
                 Err(storage::write_refusal(&e))
             }
         }))

@@ -186,7 +186,7 @@ impl Piece {
             log::debug!("{}: staged {total} B of {:?}", self.peer, self.name);
             let reply = received(&self.name, total);
             return Step::Next(Box::new(StorePiece::new(
-                storage, part, &staged, self.from, reply,
+                storage, part, &staged, self.from, total, reply,
             )));
         }
         drop(part); // `fin` publishes through a handle of its own
