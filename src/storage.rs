@@ -487,16 +487,17 @@ impl Storage {
 
     /// Flushes the served folder's names to the disk on the flusher thread.
     pub fn flush_folder(&self) -> Ticket {
-        match self.flusher() {
-            Ok(f) => f.folder(self.dir().flush_handle()),
-            Err(e) => Ticket::failed(e),
-        }
+        self.flush_names(&self.dir())
     }
 
     /// Flushes the names of the staging folder that holds `staged` (a new part's name).
     pub fn flush_staged_folder(&self, staged: &Staged) -> Ticket {
+        self.flush_names(&staged.dir)
+    }
+
+    fn flush_names(&self, dir: &Dir) -> Ticket {
         match self.flusher() {
-            Ok(f) => f.folder(staged.dir.flush_handle()),
+            Ok(f) => f.folder(dir.flush_handle()),
             Err(e) => Ticket::failed(e),
         }
     }

@@ -302,11 +302,7 @@ fn a_second_server_leaves_the_first_ones_staged_files_alone() {
 #[ignore = "needs root, loop devices and mkfs.xfs: .ci/run runs it where it can"]
 fn power_cut_keeps_every_ok_file() {
     let cut = PowerCut::new();
-    let served = cut.live().join("archivos");
-    std::fs::create_dir(&served).unwrap();
-    seeded(&served);
-    // What was there before the server started is on the disk for sure.
-    assert!(std::process::Command::new("sync").status().unwrap().success());
+    let served = cut.served(seeded);
     let mut server = Server::start(&served, &[]);
     let work = Workload::start(server.port);
     work.wait_for(OKS_BEFORE_CRASH);
@@ -334,12 +330,11 @@ fn power_cut_keeps_every_ok_file() {
 #[ignore = "needs root, loop devices and mkfs.xfs: .ci/run runs it where it can"]
 fn power_cut_keeps_each_change_of_names() {
     let cut = PowerCut::new();
-    let served = cut.live().join("archivos");
-    std::fs::create_dir(&served).unwrap();
-    for name in ["viejo.bin", "antes.bin", "cambia.bin"] {
-        std::fs::write(served.join(name), b"lo de antes").unwrap();
-    }
-    assert!(std::process::Command::new("sync").status().unwrap().success());
+    let served = cut.served(|served| {
+        for name in ["viejo.bin", "antes.bin", "cambia.bin"] {
+            std::fs::write(served.join(name), b"lo de antes").unwrap();
+        }
+    });
     let server = Server::start(&served, &[]);
     let mut c = server.connect();
     let new = bytes(7, 300 * 1024);
@@ -403,9 +398,7 @@ fn power_cut_keeps_each_change_of_names() {
 #[ignore = "needs root, loop devices and mkfs.xfs: .ci/run runs it where it can"]
 fn power_cut_keeps_each_acknowledged_piece() {
     let cut = PowerCut::new();
-    let served = cut.live().join("archivos");
-    std::fs::create_dir(&served).unwrap();
-    assert!(std::process::Command::new("sync").status().unwrap().success());
+    let served = cut.served(|_| {});
     let server = Server::start(&served, &[]);
     let mut c = server.connect();
     let name = "p7.bin";
@@ -481,6 +474,16 @@ impl PowerCut {
     /// The filesystem the server writes to.
     fn live(&self) -> std::path::PathBuf {
         self.root.path().join("live")
+    }
+
+    /// The served folder on the live disk, filled by `fill` and then written out: what
+    /// was there before the server started is on the disk for sure.
+    fn served(&self, fill: impl FnOnce(&Path)) -> std::path::PathBuf {
+        let served = self.live().join("archivos");
+        std::fs::create_dir(&served).unwrap();
+        fill(&served);
+        assert!(std::process::Command::new("sync").status().unwrap().success());
+        served
     }
 
     /// Takes the disk as it is now, mounted elsewhere: the filesystem after the cut.
