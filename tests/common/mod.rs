@@ -38,6 +38,28 @@ impl Drop for TempDir {
     }
 }
 
+/// The `servidor` binary under test. Cargo names it for the server package's own tests;
+/// the client package's tests (cliente/tests) find it beside their own executable, in the
+/// workspace's target folder, where `cargo test` at the top has just built it.
+pub fn servidor_exe() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_servidor") {
+        return PathBuf::from(path);
+    }
+    let me = std::env::current_exe().expect("the test knows its own path");
+    // target/<profile>/deps/<test> -> target/<profile>/servidor
+    let profile_dir = me
+        .parent()
+        .and_then(Path::parent)
+        .expect("a test runs from target/<profile>/deps");
+    let exe = profile_dir.join(format!("servidor{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        exe.exists(),
+        "{} is missing: run `cargo test` from the top of the workspace, which builds servidor too",
+        exe.display()
+    );
+    exe
+}
+
 /// A running `servidor`. Killed on drop.
 pub struct Server {
     pub child: Child,
@@ -74,7 +96,7 @@ impl Server {
         let _ = nofile;
         let logs = TempDir::new("logs");
         let stderr_path = logs.path().join("stderr");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_servidor"));
+        let mut cmd = Command::new(servidor_exe());
         // Descriptor limits are a Unix thing (rlimit); the tests that need them are gated.
         #[cfg(unix)]
         if let Some(n) = nofile {

@@ -1,6 +1,8 @@
 //! `cliente` driven as a person would from a shell: the real binary against the real
 //! server over loopback, each subcommand, `escuchar`, and the menu fed from stdin.
 
+// The server-side tests' helpers: a scratch folder, a running servidor, pickles.
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use almacen::pickle::Data;

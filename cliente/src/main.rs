@@ -9,24 +9,20 @@
 //! the menu and the subcommands to the operations, the connection and pushes, then to
 //! `call` and `text`, never back up.
 
-// The modules live in cliente/, next to this file.
-mod cliente {
-    pub mod args;
-    pub mod call;
-    pub mod commands;
-    pub mod conn;
-    pub mod menu;
-    pub mod ops;
-    pub mod paste;
-    pub mod progress;
-    pub mod pushes;
-    pub mod spill;
-    pub mod text;
-    pub mod transfer;
-}
+mod args;
+mod call;
+mod commands;
+mod conn;
+mod menu;
+mod ops;
+mod paste;
+mod progress;
+mod pushes;
+mod spill;
+mod text;
+mod transfer;
 
-use cliente::args::{self, Command, Parsed};
-use cliente::{commands, menu};
+use args::{Command, Parsed};
 use std::process::ExitCode;
 
 /// Where downloads and pushed files go, relative to the current directory, as with the
