@@ -10,7 +10,7 @@
 //! flags stay set and the loop comes back to us without waiting for a new event.
 
 use crate::outbox::{Chunk, Outbox, Transport};
-use crate::proto2::{Bad, Check, Codec, Frame, Limits};
+use crate::protocol::{Bad, Check, Codec, Frame, Limits};
 use crate::sys::SHORT_READ_DRAINS;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -208,7 +208,7 @@ impl<S: Transport> Connection<S> {
             outbox: Outbox::default(),
             last_read: now,
             reserved: 0,
-            codec: Codec::Course,
+            codec: Codec::default(),
             need: None,
         }
     }

@@ -1,43 +1,16 @@
-//! The length-prefix codec: 4 bytes of big-endian length, then that many bytes of payload.
+//! The length prefix both protocols put before every frame: 4 bytes of big-endian length.
 //!
-//! Everything here is pure: it looks at a byte slice and says what is in it. No sockets,
-//! no buffers of its own, so every edge case is a one-line test on a `&[u8]`.
+//! Pure, like all parsing here: it looks at a byte slice and says what is in it. What the
+//! length counts, and how large it may be, is each protocol's own business (`protocol/`).
 
 /// How many bytes the length prefix takes on the wire.
 pub const HEADER_LEN: usize = 4;
 
-/// What the front of a read buffer holds.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Check {
-    /// A whole frame: its payload is `buf[HEADER_LEN..HEADER_LEN + len]`.
-    Complete { len: usize },
-    /// Not yet a whole frame. `need` is how many bytes the whole frame takes
-    /// (prefix included), when the prefix has arrived.
-    Incomplete { need: Option<usize> },
-    /// The prefix announces more than `max` bytes. The frame cannot be buffered, and
-    /// because the peer will keep sending its body, the stream cannot be resynchronised.
-    TooLarge { len: u64 },
-}
-
-/// Looks at the front of `buf` and reports whether a whole frame of at most `max`
-/// payload bytes is there. The size check happens as soon as the four prefix bytes
-/// arrive, before a single payload byte is buffered.
-pub fn check(buf: &[u8], max: usize) -> Check {
-    let Some(prefix) = buf.first_chunk::<HEADER_LEN>() else {
-        return Check::Incomplete { need: None };
-    };
-    let len = u32::from_be_bytes(*prefix) as u64;
-    if len > max as u64 {
-        return Check::TooLarge { len };
-    }
-    let len = len as usize;
-    if buf.len() - HEADER_LEN >= len {
-        Check::Complete { len }
-    } else {
-        Check::Incomplete {
-            need: Some(HEADER_LEN + len),
-        }
-    }
+/// The payload length announced by the prefix at the front of `buf`, once its four bytes
+/// have arrived. Whether that is too large, or complete, is the protocol's to say.
+pub fn announced(buf: &[u8]) -> Option<u64> {
+    buf.first_chunk::<HEADER_LEN>()
+        .map(|p| u32::from_be_bytes(*p) as u64)
 }
 
 /// The prefix for a payload of `len` bytes, or `None` when `len` does not fit in 32 bits.
@@ -57,58 +30,12 @@ pub fn encode(payload: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn frame(payload: &[u8]) -> Vec<u8> {
-        encode(payload).unwrap()
-    }
-
-    /// A frame split at every byte offset is incomplete until its last byte, then complete.
+    /// The length is known only once all four prefix bytes are there.
     #[test]
-    fn every_split_point_is_incomplete_until_the_last_byte() {
-        let whole = frame(b"hola mundo");
-        for cut in 0..whole.len() {
-            match check(&whole[..cut], 1024) {
-                Check::Incomplete { need } => {
-                    if cut >= HEADER_LEN {
-                        assert_eq!(need, Some(whole.len()));
-                    } else {
-                        assert_eq!(need, None);
-                    }
-                }
-                other => panic!("cut at {cut}: {other:?}"),
-            }
-        }
-        assert_eq!(check(&whole, 1024), Check::Complete { len: 10 });
-    }
-
-    /// Two frames back to back are read one at a time, each with its own length.
-    #[test]
-    fn two_frames_in_one_buffer_come_out_one_by_one() {
-        let mut buf = frame(b"uno");
-        buf.extend(frame(b"dos!"));
-        let Check::Complete { len } = check(&buf, 64) else {
-            panic!()
-        };
-        assert_eq!(&buf[HEADER_LEN..HEADER_LEN + len], b"uno");
-        let rest = &buf[HEADER_LEN + len..];
-        assert_eq!(check(rest, 64), Check::Complete { len: 4 });
-        assert_eq!(&rest[HEADER_LEN..], b"dos!");
-    }
-
-    /// A length over the limit is refused from the prefix alone.
-    #[test]
-    fn length_over_the_limit_is_refused_from_the_prefix_alone() {
-        assert_eq!(
-            check(&[0xff, 0xff, 0xff, 0xff], 1 << 20),
-            Check::TooLarge { len: 0xffff_ffff }
-        );
-        assert_eq!(check(&[0, 0, 0, 11], 10), Check::TooLarge { len: 11 });
-        assert_eq!(check(&[0, 0, 0, 10], 10), Check::Incomplete { need: Some(14) });
-    }
-
-    /// A zero-length frame is a complete (empty) frame, not a stall.
-    #[test]
-    fn zero_length_frame_is_complete() {
-        assert_eq!(check(&[0, 0, 0, 0], 10), Check::Complete { len: 0 });
+    fn the_length_is_announced_once_the_prefix_is_whole() {
+        assert_eq!(announced(&[0, 0, 1]), None);
+        assert_eq!(announced(&[0, 0, 1, 2, 9]), Some(258));
+        assert_eq!(announced(&encode(b"hola").unwrap()), Some(4));
     }
 
     /// Lengths that need more than 32 bits have no prefix.

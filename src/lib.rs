@@ -21,12 +21,13 @@ pub mod ops;
 pub mod outbox;
 pub mod peers;
 pub mod pickle;
-pub mod proto2;
+pub mod protocol;
 pub mod reply;
 pub mod server;
 pub mod signals;
 pub mod spanish;
 pub mod storage;
 pub mod sys;
-#[doc(hidden)]
+// The in-memory harness: for the unit tests, and for the fuzz targets (feature `testkit`).
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

@@ -11,7 +11,9 @@
 //! folder changing, so each listed link is looked at again whenever the folder's time is.
 
 use crate::pickle::{Data, Envelope};
-use crate::proto2::{encode, ReplyTo};
+#[cfg(feature = "proto2")]
+use crate::protocol::v2::encode;
+use crate::protocol::ReplyTo;
 use crate::storage::Storage;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
@@ -36,6 +38,7 @@ struct Cached {
     /// The course reply for the last class that asked.
     frame: Option<(Envelope, Rc<Vec<u8>>)>,
     /// The names as protocol-2 JSON.
+    #[cfg(feature = "proto2")]
     json: Option<Vec<u8>>,
 }
 
@@ -78,6 +81,7 @@ impl Listing {
                 }
                 cached.frame.as_ref().map(|(_, f)| Rc::clone(f))
             }
+            #[cfg(feature = "proto2")]
             ReplyTo::V2 { id } => {
                 if cached.json.is_none() {
                     cached.json = encode::data_json(&cached.names);
@@ -106,6 +110,7 @@ impl Listing {
                 names,
                 links,
                 frame: None,
+                #[cfg(feature = "proto2")]
                 json: None,
             }),
             _ => None,

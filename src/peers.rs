@@ -6,7 +6,7 @@
 //! Ids here only grow. The event loop keeps this table in step with its slab.
 
 use crate::outbox::Chunk;
-use crate::proto2::ReplyTo;
+use crate::protocol::ReplyTo;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 

@@ -2,8 +2,7 @@
 //! ([`Outcome`]). Nothing here knows any operation by name.
 
 use crate::pickle::Data;
-use crate::proto2::hola::Version;
-use crate::proto2::ReplyTo;
+use crate::protocol::ReplyTo;
 use crate::storage::Refusal;
 use std::fs::File;
 use std::net::SocketAddr;
@@ -39,9 +38,6 @@ pub enum Outcome {
     Stream { file: Rc<File>, offset: u64, len: u64 },
     /// The reply comes later, from a job the loop advances between events.
     Later,
-    /// `hola`: answer in the protocol spoken now, then speak `Version` from the next
-    /// frame on.
-    Switch(Version),
 }
 
 impl Outcome {
@@ -57,7 +53,6 @@ impl Outcome {
             Outcome::Refused(_) => "refused",
             Outcome::Stream { .. } => "streamed",
             Outcome::Later => "later",
-            Outcome::Switch(_) => "switch",
         }
     }
 }

@@ -550,9 +550,10 @@ fn a_set_of_nans_is_refused_without_a_crash() {
     still_serves(&mut bystander);
 }
 
-// ---- Protocol 2: the same promise after `hola` (the cases of src/proto2's unit tests and
+// ---- Protocol 2: the same promise after `hola` (the cases of src/protocol/v2's unit tests and
 // the proto2_frame fuzz target, against the real server).
 
+#[cfg(feature = "proto2")]
 /// A connection switched to protocol 2 by a pickled `hola`.
 fn v2(server: &Server) -> Client {
     let mut c = server.connect();
@@ -561,11 +562,13 @@ fn v2(server: &Server) -> Client {
     c
 }
 
+#[cfg(feature = "proto2")]
 /// A protocol-2 frame around JSON text.
 fn json_frame(json: &[u8]) -> Vec<u8> {
-    almacen::proto2::encode::frame_json(json)
+    almacen::protocol::v2::encode::frame_json(json)
 }
 
+#[cfg(feature = "proto2")]
 /// Reads one protocol-2 frame (decoded by serde_json, not by the server's code): its
 /// header and its raw bytes.
 fn recv_v2(c: &mut Client) -> (serde_json::Value, Vec<u8>) {
@@ -576,6 +579,7 @@ fn recv_v2(c: &mut Client) -> (serde_json::Value, Vec<u8>) {
     (head, raw)
 }
 
+#[cfg(feature = "proto2")]
 /// The next frame is an error reply whose text contains `text`; returns its header.
 fn v2_error(c: &mut Client, text: &str) -> serde_json::Value {
     let (head, raw) = recv_v2(c);
@@ -586,6 +590,7 @@ fn v2_error(c: &mut Client, text: &str) -> serde_json::Value {
     head
 }
 
+#[cfg(feature = "proto2")]
 /// The bystander in protocol 2 still gets exact bytes, raw after the JSON.
 fn v2_still_serves(c: &mut Client) {
     c.send_raw(&json_frame(
@@ -599,6 +604,7 @@ fn v2_still_serves(c: &mut Client) {
     assert_eq!(raw, "Llueve sobre el campus.\n".as_bytes());
 }
 
+#[cfg(feature = "proto2")]
 /// Frames whose end cannot be known (a huge L, JSON too deep, too many items, not UTF-8,
 /// not JSON, a `bytes` that is unusable, twice, or over the limit) each get an error
 /// reply and a close; bystanders in both protocols are served all along.
@@ -698,6 +704,7 @@ fn protocol_2_frames_without_a_known_end_get_an_error_and_a_close() {
     peak_rss(&server, "protocol-2 frames without an end", 32 * 1024);
 }
 
+#[cfg(feature = "proto2")]
 /// Frames whose end is known but whose content is wrong (a root that is not an object,
 /// duplicate keys, numbers too big or with a fraction, a bad id, no operacion, contenido
 /// both in data and raw) each get an error echoing what could be read, and the same
@@ -795,6 +802,7 @@ fn protocol_2_shape_errors_get_an_error_and_the_connection_goes_on() {
     still_serves(&mut course);
 }
 
+#[cfg(feature = "proto2")]
 /// `bytes` that lie: fewer raw bytes than announced are timed out like any half frame,
 /// and nothing is published; more than announced leave the rest to be read as the next
 /// frame, which is refused with a close (the announced bytes were a whole upload). Others
@@ -831,4 +839,50 @@ fn protocol_2_bytes_that_lie_are_timed_out_or_refused() {
 
     v2_still_serves(&mut bystander);
     still_serves(&mut course);
+}
+
+#[cfg(feature = "proto2")]
+/// A client that subscribes in the course's protocol and then switches with `hola` gets
+/// later pushes in protocol 2, the protocol its connection speaks now, not as pickles.
+#[test]
+fn a_subscriber_that_switches_gets_its_pushes_in_protocol_2() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let mut sub = server.connect();
+    assert_eq!(sub.ask("suscribir", Data::None).estado, "ok");
+    let r = sub.ask("hola", Data::dict([("version", Data::Int(2))]));
+    assert_eq!(r.estado, "ok", "{:?}", r.data);
+    let mut sender = server.connect();
+    let sent = sender.ask(
+        "mensaje",
+        Data::dict([("para", Data::str("todos")), ("texto", Data::str("¿llegó?"))]),
+    );
+    assert_eq!(sent.estado, "ok", "{:?}", sent.data);
+    let (head, raw) = recv_v2(&mut sub);
+    assert_eq!(head["operacion"], "mensaje", "{head}");
+    assert_eq!(head["aviso"], true, "{head}");
+    assert_eq!(head["data"]["texto"], "¿llegó?", "{head}");
+    assert!(raw.is_empty());
+    v2_still_serves(&mut sub);
+}
+
+#[cfg(feature = "proto2")]
+/// `hola` asking for version 1 on a protocol-2 connection is answered in protocol 2 and
+/// changes nothing: there is no way back to pickles on the same connection.
+#[test]
+fn hola_version_1_after_protocol_2_keeps_protocol_2() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let mut c = v2(&server);
+    c.send_raw(&json_frame(
+        br#"{"id":5,"operacion":"hola","data":{"version":1}}"#,
+    ));
+    let (head, _) = recv_v2(&mut c);
+    assert_eq!(
+        (head["id"].as_u64(), head["estado"].as_str()),
+        (Some(5), Some("ok")),
+        "{head}"
+    );
+    assert_eq!(head["data"]["version"], 2, "{head}");
+    v2_still_serves(&mut c);
 }

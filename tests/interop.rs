@@ -73,6 +73,7 @@ fn python_clients_use_the_challenge_operations() {
 /// kept), asking between the requests of a course-style connection, while the
 /// course-style challenge client runs on the same server at the same time; then a
 /// broadcast reaches a protocol-2 subscriber and a course-style one, each in its protocol.
+#[cfg(feature = "proto2")]
 #[test]
 fn protocol_2_example_client_beside_the_course_clients() {
     let dir = TempDir::new("interop-p2");

@@ -1,11 +1,14 @@
 //! The Python protocol-2 example client against the Rust codec, without a server: frames
 //! written by one side must read the same on the other, byte for byte.
+#![cfg(feature = "proto2")]
 
 mod common;
 
+use almacen::message::Memo;
 use almacen::pickle::decode::get;
 use almacen::pickle::{Data, Envelope, Value};
-use almacen::proto2::{self, hola, Check, Codec, Limits, ReplyTo};
+use almacen::protocol::v2::{self as proto2, hola};
+use almacen::protocol::{Check, Codec, Limits, ReplyTo};
 use common::{assert_todo_ok, python3};
 
 const CLIENT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/py");
@@ -57,8 +60,8 @@ out.write(c.marco({"id": 3, "operacion": "subir_parte", "data": {"nombre": "v", 
             panic!("no whole frame at {at}")
         };
         at += frame.len;
-        let inc = codec.decode(buf, frame, &limits).unwrap();
-        (inc.to, inc.request.into_owned())
+        let (request, to) = codec.decode(buf, frame, &limits, &mut Memo::default()).unwrap();
+        (to, request.into_owned())
     };
     let (to, req) = next(Codec::Course);
     assert_eq!(to, ReplyTo::Course(Envelope::Dict));

@@ -29,7 +29,8 @@ use almacen::frame::HEADER_LEN;
 use almacen::message;
 use almacen::pickle::decode::{get, HashableValue};
 use almacen::pickle::{Data, Envelope, Limits, Value};
-use almacen::proto2::{self, encode, header, hola, Codec};
+use almacen::protocol::v2::{self as proto2, encode, header, hola};
+use almacen::protocol::{self, Codec};
 use almacen::spanish::io_error;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, ErrorKind, Read, Write};
@@ -381,7 +382,7 @@ impl Reader {
             )));
         }
         let json = self.read_exact(json_len)?;
-        let limits = proto2::Limits {
+        let limits = protocol::Limits {
             max_frame: usize::MAX,
             max_json: BUFFER_MAX,
             pickle: Limits::default(),

@@ -310,7 +310,7 @@ impl Call for Menu {
     }
 
     fn protocol2(&self) -> bool {
-        self.writer.codec() == almacen::proto2::Codec::V2
+        self.writer.codec() == almacen::protocol::Codec::V2
     }
 
     fn call(&mut self, operacion: &str, data: Data) -> Result<Msg, Failure> {

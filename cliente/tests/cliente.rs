@@ -1405,7 +1405,8 @@ fn behind_a_server_without_hola_the_course_protocol_does_everything() {
 #[test]
 fn a_reply_with_another_requests_id_is_refused() {
     let port = fake_server(|mut stream| {
-        use almacen::proto2::{encode, hola, Limits};
+        use almacen::protocol::v2::{encode, hola};
+        use almacen::protocol::Limits;
         let Some(req) = read_request(&mut stream) else {
             return;
         };

@@ -9,7 +9,8 @@
 
 use almacen::message;
 use almacen::pickle::{self, Data, Envelope, Value};
-use almacen::proto2::{self, header};
+use almacen::protocol::v2::header;
+use almacen::protocol::{self as proto2};
 use mio::net::TcpStream as MioStream;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, ErrorKind, Read, Write};

@@ -9,7 +9,7 @@
 
 use almacen::message;
 use almacen::pickle::{Data, Envelope};
-use almacen::proto2::encode;
+use almacen::protocol::v2::encode;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

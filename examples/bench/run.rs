@@ -18,7 +18,7 @@ mod balancer;
 
 use almacen::message;
 use almacen::pickle::{Data, Envelope, Limits, Value};
-use almacen::proto2::{encode, header};
+use almacen::protocol::v2::{encode, header};
 use load::{Outcome, Plan, Reply, Stop};
 use reference::{Answer, Body, RefServer};
 use setup::{Redis, RssSampler, Scratch, Servidor};
@@ -1356,7 +1356,8 @@ fn check_listar_v2(addr: SocketAddr) -> Result<()> {
         .map_err(|e| e.to_string())?;
     load::hola(&mut s).map_err(|e| e.to_string())?;
     let frame = fetch_on(&mut s, &Wire::V2.request("listar", Data::None))?;
-    let parsed = header::parse(&frame[4..], &almacen::proto2::Limits::new(1 << 20)).map_err(|b| b.detail)?;
+    let parsed =
+        header::parse(&frame[4..], &almacen::protocol::Limits::new(1 << 20)).map_err(|b| b.detail)?;
     let head = parsed.header.map_err(|b| b.detail)?;
     let listed = match (&head.estado, &head.data) {
         (Value::String(ok), Value::List(names)) if ok == "ok" => {

@@ -4,7 +4,9 @@
 #![no_main]
 
 use almacen::pickle::{Data, Value};
-use almacen::proto2::{self, Body, Check, Codec, Limits, ReplyTo};
+use almacen::message::{Memo, Request};
+use almacen::protocol::v2 as proto2;
+use almacen::protocol::{Body, Check, Codec, Limits, ReplyTo};
 use libfuzzer_sys::fuzz_target;
 use almacen::pickle::decode::HashableValue;
 
@@ -30,17 +32,17 @@ fuzz_target!(|data: &[u8]| {
             if let Body::V2 { json, raw, .. } = &frame.body {
                 assert!(json.start == 4 && json.end == raw.start && raw.end == frame.len);
             }
-            match Codec::V2.decode(data, frame, &limits) {
-                Ok(incoming) => {
-                    let req = &incoming.request;
+            match Codec::V2.decode(data, frame, &limits, &mut Memo::default()) {
+                Ok((req, to)) => {
+                    let req = &req;
                     // Negotiation must not panic on whatever data holds.
                     let _ = proto2::hola::version(&req.data);
-                    let reply = incoming.to.ok(&req.operacion, &Data::str("x"));
-                    reads_back(&reply, &incoming.to, &req.operacion, &limits);
+                    let reply = to.ok(&req.operacion, &Data::str("x"));
+                    reads_back(&reply, &to, &req.operacion, &limits);
                     if let Some(d) = to_data(&req.data) {
-                        let echoed = incoming.to.ok(&req.operacion, &d);
+                        let echoed = to.ok(&req.operacion, &d);
                         let back = decoded(&echoed, &limits);
-                        assert_eq!(back.request.data, req.data, "data survives a round trip");
+                        assert_eq!(back.0.data, req.data, "data survives a round trip");
                     }
                 }
                 Err(bad) => {
@@ -55,11 +57,11 @@ fuzz_target!(|data: &[u8]| {
 /// A frame we wrote decodes whole, with the id and operacion we meant.
 fn reads_back(frame: &[u8], to: &ReplyTo, operacion: &str, limits: &Limits) {
     let back = decoded(frame, limits);
-    assert_eq!(&back.to, to);
-    assert_eq!(back.request.operacion, operacion);
+    assert_eq!(&back.1, to);
+    assert_eq!(back.0.operacion, operacion);
 }
 
-fn decoded<'f>(frame: &'f [u8], limits: &Limits) -> proto2::Incoming<'f> {
+fn decoded<'f>(frame: &'f [u8], limits: &Limits) -> (Request<'f>, ReplyTo) {
     // Our replies may be larger than a request may be.
     let roomy = Limits {
         max_json: usize::MAX >> 1,
@@ -68,7 +70,9 @@ fn decoded<'f>(frame: &'f [u8], limits: &Limits) -> proto2::Incoming<'f> {
     match Codec::V2.check(frame, &roomy) {
         Check::Complete(f) => {
             assert_eq!(f.len, frame.len(), "exactly one frame");
-            Codec::V2.decode(frame, f, &roomy).expect("our own frame decodes")
+            Codec::V2
+                .decode(frame, f, &roomy, &mut Memo::default())
+                .expect("our own frame decodes")
         }
         other => panic!("our own frame does not check: {other:?}"),
     }

@@ -22,7 +22,7 @@ pub use verify::{Summary, Then, Verify};
 
 use crate::digest;
 use crate::pickle::Data;
-use crate::proto2::ReplyTo;
+use crate::protocol::ReplyTo;
 use crate::storage::{Refusal, Storage};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

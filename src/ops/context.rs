@@ -12,7 +12,7 @@ use crate::locks::NameLocks;
 use crate::message::Memo;
 use crate::outbox::Chunk;
 use crate::peers::{Peers, Push};
-use crate::proto2::{Limits, ReplyTo};
+use crate::protocol::{Limits, ReplyTo};
 use crate::reply::{Caller, Outcome};
 use crate::storage::{Refusal, Storage};
 use std::net::SocketAddr;

@@ -8,15 +8,15 @@
 use super::context::Context;
 use super::operation::Operation;
 use super::{
-    borrar, clientes, descargar, difundir, duplicar, hola, listar, listar_detalle, mensaje, renombrar,
-    resumen, subir, subir_parte, suscribir,
+    borrar, clientes, descargar, difundir, duplicar, listar, listar_detalle, mensaje, renombrar, resumen,
+    subir, subir_parte, suscribir,
 };
 use crate::connection::{Flow, Handler};
 use crate::message::{Memo, Request};
 use crate::outbox::{Chunk, Outbox};
 use crate::pickle::decode::get;
 use crate::pickle::{Envelope, Value};
-use crate::proto2::{self, Bad, Body, Codec, Frame, Limits, ReplyTo};
+use crate::protocol::{self, Bad, Codec, Frame, Limits, ReplyTo};
 use crate::reply::{Caller, Outcome};
 use std::net::SocketAddr;
 
@@ -49,7 +49,6 @@ const TABLE: &[Entry] = &[
     entry("clientes", false, |r, c, k| run::<clientes::Clientes>(r, c, k)),
     entry("difundir", false, |r, c, k| run::<difundir::Difundir>(r, c, k)),
     entry("mensaje", false, |r, c, k| run::<mensaje::Mensaje>(r, c, k)),
-    entry("hola", false, |r, c, k| run::<hola::Hola>(r, c, k)),
     entry("resumen", false, |r, c, k| run::<resumen::Resumen>(r, c, k)),
 ];
 
@@ -57,9 +56,15 @@ const fn entry(name: &'static str, writes: bool, handle: Handle) -> Entry {
     Entry { name, writes, handle }
 }
 
-/// The names of every operation, in table order.
+/// The names of every operation, in table order (the `hola` reply lists them).
 pub fn operations() -> impl Iterator<Item = &'static str> {
     TABLE.iter().map(|e| e.name)
+}
+
+/// What `hola` tells a client the server knows: the table, and `hola` itself, which the
+/// protocol layer answers before the table is looked at.
+fn advertised() -> Vec<&'static str> {
+    operations().chain(["hola"]).collect()
 }
 
 /// Parse, then run: the same two steps for every operation.
@@ -91,10 +96,12 @@ pub struct Dispatch<'a> {
 }
 
 impl Dispatch<'_> {
-    /// Decodes one request, runs it and queues what it gave back.
+    /// Decodes one request, runs it and queues what it gave back. A `hola` is the
+    /// protocol layer's, not an operation's: it is answered here, and the connection
+    /// switches codecs when it sees [`Flow::Switch`].
     fn handle(&mut self, codec: Codec, bytes: &[u8], frame: Frame, out: &mut Outbox) -> Flow {
         let limits = self.ctx.limits;
-        let (req, to) = match decode(self.peer, &mut self.ctx.memo, codec, bytes, frame, &limits) {
+        let (req, to) = match codec.decode(bytes, frame, &limits, &mut self.ctx.memo) {
             Ok(decoded) => decoded,
             Err(bad) => {
                 log::warn!(
@@ -108,6 +115,22 @@ impl Dispatch<'_> {
                 return Flow::Done;
             }
         };
+        if let Some(negotiated) = protocol::negotiate(codec, &req, &to, &advertised(), &limits) {
+            push(out, self.peer, Chunk::bytes(negotiated.reply));
+            if negotiated.next == codec {
+                return Flow::Done;
+            }
+            log::info!(
+                "{}: hola: protocol {:?} from the next frame on",
+                self.peer,
+                negotiated.next
+            );
+            // A subscriber's pushes follow the protocol its connection speaks.
+            if let Some(peer) = self.ctx.peers.get_mut(self.id) {
+                peer.subscribed = peer.subscribed.as_ref().map(|to| to.speaking(negotiated.next));
+            }
+            return Flow::Switch(negotiated.next);
+        }
         let Some(entry) = TABLE.iter().find(|e| e.name == req.operacion) else {
             let op = truncate(&req.operacion, 64);
             log::info!("{}: unknown operation {op:?}", self.peer);
@@ -129,7 +152,7 @@ impl Dispatch<'_> {
             }
             Ok(()) => (entry.handle)(&req, self.ctx, &caller),
         };
-        queue(outcome, &caller, &limits, out)
+        queue(outcome, &caller, out)
     }
 
     /// Writes are refused in read-only mode, and need the key when one is set.
@@ -153,36 +176,6 @@ impl Dispatch<'_> {
     }
 }
 
-/// The request in a frame, and how to answer it. A course frame goes through the memo
-/// of small requests already decoded.
-fn decode<'b>(
-    peer: SocketAddr,
-    memo: &mut Memo,
-    codec: Codec,
-    bytes: &'b [u8],
-    frame: Frame,
-    limits: &Limits,
-) -> Result<(Request<'b>, ReplyTo), Bad> {
-    match frame.body {
-        Body::Course { payload } => {
-            let payload = &bytes[payload];
-            let req = match memo.lookup(payload) {
-                Some(req) => {
-                    log::trace!("{peer}: request of {} B decoded from the memo", payload.len());
-                    req
-                }
-                None => memo.parse(payload, limits.pickle)?,
-            };
-            let to = ReplyTo::Course(req.envelope.clone());
-            Ok((req, to))
-        }
-        body => {
-            let frame = Frame { body, ..frame };
-            codec.decode(bytes, frame, limits).map(|i| (i.request, i.to))
-        }
-    }
-}
-
 /// Compares a key without stopping at the first difference, so the time taken does not
 /// tell an attacker how much of a guess was right.
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
@@ -190,7 +183,7 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Turns an outcome into chunks on the queue.
-fn queue(outcome: Outcome, caller: &Caller, limits: &Limits, out: &mut Outbox) -> Flow {
+fn queue(outcome: Outcome, caller: &Caller, out: &mut Outbox) -> Flow {
     let (to, op, peer) = (&caller.to, caller.op, caller.peer);
     match outcome {
         Outcome::Ok(data) => push(out, peer, Chunk::bytes(to.ok(op, &data))),
@@ -217,12 +210,6 @@ fn queue(outcome: Outcome, caller: &Caller, limits: &Limits, out: &mut Outbox) -
         Outcome::Later => {
             log::debug!("{peer}: {op} reply promised; later requests wait their turn");
             return Flow::Wait;
-        }
-        Outcome::Switch(version) => {
-            let names: Vec<&str> = operations().collect();
-            let data = proto2::hola::reply_data(version, &names, limits);
-            push(out, peer, Chunk::bytes(to.ok(op, &data)));
-            return Flow::Switch(version.codec());
         }
     }
     Flow::Done
@@ -280,7 +267,7 @@ pub const CLOSING: &str = "el servidor se está cerrando";
 
 impl Handler for Farewell {
     fn request(&mut self, codec: Codec, bytes: &[u8], frame: Frame, out: &mut Outbox) -> Flow {
-        let reply = match decode(self.peer, &mut Memo::default(), codec, bytes, frame, &self.limits) {
+        let reply = match codec.decode(bytes, frame, &self.limits, &mut Memo::default()) {
             Ok((req, to)) => to.error(&req.operacion, CLOSING),
             Err(bad) => bad.to.error(&bad.operacion, CLOSING),
         };

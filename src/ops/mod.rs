@@ -18,7 +18,6 @@ mod clientes;
 mod descargar;
 mod difundir;
 mod duplicar;
-mod hola;
 mod listar;
 mod listar_detalle;
 mod mensaje;

@@ -5,7 +5,7 @@ use crate::connection::{Flow, Handler};
 use crate::message;
 use crate::outbox::Outbox;
 use crate::pickle::{Data, Envelope, Limits, Value};
-use crate::proto2::Codec;
+use crate::protocol::Codec;
 use crate::storage::Storage;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -31,8 +31,8 @@ fn ask(ctx: &mut Context, id: u64, op: &str, data: &Data) -> (Flow, Outbox) {
         key: 0,
         peer: peer(),
     };
-    let limits = crate::proto2::Limits::new(1 << 30);
-    let crate::proto2::Check::Complete(f) = Codec::Course.check(&frame, &limits) else {
+    let limits = crate::protocol::Limits::new(1 << 30);
+    let crate::protocol::Check::Complete(f) = Codec::Course.check(&frame, &limits) else {
         panic!("a whole frame")
     };
     let flow = d.request(Codec::Course, &frame, f, &mut out);
@@ -198,5 +198,49 @@ fn unknown_operation_gets_error_reply() {
     let reply = replies(ask(&mut ctx, 1, "volar", &Data::None).1);
     assert_eq!(reply[0].operacion, "volar");
     assert!(!reply[0].is_ok());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Built without protocol 2, `hola` is an operation the server does not know, answered
+/// like any other: a client then goes on in the course's protocol.
+#[cfg(not(feature = "proto2"))]
+#[test]
+fn hola_is_an_unknown_operation_without_protocol_2() {
+    let dir = folder("no-hola");
+    let mut ctx = Context::new(Storage::open(&dir).unwrap(), 1 << 20);
+    let (flow, out) = ask(&mut ctx, 1, "hola", &Data::dict([("version", Data::Int(2))]));
+    assert_eq!(flow, Flow::Done);
+    let replies = replies(out);
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].estado, "error");
+    assert_eq!(
+        replies[0].data,
+        Value::String("operación desconocida: hola".into())
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `hola` version 2 switches the connection after its reply, and a subscriber's pushes
+/// follow: from then on they are written in protocol 2, not as pickles.
+#[cfg(feature = "proto2")]
+#[test]
+fn hola_switches_the_connection_and_its_pushes() {
+    use crate::protocol::ReplyTo;
+    let dir = folder("hola-pushes");
+    let mut ctx = Context::new(Storage::open(&dir).unwrap(), 1 << 20);
+    let id = ctx.peers.join(0, peer());
+    let (flow, _) = ask(&mut ctx, id, "suscribir", &Data::None);
+    assert_eq!(flow, Flow::Done);
+    assert!(matches!(
+        ctx.peers.get(id).unwrap().subscribed,
+        Some(ReplyTo::Course(_))
+    ));
+    let (flow, out) = ask(&mut ctx, id, "hola", &Data::dict([("version", Data::Int(2))]));
+    assert_eq!(flow, Flow::Switch(Codec::V2));
+    assert_eq!(replies(out)[0].estado, "ok", "the hola reply is the last pickle");
+    assert_eq!(
+        ctx.peers.get(id).unwrap().subscribed,
+        Some(ReplyTo::V2 { id: None })
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

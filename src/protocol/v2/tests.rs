@@ -2,7 +2,17 @@
 
 use super::encode::frame_json;
 use super::*;
+use crate::message::{self, Memo};
 use crate::pickle::decode::get;
+use crate::pickle::Data;
+use crate::protocol::{Body, Check, Codec, Limits};
+
+/// A decoded request and how to answer it.
+#[derive(Debug)]
+struct Incoming<'p> {
+    request: Request<'p>,
+    to: ReplyTo,
+}
 
 fn limits() -> Limits {
     Limits::new(1 << 20)
@@ -11,7 +21,9 @@ fn limits() -> Limits {
 /// Checks and decodes the one frame at the front of `buf`.
 fn decode(codec: Codec, buf: &[u8]) -> Result<Incoming<'_>, Bad> {
     match codec.check(buf, &limits()) {
-        Check::Complete(frame) => codec.decode(buf, frame, &limits()),
+        Check::Complete(frame) => codec
+            .decode(buf, frame, &limits(), &mut Memo::default())
+            .map(|(request, to)| Incoming { request, to }),
         other => panic!("not a whole frame: {other:?}"),
     }
 }

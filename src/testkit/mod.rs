@@ -189,8 +189,8 @@ pub fn drive(stream: ScriptedStream, ctx: &mut Context, tuning: &Tuning) -> Outc
 
 /// Every complete frame the server wrote must decode as a reply with estado ok/error.
 fn check_replies(mut out: &[u8], limits: crate::pickle::Limits) -> Vec<(String, String)> {
-    use crate::proto2::{Check, Codec};
-    let limits = crate::proto2::Limits {
+    use crate::protocol::{Check, Codec};
+    let limits = crate::protocol::Limits {
         // Replies may be bigger than requests (a download).
         max_frame: usize::MAX >> 1,
         max_json: usize::MAX >> 1,
@@ -208,10 +208,9 @@ fn check_replies(mut out: &[u8], limits: crate::pickle::Limits) -> Vec<(String, 
             Check::Invalid(bad) => panic!("bad reply frame: {bad:?}"),
         };
         let len = frame.len;
-        let incoming = codec
-            .decode(out, frame, &limits)
+        let (reply, _) = codec
+            .decode(out, frame, &limits, &mut crate::message::Memo::default())
             .unwrap_or_else(|e| panic!("bad reply frame: {e:?}"));
-        let reply = incoming.request;
         let estado = match &reply.estado {
             crate::pickle::Value::String(s) => s.as_str(),
             other => panic!("estado is {other:?}"),
@@ -221,6 +220,7 @@ fn check_replies(mut out: &[u8], limits: crate::pickle::Limits) -> Vec<(String, 
         if reply.operacion == "hola" && estado == "ok" {
             // The server speaks the version agreed from its next frame on.
             codec = match version {
+                #[cfg(feature = "proto2")]
                 Some(crate::pickle::Value::I64(2)) => Codec::V2,
                 _ => Codec::Course,
             };
@@ -230,3 +230,6 @@ fn check_replies(mut out: &[u8], limits: crate::pickle::Limits) -> Vec<(String, 
     }
     replies
 }
+
+#[cfg(test)]
+mod randomized;

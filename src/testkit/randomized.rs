@@ -3,14 +3,11 @@
 //! WouldBlock and runs out of room at random. The fuzz targets explore the same driver
 //! without bounds (see docs/security.md).
 
-mod common;
-
-use almacen::message;
-use almacen::ops::Context;
-use almacen::pickle::{Data, Envelope};
-use almacen::storage::Storage;
-use almacen::testkit::{drive, scripted, tight_tuning};
-use common::TempDir;
+use super::{drive, scripted, tight_tuning};
+use crate::message;
+use crate::ops::Context;
+use crate::pickle::{Data, Envelope};
+use crate::storage::Storage;
 
 /// A small deterministic generator (xorshift), so a failure replays exactly.
 struct Rng(u64);
@@ -86,10 +83,15 @@ fn data(rng: &mut Rng) -> Data {
 /// every frame written decodes, and nothing panics or spins.
 #[test]
 fn random_scripts_keep_every_invariant() {
-    let dir = TempDir::new("random");
-    dir.write("a.txt", b"hola");
-    dir.write("b.bin", &common::pattern(70_000));
-    let storage = Storage::open(dir.path()).unwrap();
+    let dir = std::env::temp_dir().join(format!("almacen-random-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.txt"), b"hola").unwrap();
+    let noise: Vec<u8> = (0..70_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(dir.join("b.bin"), noise).unwrap();
+    let storage = Storage::open(&dir).unwrap();
     storage
         .prepare_staging(std::time::Duration::from_secs(3600))
         .unwrap();
@@ -159,4 +161,6 @@ fn random_scripts_keep_every_invariant() {
         replies_seen > 8000,
         "the generator should mostly make answerable requests"
     );
+    drop(ctx);
+    let _ = std::fs::remove_dir_all(&dir);
 }

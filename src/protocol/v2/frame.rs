@@ -7,7 +7,7 @@
 //! against `max_frame` as soon as the JSON is read, before any raw byte is kept.
 
 use super::header::{self, bad};
-use super::{Body, Check, Frame, Limits, ReplyTo};
+use crate::protocol::{too_large, Bad, Body, Check, Frame, Limits, ReplyTo};
 
 /// How many bytes the length prefix takes on the wire.
 pub const PREFIX_LEN: usize = 4;
@@ -50,10 +50,10 @@ pub fn check(buf: &[u8], limits: &Limits) -> Check {
         Some(t) if raw_len <= limits.max_frame as u64 => t,
         _ => {
             let (id, operacion) = parsed.who();
-            return Check::Invalid(super::Bad {
+            return Check::Invalid(Bad {
                 to: ReplyTo::V2 { id },
                 operacion,
-                mensaje: super::too_large(raw_len, limits.max_frame as u64),
+                mensaje: too_large(raw_len, limits.max_frame as u64),
                 detail: format!("{raw_len} raw bytes are over the {} byte limit", limits.max_frame),
             });
         }
@@ -73,8 +73,8 @@ pub fn check(buf: &[u8], limits: &Limits) -> Check {
 
 #[cfg(test)]
 mod tests {
+    use super::super::encode::frame_json;
     use super::*;
-    use crate::proto2::encode::frame_json;
 
     fn limits() -> Limits {
         Limits {

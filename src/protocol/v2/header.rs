@@ -13,8 +13,8 @@
 //! `operacion`) leaves the stream in step: [`Parsed::header`] is `Err`, the client gets
 //! an error reply and the connection carries on.
 
-use super::{Bad, Limits, ReplyTo};
 use crate::pickle::Value;
+use crate::protocol::{Bad, Limits, ReplyTo};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserializer;
 use serde_pickle::HashableValue;

@@ -7,10 +7,10 @@
 //! error naming the supported ones, and the connection stays as it was. A client that
 //! never says `hola` (the course's) never notices any of this.
 
-use super::{Codec, Limits};
 use crate::message::Request;
 use crate::pickle::decode::get;
 use crate::pickle::{Data, Value};
+use crate::protocol::{Codec, Limits, Negotiated, ReplyTo};
 
 /// The `operacion` that negotiates.
 pub const OPERACION: &str = "hola";
@@ -45,6 +45,38 @@ impl Version {
 /// (the connection then keeps its protocol).
 pub fn recognise(req: &Request) -> Option<Result<Version, String>> {
     (req.operacion == OPERACION).then(|| version(&req.data))
+}
+
+/// Answers a `hola` on a connection that reads with `codec`: the reply goes out in the
+/// protocol spoken so far (`to`), and names the version the connection speaks from the
+/// next frame on. Version 2 switches a course connection; version 1 changes nothing; and a
+/// protocol-2 connection stays in protocol 2 whatever it asks, as there is no way back
+/// (a client that asked for 1 learns from `"version": 2` that nothing changed). A bad or
+/// unknown version gets an error, and the connection stays as it was.
+pub fn answer(
+    codec: Codec,
+    req: &Request,
+    to: &ReplyTo,
+    operaciones: &[&str],
+    limits: &Limits,
+) -> Negotiated {
+    let asked = match version(&req.data) {
+        Ok(v) => v,
+        Err(mensaje) => {
+            return Negotiated {
+                reply: to.error(OPERACION, &mensaje),
+                next: codec,
+            }
+        }
+    };
+    let agreed = match (codec, asked) {
+        (Codec::V2, _) => Version::V2,
+        (Codec::Course, v) => v,
+    };
+    Negotiated {
+        reply: to.ok(OPERACION, &reply_data(agreed, operaciones, limits)),
+        next: agreed.codec(),
+    }
 }
 
 /// The version a `hola`'s `data` asks for: `{"version": N}`.
@@ -155,5 +187,31 @@ mod tests {
         assert_eq!(get(limites, "json"), Some(&Value::I64(1 << 20)));
         assert_eq!(get(limites, "profundidad"), Some(&Value::I64(32)));
         assert_eq!(get(limites, "elementos"), Some(&Value::I64(100_000)));
+    }
+
+    /// A protocol-2 connection that asks for version 1 stays in protocol 2: no way back.
+    #[test]
+    fn hola_version_1_on_protocol_2_changes_nothing() {
+        let back = hola(Data::dict([("version", Data::Int(1))]));
+        let to = ReplyTo::V2 { id: Some(7) };
+        let answered = answer(Codec::V2, &back, &to, &["listar"], &Limits::default());
+        assert_eq!(answered.next, Codec::V2);
+        let course = answer(
+            Codec::Course,
+            &back,
+            &ReplyTo::Course(Envelope::course()),
+            &[],
+            &Limits::default(),
+        );
+        assert_eq!(course.next, Codec::Course);
+        let forward = hola(Data::dict([("version", Data::Int(2))]));
+        let switched = answer(
+            Codec::Course,
+            &forward,
+            &ReplyTo::Course(Envelope::course()),
+            &[],
+            &Limits::default(),
+        );
+        assert_eq!(switched.next, Codec::V2);
     }
 }
