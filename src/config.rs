@@ -183,7 +183,7 @@ fn number(name: &str, text: &str, min: u64, max: u64) -> Result<u64, String> {
 
 /// A size such as `16777216`, `16MiB`, `16M`, `512 KiB` or `1G`. K, M and G (with or
 /// without "iB") are powers of 1024; KB, MB and GB are powers of 1000. Case is ignored.
-pub fn size(name: &str, text: &str, min: u64, max: u64) -> Result<u64, String> {
+pub(crate) fn size(name: &str, text: &str, min: u64, max: u64) -> Result<u64, String> {
     let bad = || format!("{name} espera un tamaño de {min} a {max} bytes, como 16MiB o 512KiB, no {text:?}");
     let trimmed = text.trim();
     let split = trimmed

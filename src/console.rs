@@ -55,10 +55,6 @@ impl Console {
         }
     }
 
-    pub fn is_active(&self) -> bool {
-        self.stdin.is_some()
-    }
-
     /// Warns once if we are a background job now; true if we are.
     fn note_background(&mut self) -> bool {
         let background = self.stdin.as_ref().is_some_and(|s| !s.in_foreground());

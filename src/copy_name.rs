@@ -58,7 +58,7 @@ impl<'a> CopyName<'a> {
 
     /// The file `copy` is a copy of, and its number: `poema (copia 7).txt` → (`poema.txt`, 7).
     /// None when `copy` is not named like a copy.
-    pub fn parse(copy: &str) -> Option<(String, u32)> {
+    pub(crate) fn parse(copy: &str) -> Option<(String, u32)> {
         let (head, ext) = match copy.rfind('.') {
             Some(i) if i > 0 => copy.split_at(i),
             _ => (copy, ""),
@@ -106,7 +106,7 @@ pub struct CopyHints {
 impl CopyHints {
     /// A name left the folder (`borrar`, `renombrar` away, a copy that failed and was never
     /// published): if it was a copy, its number is offered again before any higher one.
-    pub fn released(&mut self, name: &str) {
+    pub(crate) fn released(&mut self, name: &str) {
         let Some((source, n)) = CopyName::parse(name) else {
             return;
         };
@@ -120,12 +120,7 @@ impl CopyHints {
         }
     }
 
-    /// Forgets everything (for instance when the folder was replaced).
-    pub fn clear(&mut self) {
-        self.floors.clear();
-    }
-
-    /// How many names the last [`free_copy_name`] looked up.
+    /// How many names the last [`free_copy_name`] looked up (the bench counts them).
     pub fn last_probes(&self) -> u32 {
         self.last_probes
     }

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 pub type Sum = [u8; 32];
 
 /// Bytes hashed per turn of the loop.
-pub const SLICE: u64 = 4 * 1024 * 1024;
+pub(crate) const SLICE: u64 = 4 * 1024 * 1024;
 /// Bytes read per system call.
 const BUFFER: usize = 256 * 1024;
 
@@ -32,7 +32,7 @@ pub fn hex(sum: &Sum) -> String {
 }
 
 /// Reads a client's `sha256` field: 64 hex digits, either case.
-pub fn parse_hex(text: &str) -> Result<Sum, String> {
+pub(crate) fn parse_hex(text: &str) -> Result<Sum, String> {
     let bad = || "sha256 debe tener 64 dígitos hexadecimales".to_string();
     let digits = text.as_bytes();
     if digits.len() != 64 {
@@ -58,7 +58,7 @@ pub enum HashError {
 
 impl HashError {
     /// What the client is told.
-    pub fn mensaje(&self) -> &'static str {
+    pub(crate) fn mensaje(&self) -> &'static str {
         match self {
             HashError::Changed => "el archivo cambió mientras se calculaba su resumen; intente de nuevo",
             HashError::Io(_) => "no se pudo leer el archivo",
@@ -96,7 +96,7 @@ impl Hashing {
     }
 
     /// Hashes the first `len` bytes (what is staged of an upload in parts).
-    pub fn prefix(mut file: File, len: u64) -> io::Result<Hashing> {
+    pub(crate) fn prefix(mut file: File, len: u64) -> io::Result<Hashing> {
         let key = FileKey::of(&file.metadata()?);
         file.seek(SeekFrom::Start(0))?;
         Ok(Hashing {
@@ -162,19 +162,19 @@ impl Hashing {
     }
 
     /// Bytes hashed so far, and in all.
-    pub fn progress(&self) -> (u64, u64) {
+    pub(crate) fn progress(&self) -> (u64, u64) {
         (self.done, self.len)
     }
 
     /// Which file this is, for [`Cache::put`] once the digest is known.
-    pub fn key(&self) -> &FileKey {
+    pub(crate) fn key(&self) -> &FileKey {
         &self.key
     }
 }
 
 /// Which file, and which version of it: what a cached digest is valid for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FileKey {
+pub(crate) struct FileKey {
     /// Device, inode, and when the inode last changed (see [`os_identity`]).
     identity: Option<[i64; 4]>,
     size: u64,
@@ -182,7 +182,7 @@ pub struct FileKey {
 }
 
 impl FileKey {
-    pub fn of(meta: &Metadata) -> FileKey {
+    pub(crate) fn of(meta: &Metadata) -> FileKey {
         FileKey {
             identity: os_identity(meta),
             size: meta.len(),
@@ -214,7 +214,7 @@ pub struct Cache {
 
 /// A file modified this recently is not cached: two writes within one tick of the file
 /// system's clock could leave the same size and times (as `listar`'s cache also assumes).
-pub const SETTLE: Duration = Duration::from_secs(2);
+pub(crate) const SETTLE: Duration = Duration::from_secs(2);
 
 impl Default for Cache {
     fn default() -> Self {
@@ -223,7 +223,7 @@ impl Default for Cache {
 }
 
 impl Cache {
-    pub fn new(capacity: usize) -> Cache {
+    pub(crate) fn new(capacity: usize) -> Cache {
         Cache {
             sums: HashMap::new(),
             order: VecDeque::new(),
@@ -232,13 +232,13 @@ impl Cache {
     }
 
     /// The digest of the file `meta` describes, if it is known and the file unchanged.
-    pub fn get(&self, meta: &Metadata) -> Option<Sum> {
+    pub(crate) fn get(&self, meta: &Metadata) -> Option<Sum> {
         self.sums.get(&FileKey::of(meta)).copied()
     }
 
     /// Remembers a digest computed for `key` (from [`Hashing::key`]), unless the file was
     /// modified too recently (before `now - SETTLE`) to tell versions apart.
-    pub fn put(&mut self, key: FileKey, sum: Sum, now: SystemTime) {
+    pub(crate) fn put(&mut self, key: FileKey, sum: Sum, now: SystemTime) {
         let settled = key
             .modified
             .is_some_and(|m| now.duration_since(m).is_ok_and(|age| age >= SETTLE));
@@ -254,11 +254,13 @@ impl Cache {
         self.sums.insert(key, sum);
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.sums.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.sums.is_empty()
     }
 }

@@ -6,28 +6,28 @@
 //! `operation.rs` for the shape, `dispatch.rs` for the table, then any one operation).
 
 pub mod config;
-pub mod connection;
-pub mod console;
+mod connection;
+mod console;
 pub mod copy_name;
 pub mod digest;
-pub mod flusher;
+mod flusher;
 pub mod frame;
-pub mod jobs;
-pub mod listing;
-pub mod locks;
+mod jobs;
+mod listing;
+mod locks;
 pub mod logsink;
 pub mod message;
-pub mod ops;
-pub mod outbox;
-pub mod peers;
+mod ops;
+mod outbox;
+mod peers;
 pub mod pickle;
 pub mod protocol;
-pub mod reply;
+mod reply;
 pub mod server;
-pub mod signals;
+mod signals;
 pub mod spanish;
 pub mod storage;
-pub mod sys;
+mod sys;
 // The in-memory harness: for the unit tests, and for the fuzz targets (feature `testkit`).
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

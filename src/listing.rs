@@ -120,6 +120,7 @@ impl Listing {
     }
 
     /// True while a listing is remembered.
+    #[cfg(test)]
     pub fn is_cached(&self) -> bool {
         self.cached.is_some()
     }

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 /// Lines that may wait for the writer thread. A pipe holds about 500 of our lines, so this
 /// is two more pipes' worth of slack before anything is lost.
-pub const QUEUE_LINES: usize = 1024;
+pub(crate) const QUEUE_LINES: usize = 1024;
 /// Bytes that may wait, whatever the lines' lengths: the queue's memory stays under this.
-pub const QUEUE_BYTES: usize = 256 * 1024;
+pub(crate) const QUEUE_BYTES: usize = 256 * 1024;
 /// How long [`Guard`] waits at exit for queued lines to reach stderr.
 const EXIT_FLUSH: Duration = Duration::from_secs(2);
 
@@ -47,20 +47,20 @@ struct Shared {
 /// The loop's end of the queue: env_logger writes each formatted line into it. Writing
 /// never blocks; a line that does not fit is counted as lost instead.
 #[derive(Clone)]
-pub struct Sink {
+pub(crate) struct Sink {
     tx: SyncSender<Item>,
     shared: Arc<Shared>,
     max_bytes: usize,
 }
 
 /// The writer thread's end of the queue.
-pub struct Drain {
+pub(crate) struct Drain {
     rx: Receiver<Item>,
     shared: Arc<Shared>,
 }
 
 /// A queue of at most `lines` lines and `bytes` bytes.
-pub fn channel(lines: usize, bytes: usize) -> (Sink, Drain) {
+pub(crate) fn channel(lines: usize, bytes: usize) -> (Sink, Drain) {
     let (tx, rx) = mpsc::sync_channel(lines);
     let shared = Arc::new(Shared::default());
     let sink = Sink {
@@ -73,7 +73,7 @@ pub fn channel(lines: usize, bytes: usize) -> (Sink, Drain) {
 
 impl Sink {
     /// Queues one line. False when it was dropped (and counted) because the queue is full.
-    pub fn offer(&self, line: &[u8]) -> bool {
+    pub(crate) fn offer(&self, line: &[u8]) -> bool {
         let len = line.len();
         let before = self.shared.queued.fetch_add(len, Ordering::Relaxed);
         if before + len > self.max_bytes {
@@ -92,14 +92,15 @@ impl Sink {
     }
 
     /// Lines lost that no notice has reported yet.
-    pub fn unreported(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn unreported(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
     }
 
     /// Waits up to `limit` for every line queued so far (and the loss notice, if any) to be
     /// written. False when stderr stayed stalled that long. Only for the end of the program:
     /// this is the one call here that waits.
-    pub fn flush_within(&self, limit: Duration) -> bool {
+    pub(crate) fn flush_within(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         let (ack_tx, ack_rx) = mpsc::sync_channel(1);
         let mut item = Item::Flush(ack_tx);
@@ -140,7 +141,7 @@ impl Drain {
     /// caught up, the notice `notice(n)` for the `n` lines lost meanwhile. Returns when every
     /// [`Sink`] is gone. Write errors (stderr closed, EPIPE) lose the line quietly: there is
     /// nowhere left to report them.
-    pub fn run(self, out: &mut dyn Write, notice: &dyn Fn(u64) -> Vec<u8>) {
+    pub(crate) fn run(self, out: &mut dyn Write, notice: &dyn Fn(u64) -> Vec<u8>) {
         let report = |out: &mut dyn Write| {
             let lost = self.shared.dropped.swap(0, Ordering::Relaxed);
             if lost > 0 {

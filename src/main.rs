@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     };
     // Room for every client's socket and open file, while this is the only thread (see
     // sys::presize_descriptor_table).
-    almacen::sys::presize_descriptor_table(config.max_clients.saturating_mul(2) + 1024);
+    almacen::server::presize_descriptor_table(config.max_clients.saturating_mul(2) + 1024);
     // env_logger's filter and format, written by a thread of its own: a stalled stderr
     // loses log lines (and says how many) instead of freezing the loop. Held to the end
     // so queued lines get out when main returns.
@@ -119,5 +119,5 @@ fn warn_if_anyone_can_write(config: &Config, local: SocketAddr) {
 /// their memory back to the OS. Where the allocator needs telling (glibc), the platform
 /// layer tells it.
 fn return_big_buffers_to_the_os() {
-    almacen::sys::tune_allocator();
+    almacen::server::tune_allocator();
 }

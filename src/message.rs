@@ -43,7 +43,7 @@ impl Request<'_> {
     }
 
     /// The bytes of a value in `data`: the payload's own bytes for the large one.
-    pub fn bytes_of<'a>(&'a self, value: &'a Value) -> Option<&'a [u8]> {
+    pub(crate) fn bytes_of<'a>(&'a self, value: &'a Value) -> Option<&'a [u8]> {
         match value {
             Value::Bytes(b) if b.as_slice() == pickle::decode::blob_mark() => self.blob.or(Some(b)),
             Value::Bytes(b) => Some(b),
@@ -142,13 +142,13 @@ pub struct Memo {
 }
 
 /// Longest payload worth remembering (the course's `listar` is about 90 bytes).
-pub const MEMO_MAX_BYTES: usize = 512;
+pub(crate) const MEMO_MAX_BYTES: usize = 512;
 /// How many different requests are remembered.
 const MEMO_SLOTS: usize = 8;
 
 impl Memo {
     /// [`parse`], answered from memory when these exact bytes were decoded before.
-    pub fn parse<'p>(&mut self, payload: &'p [u8], limits: Limits) -> Result<Request<'p>, BadRequest> {
+    pub(crate) fn parse<'p>(&mut self, payload: &'p [u8], limits: Limits) -> Result<Request<'p>, BadRequest> {
         if payload.len() > MEMO_MAX_BYTES {
             return parse(payload, limits);
         }
@@ -167,7 +167,7 @@ impl Memo {
     }
 
     /// The request these exact bytes decoded to before, if remembered.
-    pub fn lookup(&self, payload: &[u8]) -> Option<Request<'static>> {
+    pub(crate) fn lookup(&self, payload: &[u8]) -> Option<Request<'static>> {
         self.slots
             .iter()
             .find(|(bytes, _)| **bytes == *payload)
@@ -175,12 +175,9 @@ impl Memo {
     }
 
     /// How many requests are remembered.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.slots.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
     }
 }
 
@@ -216,7 +213,7 @@ pub fn parse_reply(payload: &[u8], limits: Limits) -> Result<Reply, BadRequest> 
 }
 
 /// A whole frame (length prefix + pickle) for a message held in memory.
-pub fn frame_message(env: &Envelope, operacion: &str, data: &Data, estado: &Data) -> Vec<u8> {
+pub(crate) fn frame_message(env: &Envelope, operacion: &str, data: &Data, estado: &Data) -> Vec<u8> {
     let mut out = vec![0; frame::HEADER_LEN];
     pickle::encode::put_message_head(&mut out, env, operacion);
     pickle::encode::put_data(&mut out, data);
@@ -237,7 +234,7 @@ pub fn frame_request(env: &Envelope, operacion: &str, data: &Data) -> Vec<u8> {
 }
 
 /// A reply: `estado` is "ok" or "error".
-pub fn frame_reply(env: &Envelope, operacion: &str, data: &Data, estado: &str) -> Vec<u8> {
+pub(crate) fn frame_reply(env: &Envelope, operacion: &str, data: &Data, estado: &str) -> Vec<u8> {
     frame_message(env, operacion, data, &Data::str(estado))
 }
 

@@ -45,16 +45,6 @@ impl Outcome {
     pub fn refused(mensaje: impl Into<String>) -> Outcome {
         Outcome::Refused(Refusal::new(mensaje))
     }
-
-    /// A short word for the log: how the request ended.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Outcome::Ok(_) | Outcome::Frame(_) => "ok",
-            Outcome::Refused(_) => "refused",
-            Outcome::Stream { .. } => "streamed",
-            Outcome::Later => "later",
-        }
-    }
 }
 
 impl From<Result<Data, Refusal>> for Outcome {

@@ -640,7 +640,7 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, StartError> {
 
 /// The open-file limit, raised as far as the OS lets it; the bench and the tests use it
 /// too. It lives in the platform layer (src/sys/).
-pub use crate::sys::raise_open_file_limit;
+pub use crate::sys::{presize_descriptor_table, raise_open_file_limit, tune_allocator};
 
 /// How many clients the open-file limit leaves room for, once raised. Each client holds
 /// its socket and at most one open file (a download opens its file only when it reaches

@@ -55,7 +55,7 @@ const CLAIM: &str = "en-uso";
 const TEMP_PREFIX: &str = "tmp-";
 
 /// Longest name we accept, in bytes (the usual filesystem limit).
-pub const MAX_NAME: usize = 255;
+pub(crate) const MAX_NAME: usize = 255;
 
 /// Characters Windows forbids in a name (besides `/`, `\` and control characters).
 const WINDOWS_FORBIDDEN: [char; 7] = ['<', '>', ':', '"', '|', '?', '*'];
@@ -113,7 +113,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    pub fn new(mensaje: impl Into<String>) -> Refusal {
+    pub(crate) fn new(mensaje: impl Into<String>) -> Refusal {
         Refusal {
             mensaje: mensaje.into(),
         }
@@ -122,7 +122,7 @@ impl Refusal {
 
 /// What [`Storage::list`] found.
 #[derive(Debug, Default)]
-pub struct Listed {
+pub(crate) struct Listed {
     /// Every served name, sorted.
     pub names: Vec<String>,
     /// Those of them that are symlinks (their targets can change without the folder's
@@ -132,7 +132,7 @@ pub struct Listed {
 
 /// One listed file, for the detailed listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub name: String,
     pub bytes: u64,
     pub modified: i64,
@@ -140,7 +140,7 @@ pub struct Entry {
 
 /// A file in the staging folder, named relative to the staging folder's own handle, so
 /// that removing or publishing it never walks a path again.
-pub struct Staged {
+pub(crate) struct Staged {
     dir: Rc<Dir>,
     name: String,
 }
@@ -156,13 +156,14 @@ impl Staged {
 
     /// Removes the staged file of a write that will not be published; a failure only
     /// leaves a leftover for the next start, so it is logged, not returned.
-    pub fn discard(&self) {
+    pub(crate) fn discard(&self) {
         if let Err(e) = self.remove() {
             log::warn!("no se pudo borrar {self:?}: {}", crate::spanish::io_error(&e));
         }
     }
 
-    /// Its name inside staging, for the log.
+    /// Its name inside staging.
+    #[cfg(all(test, unix))]
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -215,7 +216,7 @@ impl Storage {
         })
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
@@ -230,7 +231,7 @@ impl Storage {
     /// Looked up by path, which also tells whether the path still names the folder we
     /// hold: if someone removed the folder and made a new one in its place, the held
     /// handle points at the dead one, and we switch to the new one.
-    pub fn stamp(&self) -> Option<SystemTime> {
+    pub(crate) fn stamp(&self) -> Option<SystemTime> {
         let meta = sys::stat_path(&self.root).ok()?;
         if meta.id != self.dir.borrow().id() {
             self.reopen();
@@ -255,7 +256,7 @@ impl Storage {
     /// Names only, so no stat per file: a regular file's type comes with its directory
     /// entry (d_type), and only symlinks need a look at what they point to. With 100,000
     /// files, that per-file stat was two thirds of a `listar` (docs/performance.md).
-    pub fn list(&self) -> io::Result<Listed> {
+    pub(crate) fn list(&self) -> io::Result<Listed> {
         let mut out = Listed::default();
         self.each_listable(|name, kind| {
             if kind == Kind::File {
@@ -275,7 +276,7 @@ impl Storage {
     }
 
     /// Like [`Storage::list`], with sizes and modification times.
-    pub fn entries(&self) -> io::Result<Vec<Entry>> {
+    pub(crate) fn entries(&self) -> io::Result<Vec<Entry>> {
         let mut out = Vec::new();
         let dir = self.dir();
         self.each_listable(|name, kind| {
@@ -311,7 +312,7 @@ impl Storage {
     }
 
     /// Opens a file named by a client, for reading. Returns the file and its length.
-    pub fn open_file(&self, name: &str) -> Result<(File, u64), Refusal> {
+    pub(crate) fn open_file(&self, name: &str) -> Result<(File, u64), Refusal> {
         check_name(name).map_err(Refusal::new)?;
         let missing = || Refusal::new(format!("no existe el archivo: {name}"));
         let dir = self.dir();
@@ -338,7 +339,7 @@ impl Storage {
 
     /// Whether `name` is something a client can use: a listed file (a regular file, or a
     /// symlink that lands on one inside the folder).
-    pub fn is_served_file(&self, name: &str) -> bool {
+    pub(crate) fn is_served_file(&self, name: &str) -> bool {
         if check_name(name).is_err() {
             return false;
         }
@@ -352,12 +353,12 @@ impl Storage {
     }
 
     /// Whether anything at all (a file, a folder, a dangling link) holds `name`.
-    pub fn is_taken(&self, name: &str) -> bool {
+    pub(crate) fn is_taken(&self, name: &str) -> bool {
         self.dir().stat(name).is_ok()
     }
 
     /// Where staging is, for messages.
-    pub fn staging_path(&self) -> PathBuf {
+    pub(crate) fn staging_path(&self) -> PathBuf {
         self.root.join(STAGING)
     }
 
@@ -415,7 +416,7 @@ impl Storage {
     /// of kind `NotADirectory`: the server must not start on it. Only plain files are
     /// removed, each by name relative to its own folder, so nothing outside the served
     /// folder can ever be touched.
-    pub fn prepare_staging(&self, max_age: Duration) -> io::Result<usize> {
+    pub(crate) fn prepare_staging(&self, max_age: Duration) -> io::Result<usize> {
         self.staging.borrow_mut().take();
         let staging = self.staging()?;
         let parts = self.parts()?;
@@ -478,7 +479,7 @@ impl Storage {
     }
 
     /// Flushes `file` to the disk on the flusher thread.
-    pub fn flush_file(&self, file: &File) -> Ticket {
+    pub(crate) fn flush_file(&self, file: &File) -> Ticket {
         match self.flusher() {
             Ok(f) => f.file(file),
             Err(e) => Ticket::failed(e),
@@ -486,12 +487,12 @@ impl Storage {
     }
 
     /// Flushes the served folder's names to the disk on the flusher thread.
-    pub fn flush_folder(&self) -> Ticket {
+    pub(crate) fn flush_folder(&self) -> Ticket {
         self.flush_names(&self.dir())
     }
 
     /// Flushes the names of the staging folder that holds `staged` (a new part's name).
-    pub fn flush_staged_folder(&self, staged: &Staged) -> Ticket {
+    pub(crate) fn flush_staged_folder(&self, staged: &Staged) -> Ticket {
         self.flush_names(&staged.dir)
     }
 
@@ -504,7 +505,7 @@ impl Storage {
 
     /// How the flusher thread wakes the loop (before the first write). Without it, the
     /// loop finds out about a finished flush only on its next wake-up.
-    pub fn wake_with(&self, wake: Wake) {
+    pub(crate) fn wake_with(&self, wake: Wake) {
         *self.wake.borrow_mut() = Some(wake);
     }
 
@@ -517,7 +518,7 @@ impl Storage {
     }
 
     /// A new, empty, uniquely named file in staging.
-    pub fn temp_file(&self) -> Result<(File, Staged), Refusal> {
+    pub(crate) fn temp_file(&self) -> Result<(File, Staged), Refusal> {
         loop {
             let n = self.temp_counter.get();
             self.temp_counter.set(n + 1);
@@ -531,7 +532,7 @@ impl Storage {
     }
 
     /// Opens (creating it if needed) the staged bytes of an upload in parts for `name`.
-    pub fn open_part(&self, name: &str) -> Result<(File, Staged), Refusal> {
+    pub(crate) fn open_part(&self, name: &str) -> Result<(File, Staged), Refusal> {
         check_name(name).map_err(Refusal::new)?;
         let (file, dir) = self
             .in_staging(true, |d| d.open_write(name))
@@ -546,7 +547,7 @@ impl Storage {
     }
 
     /// The staged bytes of an upload in parts for `name`, for reading (to hash them).
-    pub fn read_part(&self, name: &str) -> Result<File, Refusal> {
+    pub(crate) fn read_part(&self, name: &str) -> Result<File, Refusal> {
         check_name(name).map_err(Refusal::new)?;
         self.in_staging(true, |d| d.open_read(name))
             .map(|(file, _)| file)
@@ -554,18 +555,18 @@ impl Storage {
     }
 
     /// What the folder says about `name` itself (a symlink is not followed).
-    pub fn meta(&self, name: &str) -> Option<sys::Meta> {
+    pub(crate) fn meta(&self, name: &str) -> Option<sys::Meta> {
         check_name(name).ok()?;
         self.dir().stat(name).ok()
     }
 
     /// Bytes staged so far for `name` (0 when none).
-    pub fn part_len(&self, name: &str) -> u64 {
+    pub(crate) fn part_len(&self, name: &str) -> u64 {
         self.part_meta(name).map_or(0, |m| m.len)
     }
 
     /// Whether an upload in parts for `name` has anything staged (even 0 bytes).
-    pub fn has_part(&self, name: &str) -> bool {
+    pub(crate) fn has_part(&self, name: &str) -> bool {
         self.part_meta(name).is_some()
     }
 
@@ -581,7 +582,7 @@ impl Storage {
     /// Moves a finished staged file to `name`. Without `replace`, an existing name is left
     /// alone: `link` refuses atomically when the name exists, even if another program
     /// created it a moment ago. With `replace`, `rename` swaps the file in one step.
-    pub fn publish(&self, staged: &Staged, name: &str, replace: bool) -> Result<(), Refusal> {
+    pub(crate) fn publish(&self, staged: &Staged, name: &str, replace: bool) -> Result<(), Refusal> {
         check_name(name).map_err(Refusal::new)?;
         let dir = self.dir();
         if replace {
@@ -606,7 +607,7 @@ impl Storage {
     }
 
     /// Deletes a served file (a symlink: only the link).
-    pub fn remove(&self, name: &str) -> Result<(), Refusal> {
+    pub(crate) fn remove(&self, name: &str) -> Result<(), Refusal> {
         check_name(name).map_err(Refusal::new)?;
         if !self.is_served_file(name) {
             return Err(Refusal::new(format!("no existe el archivo: {name}")));
@@ -615,7 +616,7 @@ impl Storage {
     }
 
     /// Renames a served file, never over an existing name.
-    pub fn rename(&self, from: &str, to: &str) -> Result<(), Refusal> {
+    pub(crate) fn rename(&self, from: &str, to: &str) -> Result<(), Refusal> {
         check_name(from).map_err(Refusal::new)?;
         check_name(to).map_err(Refusal::new)?;
         if !self.is_served_file(from) {
@@ -696,14 +697,9 @@ impl Storage {
 
     /// Test hook: behave as on a filesystem without hard links (FAT, exFAT).
     #[doc(hidden)]
-    pub fn assume_no_hard_links(&self) {
+    #[cfg(test)]
+    pub(crate) fn assume_no_hard_links(&self) {
         self.hard_links.set(false);
-    }
-
-    /// Test hook: behave as on a case-insensitive filesystem.
-    #[doc(hidden)]
-    pub fn assume_case_insensitive(&self) {
-        self.case_insensitive.set(true);
     }
 
     /// Resolves a symlink and accepts it only if it lands inside the folder.
@@ -782,12 +778,12 @@ fn other_spelling(name: &str, stored: &[String]) -> Option<String> {
 }
 
 /// The error for a name that is already used.
-pub fn exists(name: &str) -> Refusal {
+pub(crate) fn exists(name: &str) -> Refusal {
     Refusal::new(format!("ya existe un archivo llamado {name}"))
 }
 
 /// A failed write, explained to the client without leaking paths.
-pub fn write_refusal(e: &io::Error) -> Refusal {
+pub(crate) fn write_refusal(e: &io::Error) -> Refusal {
     Refusal::new(match sys::fault(e) {
         Fault::DiskFull => "no hay espacio en el disco del servidor",
         Fault::ReadOnly => "el disco del servidor es de solo lectura",
@@ -807,6 +803,25 @@ fn unix_seconds(t: Option<SystemTime>) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A staged file is removed through the staging folder's handle, even after the served
+    /// folder was renamed away: no path is walked again.
+    #[cfg(unix)] // Windows works by path (src/sys/windows.rs says why)
+    #[test]
+    fn staged_files_are_reached_through_the_handle() {
+        let dir = std::env::temp_dir().join(format!("almacen-handle-{}", std::process::id()));
+        let moved = dir.with_extension("movida");
+        let _ = (std::fs::remove_dir_all(&dir), std::fs::remove_dir_all(&moved));
+        std::fs::create_dir_all(&dir).unwrap();
+        let storage = Storage::open(&dir).unwrap();
+        let (_, staged) = storage.temp_file().unwrap();
+        std::fs::rename(&dir, &moved).unwrap();
+        let path = moved.join(STAGING).join(staged.name());
+        assert!(path.exists());
+        staged.remove().unwrap();
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&moved).unwrap();
+    }
 
     /// Every kind of bad name is refused; plain names with spaces and accents pass.
     #[test]

@@ -214,23 +214,6 @@ fn names_differing_only_in_case_never_overwrite_each_other() {
     }
 }
 
-/// A staged file is removed through the staging folder's handle, even after the served
-/// folder was renamed away: no path is walked again.
-#[cfg(unix)] // Windows works by path (src/sys/windows.rs says why)
-#[test]
-fn staged_files_are_reached_through_the_handle() {
-    use almacen::storage::{Storage, STAGING};
-    let dir = TempDir::new("handle");
-    let storage = Storage::open(dir.path()).unwrap();
-    let (_, staged) = storage.temp_file().unwrap();
-    let moved = TempDir(dir.path().with_extension("movida"));
-    std::fs::rename(dir.path(), moved.path()).unwrap();
-    let path = moved.path().join(STAGING).join(staged.name());
-    assert!(path.exists());
-    staged.remove().unwrap();
-    assert!(!path.exists());
-}
-
 /// A burst of connections while the server cannot accept waits in the kernel's backlog
 /// instead of being dropped (finding 6): 600 connects all complete their handshake.
 /// With mio's default backlog of 128 the 130th would wait for SYN retransmits and time out.

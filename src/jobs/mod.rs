@@ -55,7 +55,8 @@ pub trait Job {
     fn cancel(&mut self);
     /// The name this job holds while it runs (released when it ends), if any.
     fn holds(&self) -> Option<&str>;
-    /// Bytes done so far (for tests and the log).
+    /// Bytes done so far (the tests watch jobs take turns through it).
+    #[cfg_attr(not(test), allow(dead_code))]
     fn progress(&self) -> u64;
     /// True while the job waits for something outside the loop (the flusher thread):
     /// a turn would find nothing to do.
@@ -177,7 +178,8 @@ impl Jobs {
             .collect()
     }
 
-    /// Progress of each job, in queue order (for tests).
+    /// Progress of each job, in queue order.
+    #[cfg(test)]
     pub fn progress(&self) -> Vec<u64> {
         self.queue.iter().map(|p| p.job.progress()).collect()
     }

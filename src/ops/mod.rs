@@ -27,7 +27,7 @@ mod subir;
 mod subir_parte;
 mod suscribir;
 
-pub use context::{Context, Delivery};
+pub use context::Context;
 pub use dispatch::{Dispatch, Farewell, CLOSING};
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ pub use serde_pickle::{HashableValue, Value};
 
 /// A payload that decoded: the value, and the class it was an instance of (if any).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Decoded {
+pub(crate) struct Decoded {
     pub value: Value,
     /// Where the large bytes value (if any) sits in the payload. In `value` it is
     /// replaced by [`blob_mark`], so the decoder never copies it.
@@ -19,7 +19,7 @@ pub struct Decoded {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     /// The pre-scan refused it: unsafe or malformed.
     Refused(ScanError),
     /// It looked safe, but serde-pickle could not make a value of it.
@@ -37,7 +37,7 @@ impl fmt::Display for DecodeError {
 
 /// Decodes one pickle. Instances come back as their attribute dict: serde-pickle reads
 /// NEWOBJ + BUILD (and protocol 0's `copy_reg._reconstructor` + BUILD) as "the state".
-pub fn decode(payload: &[u8], limits: Limits) -> Result<Decoded, DecodeError> {
+pub(crate) fn decode(payload: &[u8], limits: Limits) -> Result<Decoded, DecodeError> {
     let scan = scan::scan(payload, limits).map_err(DecodeError::Refused)?;
     let options = serde_pickle::DeOptions::new().replace_unresolved_globals();
     // A 4 MiB upload would otherwise be copied by the decoder and again into the value:
@@ -71,7 +71,7 @@ pub fn decode(payload: &[u8], limits: Limits) -> Result<Decoded, DecodeError> {
 /// Stands in for a large bytes value in a decoded request (see [`Decoded::blob`]). It ends
 /// in 16 random bytes chosen when the process starts, so a client cannot send a value that
 /// would be mistaken for it.
-pub fn blob_mark() -> &'static [u8] {
+pub(crate) fn blob_mark() -> &'static [u8] {
     static MARK: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     MARK.get_or_init(|| {
         let mut mark = b"\0almacen:".to_vec();

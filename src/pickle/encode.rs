@@ -76,7 +76,7 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Writes the opcode and length that introduce `len` bytes of a `bytes` object.
-pub fn put_bytes_header(out: &mut Vec<u8>, len: u64) {
+pub(crate) fn put_bytes_header(out: &mut Vec<u8>, len: u64) {
     if len < 256 {
         out.push(SHORT_BINBYTES);
         out.push(len as u8);
@@ -102,7 +102,7 @@ fn put_int(out: &mut Vec<u8>, v: i64) {
 }
 
 /// Appends the pickle opcodes for one value.
-pub fn put_data(out: &mut Vec<u8>, d: &Data) {
+pub(crate) fn put_data(out: &mut Vec<u8>, d: &Data) {
     match d {
         Data::None => out.push(NONE),
         Data::Bool(true) => out.push(NEWTRUE),
@@ -141,7 +141,7 @@ pub fn put_data(out: &mut Vec<u8>, d: &Data) {
 
 /// Opens a dict, writes `fields`, and ends with the key `last` so that the caller's value
 /// for it comes next (a streamed bytes body, say). Close with [`put_dict_end`].
-pub fn put_dict_head(out: &mut Vec<u8>, fields: &[(String, Data)], last: &str) {
+pub(crate) fn put_dict_head(out: &mut Vec<u8>, fields: &[(String, Data)], last: &str) {
     out.push(EMPTY_DICT);
     out.push(MARK);
     for (k, v) in fields {
@@ -152,13 +152,13 @@ pub fn put_dict_head(out: &mut Vec<u8>, fields: &[(String, Data)], last: &str) {
 }
 
 /// Closes a dict opened with [`put_dict_head`], once its last value is written.
-pub fn put_dict_end(out: &mut Vec<u8>) {
+pub(crate) fn put_dict_end(out: &mut Vec<u8>) {
     out.push(SETITEMS);
 }
 
 /// Everything of a message up to (and including) the key `data`: protocol, class,
 /// the attribute dict, `operacion`.
-pub fn put_message_head(out: &mut Vec<u8>, env: &Envelope, operacion: &str) {
+pub(crate) fn put_message_head(out: &mut Vec<u8>, env: &Envelope, operacion: &str) {
     out.push(PROTO);
     out.push(4);
     if let Envelope::Instance { module, name } = env {
@@ -176,7 +176,7 @@ pub fn put_message_head(out: &mut Vec<u8>, env: &Envelope, operacion: &str) {
 }
 
 /// Everything of a message after the `data` value: `estado`, and the closing opcodes.
-pub fn put_message_tail(out: &mut Vec<u8>, env: &Envelope, estado: &Data) {
+pub(crate) fn put_message_tail(out: &mut Vec<u8>, env: &Envelope, estado: &Data) {
     put_str(out, "estado");
     put_data(out, estado);
     out.push(SETITEMS);

@@ -2,10 +2,11 @@
 //! serde-pickle, and a small encoder for the replies we send.
 
 pub mod decode;
-pub mod encode;
-pub mod opcodes;
-pub mod scan;
+pub(crate) mod encode;
+pub(crate) mod opcodes;
+pub(crate) mod scan;
 
-pub use decode::{decode, DecodeError, Decoded, Value};
+pub(crate) use decode::decode;
+pub use decode::Value;
 pub use encode::{Data, Envelope};
 pub use scan::Limits;

@@ -56,7 +56,7 @@ impl Default for Limits {
 
 /// Why a payload was refused. Positions are byte offsets into the payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ScanError {
+pub(crate) enum ScanError {
     Truncated,
     Empty,
     Opcode { op: u8, at: usize },
@@ -88,7 +88,7 @@ impl fmt::Display for ScanError {
 
 /// What the scan learned about an acceptable payload.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Scan {
+pub(crate) struct Scan {
     /// The protocol from a PROTO opcode (0 or 1 when there is none).
     pub protocol: u8,
     /// `(module, name)` of the root object's class, when it is a `Mensaje` instance.
@@ -100,7 +100,7 @@ pub struct Scan {
 
 /// Where a large bytes value sits in the payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Blob {
+pub(crate) struct Blob {
     /// The whole opcode: its byte, its length field and the bytes.
     pub opcode: Range<usize>,
     /// Just the bytes.
@@ -108,7 +108,7 @@ pub struct Blob {
 }
 
 /// Bytes values at least this long are reported as a [`Blob`].
-pub const BLOB_MIN: usize = 64 * 1024;
+pub(crate) const BLOB_MIN: usize = 64 * 1024;
 
 /// What the shadow stack remembers about one item.
 #[derive(Debug, Clone)]
@@ -178,7 +178,7 @@ fn allowed_global(module: &str, name: &str) -> bool {
 }
 
 /// `a.b_c.d`: what a Python module path looks like (ASCII only, to keep it simple).
-pub fn is_dotted_identifier(s: &str) -> bool {
+pub(crate) fn is_dotted_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s.split('.').all(|part| {
@@ -210,7 +210,7 @@ struct Walker<'a> {
 }
 
 /// Walks `payload` once and says whether it is safe to decode.
-pub fn scan(payload: &[u8], limits: Limits) -> Result<Scan, ScanError> {
+pub(crate) fn scan(payload: &[u8], limits: Limits) -> Result<Scan, ScanError> {
     if payload.is_empty() {
         return Err(ScanError::Empty);
     }

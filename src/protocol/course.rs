@@ -16,7 +16,7 @@ use crate::pickle::Envelope;
 /// four prefix bytes arrive, before a single payload byte is buffered: the peer will keep
 /// sending the body of a frame we refuse, so the stream cannot be resynchronised and the
 /// refusal is [`Check::Invalid`].
-pub fn check(buf: &[u8], limits: &Limits) -> Check {
+pub(crate) fn check(buf: &[u8], limits: &Limits) -> Check {
     let Some(len) = frame::announced(buf) else {
         return Check::Incomplete { need: None };
     };
@@ -42,7 +42,7 @@ pub fn check(buf: &[u8], limits: &Limits) -> Check {
 
 /// The request in a course frame's payload, and how to answer it: in the request's own
 /// class (the course's `Mensaje`), or as a dict when it came as one.
-pub fn decode<'p>(
+pub(crate) fn decode<'p>(
     payload: &'p [u8],
     limits: &Limits,
     memo: &mut Memo,

@@ -15,7 +15,7 @@
 //!   a client asks for with `hola` ([`negotiate`]). Built without the feature, the server
 //!   speaks the course's protocol only, and `hola` is an unknown operation like any other.
 
-pub mod course;
+pub(crate) mod course;
 #[cfg(feature = "proto2")]
 pub mod v2;
 
@@ -49,7 +49,7 @@ pub struct Limits {
 }
 
 /// Default for [`Limits::max_json`]: a 64 KiB `mensaje` text escaped as `\uXXXX` still fits.
-pub const MAX_JSON: usize = 1024 * 1024;
+pub(crate) const MAX_JSON: usize = 1024 * 1024;
 
 impl Limits {
     /// The server's limits for a `--max-frame` of `max_frame`.
@@ -121,7 +121,7 @@ pub struct Bad {
 
 impl Bad {
     /// The error reply, a whole frame.
-    pub fn reply(&self) -> Vec<u8> {
+    pub(crate) fn reply(&self) -> Vec<u8> {
         self.to.error(&self.operacion, &self.mensaje)
     }
 }
@@ -172,7 +172,8 @@ pub enum ReplyTo {
 
 impl ReplyTo {
     /// Which protocol this answer is written in.
-    pub fn codec(&self) -> Codec {
+    #[cfg(all(test, feature = "proto2"))]
+    pub(crate) fn codec(&self) -> Codec {
         match self {
             ReplyTo::Course(_) => Codec::Course,
             #[cfg(feature = "proto2")]
@@ -182,7 +183,7 @@ impl ReplyTo {
 
     /// A whole reply frame. In protocol 2 a `data` that is bytes, or a dict with one bytes
     /// field, travels as raw bytes after the JSON.
-    pub fn reply(&self, operacion: &str, data: &Data, estado: &str) -> Vec<u8> {
+    pub(crate) fn reply(&self, operacion: &str, data: &Data, estado: &str) -> Vec<u8> {
         match self {
             ReplyTo::Course(env) => crate::message::frame_reply(env, operacion, data, estado),
             #[cfg(feature = "proto2")]
@@ -213,7 +214,7 @@ impl ReplyTo {
 
     /// A push (a frame nobody asked for) to the subscriber this describes. Protocol 2
     /// marks it `"aviso": true` and gives it no id.
-    pub fn push(&self, operacion: &str, data: &Data) -> Vec<u8> {
+    pub(crate) fn push(&self, operacion: &str, data: &Data) -> Vec<u8> {
         match self {
             ReplyTo::Course(env) => crate::message::ok(env, operacion, data),
             #[cfg(feature = "proto2")]
@@ -241,7 +242,7 @@ impl ReplyTo {
 
     /// The same subscriber after its connection switched to `codec`: pushes follow the
     /// protocol the connection speaks now, not the one it subscribed in.
-    pub fn speaking(&self, codec: Codec) -> ReplyTo {
+    pub(crate) fn speaking(&self, codec: Codec) -> ReplyTo {
         match codec {
             Codec::Course => self.clone(),
             #[cfg(feature = "proto2")]
@@ -252,7 +253,7 @@ impl ReplyTo {
 
 /// What a `hola` came to: the reply to queue (in the protocol spoken so far), and the
 /// codec the connection reads with from the next frame on.
-pub struct Negotiated {
+pub(crate) struct Negotiated {
     pub reply: Vec<u8>,
     pub next: Codec,
 }
@@ -260,7 +261,7 @@ pub struct Negotiated {
 /// `Some` when `req` asks to change protocols (`hola`). Only the protocols this build
 /// speaks can be asked for: without the `proto2` feature nothing is negotiated, and `hola`
 /// reaches the operations table, which does not know it.
-pub fn negotiate(
+pub(crate) fn negotiate(
     codec: Codec,
     req: &Request,
     to: &ReplyTo,

@@ -58,9 +58,10 @@ use windows as imp;
 #[cfg(windows)]
 use windows as os;
 
+#[cfg(test)]
+pub use imp::set_modified;
 pub use imp::{
-    identity, open_read_path, read_at, set_modified, shared_waker, stat_path, write_all_at, Dir, Interrupts,
-    Stdin,
+    identity, open_read_path, read_at, shared_waker, stat_path, write_all_at, Dir, Interrupts, Stdin,
 };
 
 /// Whether a read that returns less than was asked for proves the socket is drained,
@@ -109,6 +110,7 @@ pub enum Fault {
     /// The kernel ran out of buffers or memory for sockets.
     OutOfMemory,
     /// Windows: another program holds the file open without sharing it.
+    #[cfg_attr(not(windows), allow(dead_code))]
     InUse,
     IsFolder,
     Other,
@@ -285,6 +287,7 @@ pub enum StdinRead {
     /// End of file: the console is gone for good.
     End,
     /// Unix: we are a background job of the terminal; reading would stop us (SIGTTIN).
+    #[cfg_attr(windows, allow(dead_code))]
     NotForeground,
     Failed(io::Error),
 }

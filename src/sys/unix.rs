@@ -91,11 +91,6 @@ impl Dir {
         )?))
     }
 
-    /// What this folder itself is (its modification time changes with its names).
-    pub fn meta(&self) -> io::Result<Meta> {
-        Ok(meta_of(&rustix::fs::fstat(&self.fd)?))
-    }
-
     /// Opens `name` for reading; a symlink is refused (`O_NOFOLLOW`). `O_NONBLOCK` keeps
     /// the open itself from waiting on a FIFO swapped in behind our back.
     pub fn open_read(&self, name: &str) -> io::Result<File> {
@@ -198,6 +193,7 @@ pub fn open_read_path(path: &Path) -> io::Result<File> {
 }
 
 /// Sets the modification time of a file or folder (tests age folders with it).
+#[cfg(test)]
 pub fn set_modified(path: &Path, t: SystemTime) -> io::Result<()> {
     File::open(path)?.set_modified(t)
 }

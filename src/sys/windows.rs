@@ -26,9 +26,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use windows_sys::Win32::Storage::FileSystem::{
-    MoveFileExW, FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT, FILE_SHARE_DELETE,
-    FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_WRITE_ATTRIBUTES,
+    MoveFileExW, FILE_FLAG_OPEN_REPARSE_POINT, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
 };
+#[cfg(test)]
+use windows_sys::Win32::Storage::FileSystem::{FILE_FLAG_BACKUP_SEMANTICS, FILE_WRITE_ATTRIBUTES};
 
 const SHARE_ALL: u32 = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
 
@@ -82,10 +83,6 @@ impl Dir {
 
     pub fn stat(&self, name: &str) -> io::Result<Meta> {
         Ok(meta_of(&fs::symlink_metadata(self.path.join(name))?))
-    }
-
-    pub fn meta(&self) -> io::Result<Meta> {
-        Ok(meta_of(&fs::metadata(&self.path)?))
     }
 
     /// Opens `name` for reading; a link is opened as itself, so it is not a file.
@@ -165,6 +162,7 @@ pub fn open_read_path(path: &Path) -> io::Result<File> {
 
 /// Sets the modification time of a file or folder. A folder opens only with
 /// `FILE_FLAG_BACKUP_SEMANTICS`, and only the right to write attributes is asked.
+#[cfg(test)]
 pub fn set_modified(path: &Path, t: std::time::SystemTime) -> io::Result<()> {
     OpenOptions::new()
         .access_mode(FILE_WRITE_ATTRIBUTES)

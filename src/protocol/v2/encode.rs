@@ -71,7 +71,7 @@ pub fn request(id: Option<u64>, operacion: &str, data: &Data) -> Option<Vec<u8>>
 
 /// A whole push: `{"aviso": true, "operacion", "data"}` (no id: nobody asked), with
 /// `data`'s bytes lifted out as in [`reply`].
-pub fn push(operacion: &str, data: &Data) -> Vec<u8> {
+pub(crate) fn push(operacion: &str, data: &Data) -> Vec<u8> {
     let head = |data| Head {
         aviso: true,
         operacion,
@@ -85,7 +85,7 @@ pub fn push(operacion: &str, data: &Data) -> Vec<u8> {
 
 /// The head of a streamed push, `{"aviso": true, "operacion", "data": {fields},
 /// "bytes": N}` (a pushed file: its `contenido` follows raw).
-pub fn push_head(operacion: &str, fields: &[(String, Data)], body_len: u64) -> Vec<u8> {
+pub(crate) fn push_head(operacion: &str, fields: &[(String, Data)], body_len: u64) -> Vec<u8> {
     let head = Head {
         aviso: true,
         operacion,
@@ -97,7 +97,7 @@ pub fn push_head(operacion: &str, fields: &[(String, Data)], body_len: u64) -> V
 
 /// `data` as JSON text, to keep and reuse (say, a cached listing), or `None` when it
 /// holds bytes.
-pub fn data_json(data: &Data) -> Option<Vec<u8>> {
+pub(crate) fn data_json(data: &Data) -> Option<Vec<u8>> {
     if has_bytes(data) {
         return None;
     }
@@ -106,7 +106,12 @@ pub fn data_json(data: &Data) -> Option<Vec<u8>> {
 
 /// A whole reply whose `data` is JSON text made earlier by [`data_json`]: only the short
 /// head is written per request, so a cached listing costs a copy, not an encoding.
-pub fn reply_with_data_json(id: Option<u64>, operacion: &str, estado: &str, data_json: &[u8]) -> Vec<u8> {
+pub(crate) fn reply_with_data_json(
+    id: Option<u64>,
+    operacion: &str,
+    estado: &str,
+    data_json: &[u8],
+) -> Vec<u8> {
     let head = Head {
         id,
         operacion,

@@ -10,14 +10,14 @@ use super::header::{self, bad};
 use crate::protocol::{too_large, Bad, Body, Check, Frame, Limits, ReplyTo};
 
 /// How many bytes the length prefix takes on the wire.
-pub const PREFIX_LEN: usize = 4;
+pub(crate) const PREFIX_LEN: usize = 4;
 
 /// Looks at the front of `buf` and reports whether a whole protocol-2 frame is there.
 ///
 /// Finding where a frame ends means reading its JSON, so a caller waiting for raw bytes
 /// should call again only once it holds the `need` bytes it was told (a peer sending its
 /// raw bytes one at a time would otherwise make us parse the JSON once per byte).
-pub fn check(buf: &[u8], limits: &Limits) -> Check {
+pub(crate) fn check(buf: &[u8], limits: &Limits) -> Check {
     let Some(prefix) = buf.first_chunk::<PREFIX_LEN>() else {
         return Check::Incomplete { need: None };
     };

@@ -48,7 +48,7 @@ pub struct Parsed {
 
 impl Parsed {
     /// The id and `operacion` to echo in an error about this frame.
-    pub fn who(&self) -> (Option<u64>, String) {
+    pub(crate) fn who(&self) -> (Option<u64>, String) {
         match &self.header {
             Ok(h) => (h.id, h.operacion.clone()),
             Err(b) => (

@@ -25,18 +25,18 @@ pub enum Version {
 }
 
 /// Every version, in order, as `hola`'s error lists them.
-pub const SUPPORTED: [Version; 2] = [Version::Course, Version::V2];
+pub(crate) const SUPPORTED: [Version; 2] = [Version::Course, Version::V2];
 
 impl Version {
     /// The codec a connection reads with after agreeing on this version.
-    pub fn codec(self) -> Codec {
+    pub(crate) fn codec(self) -> Codec {
         match self {
             Version::Course => Codec::Course,
             Version::V2 => Codec::V2,
         }
     }
 
-    pub fn number(self) -> i64 {
+    pub(crate) fn number(self) -> i64 {
         self as i64
     }
 }
@@ -53,7 +53,7 @@ pub fn recognise(req: &Request) -> Option<Result<Version, String>> {
 /// protocol-2 connection stays in protocol 2 whatever it asks, as there is no way back
 /// (a client that asked for 1 learns from `"version": 2` that nothing changed). A bad or
 /// unknown version gets an error, and the connection stays as it was.
-pub fn answer(
+pub(crate) fn answer(
     codec: Codec,
     req: &Request,
     to: &ReplyTo,
@@ -80,7 +80,7 @@ pub fn answer(
 }
 
 /// The version a `hola`'s `data` asks for: `{"version": N}`.
-pub fn version(data: &Value) -> Result<Version, String> {
+pub(crate) fn version(data: &Value) -> Result<Version, String> {
     let asked = match (data, get(data, "version")) {
         (Value::Dict(_), Some(Value::I64(n))) => *n,
         (Value::Dict(_), None | Some(Value::None)) => return Err("falta version (int)".into()),

@@ -16,7 +16,7 @@
 //! protocol.
 
 pub mod encode;
-pub mod frame;
+pub(crate) mod frame;
 pub mod header;
 pub mod hola;
 
@@ -26,11 +26,11 @@ use crate::pickle::{self, Envelope, Value};
 use serde_pickle::HashableValue;
 use std::ops::Range;
 
-pub use header::Header;
+pub(crate) use header::Header;
 
 /// The request in a protocol-2 frame whose header `check` already parsed, and how to
 /// answer it (echoing the request's id); `buf` is the buffer given to `check`.
-pub fn decode(
+pub(crate) fn decode(
     buf: &[u8],
     raw: Range<usize>,
     header: Result<Header, Bad>,
