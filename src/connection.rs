@@ -14,6 +14,7 @@ use crate::protocol::{Bad, Check, Codec, Frame, Limits};
 use crate::sys::SHORT_READ_DRAINS;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// What a connection does with the frames it reads. The server's implementation runs the
@@ -135,6 +136,8 @@ pub struct RequestBudget {
 }
 
 /// Frames up to this size are always read (a request's first read brings in this much).
+/// It is also the most a connection reads while its reply is being worked on, and the
+/// size above which an emptied read buffer is trimmed.
 pub const SMALL_FRAME: usize = 64 * 1024;
 
 impl RequestBudget {
@@ -191,10 +194,12 @@ pub struct Connection<S> {
     /// How many bytes the frame at the front of `inbuf` takes, once known: no need to look
     /// at it again (in protocol 2, parse its header again) until that many have arrived.
     need: Option<usize>,
+    /// Its budgets and limits (shared by every connection of the server, hence the Rc).
+    tuning: Rc<Tuning>,
 }
 
 impl<S: Transport> Connection<S> {
-    pub fn new(stream: S, peer: SocketAddr, now: Instant) -> Self {
+    pub fn new(stream: S, peer: SocketAddr, now: Instant, tuning: Rc<Tuning>) -> Self {
         Connection {
             stream,
             peer,
@@ -210,7 +215,13 @@ impl<S: Transport> Connection<S> {
             reserved: 0,
             codec: Codec::default(),
             need: None,
+            tuning,
         }
+    }
+
+    /// Changes its budgets and limits (the server's last turn lifts the per-wake-up caps).
+    pub fn retune(&mut self, tuning: Rc<Tuning>) {
+        self.tuning = tuning;
     }
 
     /// Records what an event told us. Events are hints: the next read or write says
@@ -254,21 +265,20 @@ impl<S: Transport> Connection<S> {
         &mut self,
         scratch: &mut [u8],
         h: &mut H,
-        t: &Tuning,
         budget: &mut RequestBudget,
         now: Instant,
     ) -> bool {
-        let mut write_budget = t.write_budget;
+        let mut write_budget = self.tuning.write_budget;
         self.flush(&mut write_budget);
         if self.state != State::Closed {
-            self.read_and_handle(scratch, h, t, budget, now);
+            self.read_and_handle(scratch, h, budget, now);
             // A large frame whose start arrived asks for its room now, even if the read
             // ended early: until it is refused it is the client's to finish, and the
             // stall clock must run for it.
-            self.admit(t, budget);
+            self.admit(budget);
         }
         self.flush(&mut write_budget);
-        if self.state == State::Closing && self.outbox.is_empty() && !self.has_complete_frame(t) {
+        if self.state == State::Closing && self.outbox.is_empty() && !self.has_complete_frame() {
             if !self.inbuf.is_empty() {
                 log::debug!(
                     "{}: dropping {} B of an unfinished frame",
@@ -282,31 +292,31 @@ impl<S: Transport> Connection<S> {
             self.release(budget);
             return false;
         }
-        if self.holding(t) {
+        if self.holding() {
             // The stall clock measures the client, so it restarts while we hold input.
             self.last_read = now;
         }
-        let can_take_more = !self.backpressured(t) && !self.is_waiting() && !self.is_parked(t);
+        let can_take_more = !self.backpressured() && !self.is_waiting() && !self.is_parked();
         (self.ready.write && !self.outbox.is_empty())
             || (can_take_more
-                && (self.has_complete_frame(t) || (self.state == State::Open && self.ready.read)))
+                && (self.has_complete_frame() || (self.state == State::Open && self.ready.read)))
     }
 
     /// True while the queue is over its high-water mark: we stop reading requests until
     /// the client reads its replies. A client that never reads cannot make us buffer more.
-    pub fn backpressured(&self, t: &Tuning) -> bool {
-        over_high_water(&self.outbox, t)
+    pub fn backpressured(&self) -> bool {
+        over_high_water(&self.outbox, &self.tuning)
     }
 
     /// True while a large frame waits for room in the [`RequestBudget`].
-    pub fn is_parked(&self, t: &Tuning) -> bool {
-        self.reserved == 0 && self.large_frame_pending(t).is_some()
+    pub fn is_parked(&self) -> bool {
+        self.reserved == 0 && self.large_frame_pending().is_some()
     }
 
     /// We are the ones holding input back, not the client stalling: a complete frame
     /// waits its turn, the queue is full, a reply is being worked on, or the budget is.
-    fn holding(&self, t: &Tuning) -> bool {
-        self.is_waiting() || self.backpressured(t) || self.has_complete_frame(t) || self.is_parked(t)
+    fn holding(&self) -> bool {
+        self.is_waiting() || self.backpressured() || self.has_complete_frame() || self.is_parked()
     }
 
     /// The reply a [`Flow::Wait`] promised is now queued: go back to handling requests
@@ -357,8 +367,8 @@ impl<S: Transport> Connection<S> {
     }
 
     /// A partial frame that has made no progress for `limit` (slowloris).
-    pub fn stalled(&self, now: Instant, limit: Duration, t: &Tuning) -> bool {
-        !self.holding(t) && !self.inbuf.is_empty() && now.saturating_duration_since(self.last_read) >= limit
+    pub fn stalled(&self, now: Instant, limit: Duration) -> bool {
+        !self.holding() && !self.inbuf.is_empty() && now.saturating_duration_since(self.last_read) >= limit
     }
 
     /// Bytes held by this connection's own buffers (for logs and tests).
@@ -368,23 +378,23 @@ impl<S: Transport> Connection<S> {
 
     /// What the front of `inbuf` holds, without looking at it again while the bytes it
     /// is known to need have not all arrived.
-    fn front(&self, t: &Tuning) -> Check {
+    fn front(&self) -> Check {
         match self.need {
             Some(need) if self.inbuf.len() < need => Check::Incomplete { need: Some(need) },
-            _ => self.codec.check(&self.inbuf, &t.limits()),
+            _ => self.codec.check(&self.inbuf, &self.tuning.limits()),
         }
     }
 
     /// Notes what the front frame needs, after `inbuf` changed.
-    fn refresh_need(&mut self, t: &Tuning) {
+    fn refresh_need(&mut self) {
         self.need = None;
-        if let Check::Incomplete { need } = self.front(t) {
+        if let Check::Incomplete { need } = self.front() {
             self.need = need;
         }
     }
 
-    fn has_complete_frame(&self, t: &Tuning) -> bool {
-        !matches!(self.front(t), Check::Incomplete { .. })
+    fn has_complete_frame(&self) -> bool {
+        !matches!(self.front(), Check::Incomplete { .. })
     }
 
     fn flush(&mut self, budget: &mut usize) {
@@ -419,11 +429,18 @@ impl<S: Transport> Connection<S> {
         &mut self,
         from_scratch: Option<&[u8]>,
         h: &mut H,
-        t: &Tuning,
         frames: &mut usize,
     ) -> Option<usize> {
         let data = from_scratch.unwrap_or(&self.inbuf);
-        let taken = take_frames(data, &mut self.outbox, h, t, self.peer, &mut self.codec, frames);
+        let taken = take_frames(
+            data,
+            &mut self.outbox,
+            h,
+            &self.tuning,
+            self.peer,
+            &mut self.codec,
+            frames,
+        );
         if taken.too_large {
             self.stop_reading_after_bad_frame();
             return None;
@@ -438,7 +455,6 @@ impl<S: Transport> Connection<S> {
         &mut self,
         scratch: &mut [u8],
         h: &mut H,
-        t: &Tuning,
         budget: &mut RequestBudget,
         now: Instant,
     ) {
@@ -446,10 +462,12 @@ impl<S: Transport> Connection<S> {
         let mut frames = 0;
         loop {
             // First answer whatever complete frames are already buffered.
-            if !self.answer_buffered(h, t, budget, &mut frames) {
+            if !self.answer_buffered(h, budget, &mut frames) {
                 return;
             }
-            if !self.may_read(t, budget, read, frames) {
+            // A large frame at the front asks for its room before it may grow.
+            self.admit(budget);
+            if !self.may_read(read, frames) {
                 return;
             }
             match self.stream.read(scratch) {
@@ -461,13 +479,13 @@ impl<S: Transport> Connection<S> {
                     log::trace!("{}: read {n} B", self.peer);
                     read += n;
                     self.last_read = now;
-                    if n < scratch.len() && t.short_read_drains && !self.ready.read_closed {
+                    if n < scratch.len() && self.tuning.short_read_drains && !self.ready.read_closed {
                         // The kernel gave us less than we asked for: it had no more. The
                         // next arrival brings a new event, so we save the read that would
                         // only say WouldBlock.
                         self.ready.read = false;
                     }
-                    if !self.take_read(&scratch[..n], h, t, &mut frames) {
+                    if !self.take_read(&scratch[..n], h, &mut frames) {
                         return self.release(budget);
                     }
                 }
@@ -488,14 +506,13 @@ impl<S: Transport> Connection<S> {
     fn answer_buffered<H: Handler>(
         &mut self,
         h: &mut H,
-        t: &Tuning,
         budget: &mut RequestBudget,
         frames: &mut usize,
     ) -> bool {
         if self.inbuf.is_empty() || self.is_waiting() {
             return true;
         }
-        let Some(consumed) = self.handle_frames(None, h, t, frames) else {
+        let Some(consumed) = self.handle_frames(None, h, frames) else {
             self.release(budget);
             return false;
         };
@@ -503,25 +520,25 @@ impl<S: Transport> Connection<S> {
         if consumed > 0 {
             // The large frame we held budget for (always the front one) is done.
             self.release(budget);
-            self.refresh_need(t);
+            self.refresh_need();
         }
-        self.shrink_inbuf(t);
+        self.shrink_inbuf();
         true
     }
 
     /// Whether to read more now: the input is open, the socket may have bytes, and no
-    /// budget or limit says stop.
-    fn may_read(&mut self, t: &Tuning, budget: &mut RequestBudget, read: usize, frames: usize) -> bool {
+    /// budget or limit says stop. It only looks; admission is [`Connection::admit`]'s.
+    fn may_read(&self, read: usize, frames: usize) -> bool {
         let open = matches!(self.state, State::Open | State::Waiting { input_ended: false });
         // While a reply is being worked on, we still read (to notice a client that
         // resets), but only a little.
-        let waiting_full = self.is_waiting() && self.inbuf.len() >= WAITING_READ_MAX;
+        let waiting_full = self.is_waiting() && self.inbuf.len() >= SMALL_FRAME;
         open && !waiting_full
             && self.ready.read
-            && read < t.read_budget
-            && frames < t.frames_budget
-            && !self.backpressured(t)
-            && self.admit(t, budget)
+            && read < self.tuning.read_budget
+            && frames < self.tuning.frames_budget
+            && !self.backpressured()
+            && !self.is_parked()
     }
 
     /// The peer shut down its sending side.
@@ -535,28 +552,29 @@ impl<S: Transport> Connection<S> {
     }
 
     /// Takes bytes just read. Returns false after a frame over the limit.
-    fn take_read<H: Handler>(&mut self, bytes: &[u8], h: &mut H, t: &Tuning, frames: &mut usize) -> bool {
+    fn take_read<H: Handler>(&mut self, bytes: &[u8], h: &mut H, frames: &mut usize) -> bool {
         if !self.inbuf.is_empty() || self.is_waiting() {
-            self.keep(bytes, t);
+            self.keep(bytes);
             return true;
         }
         // The common case: handle frames straight from the shared scratch buffer and
         // keep only the leftover partial frame.
-        let Some(consumed) = self.handle_frames(Some(bytes), h, t, frames) else {
+        let Some(consumed) = self.handle_frames(Some(bytes), h, frames) else {
             return false;
         };
-        self.keep(&bytes[consumed..], t);
+        self.keep(&bytes[consumed..]);
         true
     }
 
-    /// Before reading more: a large frame at the front may grow only with room in the
-    /// budget. Returns false when it has to wait for that room.
-    fn admit(&mut self, t: &Tuning, budget: &mut RequestBudget) -> bool {
+    /// A large frame at the front may grow only with room in the [`RequestBudget`]: takes
+    /// that room if it is free. If it is not, the connection stays parked (see
+    /// [`Connection::is_parked`]) and the loop brings it back when room is given back.
+    fn admit(&mut self, budget: &mut RequestBudget) {
         if self.reserved > 0 {
-            return true;
+            return;
         }
-        let Some(total) = self.large_frame_pending(t) else {
-            return true;
+        let Some(total) = self.large_frame_pending() else {
+            return;
         };
         if !budget.try_take(total) {
             log::debug!(
@@ -564,19 +582,18 @@ impl<S: Transport> Connection<S> {
                 self.peer,
                 budget.used()
             );
-            return false;
+            return;
         }
         self.reserved = total;
         // Room for the whole frame in one step, so a 4 MiB upload is not copied by
         // repeated doubling (and does not end up in an 8 MiB buffer).
         self.inbuf.reserve_exact(total - self.inbuf.len());
-        true
     }
 
     /// Appends bytes of an unfinished frame.
-    fn keep(&mut self, bytes: &[u8], t: &Tuning) {
+    fn keep(&mut self, bytes: &[u8]) {
         self.inbuf.extend_from_slice(bytes);
-        self.refresh_need(t);
+        self.refresh_need();
         if let Some(total) = self.need.filter(|n| *n <= SMALL_FRAME) {
             self.inbuf.reserve_exact(total - self.inbuf.len());
         }
@@ -584,8 +601,8 @@ impl<S: Transport> Connection<S> {
 
     /// The whole size of a frame over [`SMALL_FRAME`] still arriving at the front of
     /// `inbuf`.
-    fn large_frame_pending(&self, t: &Tuning) -> Option<usize> {
-        match self.front(t) {
+    fn large_frame_pending(&self) -> Option<usize> {
+        match self.front() {
             Check::Incomplete { need: Some(total) } if total > SMALL_FRAME => Some(total),
             _ => None,
         }
@@ -593,17 +610,17 @@ impl<S: Transport> Connection<S> {
 
     /// Returns memory once a large frame has been handled: an idle connection keeps no
     /// buffer, and a small leftover does not pin a big one.
-    fn shrink_inbuf(&mut self, t: &Tuning) {
+    fn shrink_inbuf(&mut self) {
         if self.inbuf.is_empty() {
             self.inbuf = Vec::new();
             return;
         }
         // Keep the room reserved for a frame that is still arriving.
-        let needed = match self.front(t) {
+        let needed = match self.front() {
             Check::Incomplete { need: Some(total) } if self.reserved > 0 => total,
             _ => self.inbuf.len(),
         };
-        if self.inbuf.capacity() > SHRINK_ABOVE && needed < self.inbuf.capacity() / 4 {
+        if self.inbuf.capacity() > SMALL_FRAME && needed < self.inbuf.capacity() / 4 {
             self.inbuf.shrink_to(needed);
         }
     }
@@ -622,11 +639,6 @@ fn over_high_water(outbox: &Outbox, t: &Tuning) -> bool {
         || outbox.len() > t.high_water_chunks
         || outbox.files() >= t.max_open_files
 }
-
-/// A read buffer bigger than this is trimmed when mostly empty.
-const SHRINK_ABOVE: usize = 64 * 1024;
-/// While a reply is being worked on, we read at most this much.
-const WAITING_READ_MAX: usize = 64 * 1024;
 
 struct Taken {
     consumed: usize,

@@ -21,6 +21,7 @@ use slab::Slab;
 use std::fmt;
 use std::io::{self, ErrorKind, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(0);
@@ -103,10 +104,6 @@ struct Client {
     peer: SocketAddr,
     /// What we last told the poller we want to hear about.
     interest: Interest,
-    /// Already in the `ready` list.
-    scheduled: bool,
-    /// Already in the `parked` list.
-    parked: bool,
 }
 
 pub struct Server {
@@ -115,18 +112,22 @@ pub struct Server {
     local: SocketAddr,
     clients: Slab<Client>,
     ctx: Context,
-    tuning: Tuning,
+    /// Every connection's budgets and limits (each holds this same one).
+    tuning: Rc<Tuning>,
     max_clients: usize,
     frame_timeout: Duration,
     console: Console,
     signals: Option<Signals>,
     /// While set, accept() waits for file descriptors to free up.
     accept_paused_until: Option<Instant>,
-    /// Clients with work left that no event will announce (a budget ran out).
+    /// Clients to visit this turn: those an event named, and those with work left that no
+    /// event will announce (a budget ran out). A key may be pushed twice; a turn visits it
+    /// once. This list is the one record of who is due: clients carry no flag of it.
     ready: Vec<usize>,
     /// Room for large requests, shared by every client.
     budget: RequestBudget,
-    /// Clients whose large request waits for room in `budget`.
+    /// Clients whose large request waits for room in `budget`: the one record of who is
+    /// parked. They go back to `ready` when room is given back.
     parked: Vec<usize>,
     scratch: Box<[u8]>,
 }
@@ -159,10 +160,10 @@ impl Server {
                 None
             }
         };
-        let tuning = Tuning {
+        let tuning = Rc::new(Tuning {
             max_frame: config.max_frame,
             ..Tuning::default()
-        };
+        });
         let ctx = shared_state(config, storage)?;
         let waker = crate::sys::shared_waker(poll.registry(), FLUSHED).map_err(StartError::Setup)?;
         ctx.storage.wake_with(crate::flusher::Wake::new(move || {
@@ -224,18 +225,16 @@ impl Server {
                     Token(t) => self.note_event(t, event),
                 }
             }
-            for key in std::mem::take(&mut self.ready) {
+            let mut turn = std::mem::take(&mut self.ready);
+            turn.sort_unstable();
+            turn.dedup();
+            for key in turn {
                 self.service(key, now);
             }
             if self.budget.take_freed() {
                 // Room for large requests: the clients waiting for it go on (no event
                 // will tell them, their bytes are already waiting in the kernel).
-                for key in std::mem::take(&mut self.parked) {
-                    if let Some(client) = self.clients.get_mut(key) {
-                        client.parked = false;
-                    }
-                    self.schedule(key);
-                }
+                self.ready.append(&mut self.parked);
             }
             if self.ctx.has_work() {
                 // Long jobs (copies) advance one slice per turn, between events.
@@ -284,16 +283,7 @@ impl Server {
         if event.is_read_closed() || event.is_error() {
             client.conn.mark_read_closed();
         }
-        self.schedule(key);
-    }
-
-    fn schedule(&mut self, key: usize) {
-        if let Some(client) = self.clients.get_mut(key) {
-            if !client.scheduled {
-                client.scheduled = true;
-                self.ready.push(key);
-            }
-        }
+        self.ready.push(key);
     }
 
     fn next_timeout(&self, now: Instant) -> Option<Duration> {
@@ -378,35 +368,29 @@ impl Server {
             return;
         }
         entry.insert(Client {
-            conn: Connection::new(stream, peer, now),
+            conn: Connection::new(stream, peer, now, Rc::clone(&self.tuning)),
             id: self.ctx.peers.join(key, peer),
             peer,
             interest: Interest::READABLE,
-            scheduled: false,
-            parked: false,
         });
         log::info!("{peer} connected ({} clients)", self.clients.len());
     }
 
-    /// Lets one client do its work, then settles its registration.
+    /// Lets one client do its work, then settles its registration. A key whose client is
+    /// gone (closed earlier in this turn) is skipped: events are hints.
     fn service(&mut self, key: usize, now: Instant) {
         let Some(client) = self.clients.get_mut(key) else {
             return;
         };
-        client.scheduled = false;
         let mut dispatch = Dispatch {
             ctx: &mut self.ctx,
             id: client.id,
             key,
             peer: client.peer,
         };
-        let more = client.conn.service(
-            &mut self.scratch,
-            &mut dispatch,
-            &self.tuning,
-            &mut self.budget,
-            now,
-        );
+        let more = client
+            .conn
+            .service(&mut self.scratch, &mut dispatch, &mut self.budget, now);
         let (chunks, bytes) = client.conn.queued();
         self.ctx.peers.note_queue(client.id, chunks, bytes);
         if client.conn.state() == State::Closed {
@@ -416,15 +400,14 @@ impl Server {
         }
         let (inbuf, queued) = client.conn.buffered();
         log::debug!("{}: read buffer {inbuf} B, queue {queued} B", client.peer);
-        if client.conn.is_parked(&self.tuning) && !client.parked {
-            client.parked = true;
+        if client.conn.is_parked() && !self.parked.contains(&key) {
             self.parked.push(key);
         }
         if !self.sync_interest(key) {
             return;
         }
         if more {
-            self.schedule(key);
+            self.ready.push(key);
         }
         self.deliver(now);
     }
@@ -485,13 +468,13 @@ impl Server {
     /// silence, subscribers get a `cierre` push, and nothing more is read.
     fn answer_and_say_goodbye(&mut self, now: Instant) {
         // Error replies are small: answer every request already buffered, not a budget's worth.
-        let last_turn = Tuning {
+        let last_turn = Rc::new(Tuning {
             frames_budget: usize::MAX,
             high_water_bytes: usize::MAX,
             high_water_chunks: usize::MAX,
             max_open_files: usize::MAX,
-            ..self.tuning
-        };
+            ..*self.tuning
+        });
         for (_, client) in self.clients.iter_mut() {
             if !client.conn.is_waiting() {
                 let mut farewell = Farewell {
@@ -499,13 +482,10 @@ impl Server {
                     peer: client.peer,
                 };
                 client.conn.mark_ready(true, false);
-                client.conn.service(
-                    &mut self.scratch,
-                    &mut farewell,
-                    &last_turn,
-                    &mut self.budget,
-                    now,
-                );
+                client.conn.retune(Rc::clone(&last_turn));
+                client
+                    .conn
+                    .service(&mut self.scratch, &mut farewell, &mut self.budget, now);
             }
             if let Some(env) = self.ctx.peers.get(client.id).and_then(|p| p.subscribed.as_ref()) {
                 let bye = env.push("cierre", &Data::str(CLOSING));
@@ -563,7 +543,7 @@ impl Server {
             if delivery.resumes {
                 client.conn.resume(now);
             }
-            self.schedule(delivery.key);
+            self.ready.push(delivery.key);
         }
     }
 
@@ -581,7 +561,7 @@ impl Server {
         let stalled: Vec<usize> = self
             .clients
             .iter()
-            .filter(|(_, c)| c.conn.stalled(now, limit, &self.tuning))
+            .filter(|(_, c)| c.conn.stalled(now, limit))
             .map(|(k, _)| k)
             .collect();
         for key in stalled {

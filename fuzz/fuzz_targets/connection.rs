@@ -3,9 +3,7 @@
 //! send-buffer room and resets (see `almacen::testkit::scripted`).
 #![no_main]
 
-use almacen::ops::Context;
-use almacen::storage::Storage;
-use almacen::testkit::{drive, scripted, tight_tuning};
+use almacen::testkit::{context, drive, scripted, tight_tuning, Context};
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -31,15 +29,8 @@ fn fresh() -> Fixture {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("a.txt"), b"hola").unwrap();
     std::fs::write(dir.join("b.bin"), vec![7u8; 70_000]).unwrap();
-    let storage = Storage::open(&dir).unwrap();
-    storage
-        .prepare_staging(std::time::Duration::from_secs(3600))
-        .unwrap();
-    Fixture {
-        dir,
-        ctx: Context::new(storage, tight_tuning().max_frame),
-        runs: 0,
-    }
+    let ctx = context(&dir, tight_tuning().max_frame);
+    Fixture { dir, ctx, runs: 0 }
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -111,10 +111,10 @@ fn frames(payloads: &[&[u8]]) -> Vec<u8> {
 fn run(conn: &mut Connection<Mock>, h: &mut Echo, t: &Tuning) -> bool {
     let mut scratch = vec![0u8; 1024];
     conn.mark_ready(true, true);
+    conn.retune(Rc::new(*t));
     conn.service(
         &mut scratch,
         h,
-        t,
         &mut RequestBudget::new(usize::MAX),
         Instant::now(),
     )
@@ -124,7 +124,12 @@ fn run(conn: &mut Connection<Mock>, h: &mut Echo, t: &Tuning) -> bool {
 #[test]
 fn pipelined_requests_are_answered_in_order() {
     let input = frames(&[b"uno", b"dos", b"tres"]);
-    let mut conn = Connection::new(Mock::new(vec![Step::Data(input)]), peer(), Instant::now());
+    let mut conn = Connection::new(
+        Mock::new(vec![Step::Data(input)]),
+        peer(),
+        Instant::now(),
+        Rc::new(tuning()),
+    );
     let mut h = Echo::default();
     run(&mut conn, &mut h, &tuning());
     assert_eq!(conn.stream.output, frames(&[b"UNO", b"DOS", b"TRES"]));
@@ -139,7 +144,7 @@ fn a_frame_trickled_byte_by_byte_is_answered_once() {
         .iter()
         .flat_map(|b| [Step::Data(vec![*b]), Step::WouldBlock])
         .collect();
-    let mut conn = Connection::new(Mock::new(steps), peer(), Instant::now());
+    let mut conn = Connection::new(Mock::new(steps), peer(), Instant::now(), Rc::new(tuning()));
     let mut h = Echo::default();
     for _ in 0..input.len() {
         run(&mut conn, &mut h, &tuning());
@@ -153,7 +158,7 @@ fn a_frame_trickled_byte_by_byte_is_answered_once() {
 #[test]
 fn half_close_still_gets_its_reply() {
     let steps = vec![Step::Data(frames(&[b"chao"])), Step::Eof];
-    let mut conn = Connection::new(Mock::new(steps), peer(), Instant::now());
+    let mut conn = Connection::new(Mock::new(steps), peer(), Instant::now(), Rc::new(tuning()));
     let mut h = Echo::default();
     run(&mut conn, &mut h, &tuning());
     assert_eq!(conn.stream.output, frames(&[b"CHAO"]));
@@ -165,7 +170,12 @@ fn half_close_still_gets_its_reply() {
 fn a_frame_over_the_limit_gets_a_reply_then_close() {
     let mut input = vec![0xff, 0xff, 0xff, 0xff];
     input.extend(frames(&[b"ignored"]));
-    let mut conn = Connection::new(Mock::new(vec![Step::Data(input)]), peer(), Instant::now());
+    let mut conn = Connection::new(
+        Mock::new(vec![Step::Data(input)]),
+        peer(),
+        Instant::now(),
+        Rc::new(tuning()),
+    );
     let mut h = Echo::default();
     let t = Tuning {
         max_frame: 100,
@@ -185,7 +195,7 @@ fn a_client_that_never_reads_is_not_read_from() {
     let many: Vec<&[u8]> = vec![&[b'x'; 100]; 500];
     let mut mock = Mock::new(vec![Step::Data(frames(&many))]);
     mock.room = 0; // the peer's receive window is shut
-    let mut conn = Connection::new(mock, peer(), Instant::now());
+    let mut conn = Connection::new(mock, peer(), Instant::now(), Rc::new(tuning()));
     let mut h = Echo::default();
     let t = Tuning {
         high_water_chunks: 10,
@@ -193,7 +203,7 @@ fn a_client_that_never_reads_is_not_read_from() {
     };
     let more = run(&mut conn, &mut h, &t);
     assert_eq!(h.seen, 11, "stops right after passing the mark");
-    assert!(conn.backpressured(&t));
+    assert!(conn.backpressured());
     assert!(!more, "nothing to do until the socket becomes writable");
     // The socket drains: the rest is answered, in order.
     conn.stream.room = usize::MAX;
@@ -207,7 +217,12 @@ fn a_client_that_never_reads_is_not_read_from() {
 #[test]
 fn budget_exhaustion_asks_for_another_turn() {
     let many: Vec<&[u8]> = vec![b"a"; 10];
-    let mut conn = Connection::new(Mock::new(vec![Step::Data(frames(&many))]), peer(), Instant::now());
+    let mut conn = Connection::new(
+        Mock::new(vec![Step::Data(frames(&many))]),
+        peer(),
+        Instant::now(),
+        Rc::new(tuning()),
+    );
     let mut h = Echo::default();
     let t = Tuning {
         frames_budget: 3,
@@ -226,7 +241,7 @@ fn budget_exhaustion_asks_for_another_turn() {
 /// A spurious readiness event (nothing to read) changes nothing.
 #[test]
 fn spurious_events_are_harmless() {
-    let mut conn = Connection::new(Mock::new(vec![]), peer(), Instant::now());
+    let mut conn = Connection::new(Mock::new(vec![]), peer(), Instant::now(), Rc::new(tuning()));
     let mut h = Echo::default();
     assert!(!run(&mut conn, &mut h, &tuning()));
     assert_eq!(conn.state, State::Open);
@@ -237,20 +252,19 @@ fn spurious_events_are_harmless() {
 #[test]
 fn stalled_partial_frames_are_detected() {
     let start = Instant::now();
-    let mut conn = Connection::new(Mock::new(vec![Step::Data(vec![0, 0, 0, 9, 1])]), peer(), start);
+    let mut conn = Connection::new(
+        Mock::new(vec![Step::Data(vec![0, 0, 0, 9, 1])]),
+        peer(),
+        start,
+        Rc::new(tuning()),
+    );
     let mut h = Echo::default();
     let mut scratch = vec![0u8; 64];
     conn.mark_ready(true, true);
-    conn.service(
-        &mut scratch,
-        &mut h,
-        &tuning(),
-        &mut RequestBudget::new(usize::MAX),
-        start,
-    );
+    conn.service(&mut scratch, &mut h, &mut RequestBudget::new(usize::MAX), start);
     let limit = Duration::from_secs(60);
-    assert!(!conn.stalled(start + Duration::from_secs(59), limit, &tuning()));
-    assert!(conn.stalled(start + Duration::from_secs(61), limit, &tuning()));
+    assert!(!conn.stalled(start + Duration::from_secs(59), limit));
+    assert!(conn.stalled(start + Duration::from_secs(61), limit));
 }
 
 /// A read error closes the connection at once.
@@ -280,12 +294,11 @@ fn read_errors_close_the_connection() {
             unreachable!()
         }
     }
-    let mut conn = Connection::new(Broken, peer(), Instant::now());
+    let mut conn = Connection::new(Broken, peer(), Instant::now(), Rc::new(tuning()));
     conn.mark_ready(true, false);
     conn.service(
         &mut [0u8; 16],
         &mut Never,
-        &tuning(),
         &mut RequestBudget::new(usize::MAX),
         Instant::now(),
     );
@@ -301,6 +314,7 @@ fn waiting_reply_holds_later_requests_in_order() {
         Mock::new(vec![Step::Data(input), Step::Eof]),
         peer(),
         Instant::now(),
+        Rc::new(tuning()),
     );
     conn.mark_ready(true, false);
     let mut h = Echo::default();
@@ -328,11 +342,16 @@ fn waiting_connection_is_not_stalled() {
     let mut input = frames(&[b"later"]);
     input.extend_from_slice(&[0, 0, 0, 9, b'x']);
     let start = Instant::now();
-    let mut conn = Connection::new(Mock::new(vec![Step::Data(input)]), peer(), start);
+    let mut conn = Connection::new(
+        Mock::new(vec![Step::Data(input)]),
+        peer(),
+        start,
+        Rc::new(tuning()),
+    );
     conn.mark_ready(true, false);
     run(&mut conn, &mut Echo::default(), &tuning());
     let later = start + Duration::from_secs(120);
-    assert!(!conn.stalled(later, Duration::from_secs(60), &tuning()));
+    assert!(!conn.stalled(later, Duration::from_secs(60)));
 }
 
 /// With the short-read rule, a read that fills less than the buffer ends the turn's
@@ -341,7 +360,7 @@ fn waiting_connection_is_not_stalled() {
 fn short_read_saves_the_read_that_would_block() {
     // If the connection read again, it would see this EOF and start closing.
     let steps = vec![Step::Data(frames(&[b"uno"])), Step::Eof];
-    let mut conn = Connection::new(Mock::new(steps), peer(), Instant::now());
+    let mut conn = Connection::new(Mock::new(steps), peer(), Instant::now(), Rc::new(tuning()));
     let t = Tuning {
         short_read_drains: true,
         ..Tuning::default()
@@ -358,7 +377,7 @@ fn short_read_saves_the_read_that_would_block() {
 #[test]
 fn half_close_with_short_read_is_still_read_to_the_end() {
     let steps = vec![Step::Data(frames(&[b"chao"])), Step::Eof];
-    let mut conn = Connection::new(Mock::new(steps), peer(), Instant::now());
+    let mut conn = Connection::new(Mock::new(steps), peer(), Instant::now(), Rc::new(tuning()));
     let t = Tuning {
         short_read_drains: true,
         ..Tuning::default()
@@ -375,27 +394,30 @@ fn half_close_with_short_read_is_still_read_to_the_end() {
 fn large_frames_wait_for_room_in_the_shared_budget() {
     let big = vec![b'x'; 3 * SMALL_FRAME];
     let input = frames(&[&big]);
-    let t = tuning();
     let mut budget = RequestBudget::new(4 * SMALL_FRAME);
     assert!(budget.try_take(2 * SMALL_FRAME), "someone else holds half");
-    let mut conn = Connection::new(Mock::new(vec![Step::Data(input)]), peer(), Instant::now());
+    let mut conn = Connection::new(
+        Mock::new(vec![Step::Data(input)]),
+        peer(),
+        Instant::now(),
+        Rc::new(tuning()),
+    );
     let mut h = Echo::default();
     let mut scratch = vec![0u8; SMALL_FRAME];
     conn.mark_ready(true, true);
-    conn.service(&mut scratch, &mut h, &t, &mut budget, Instant::now());
-    assert!(conn.is_parked(&t), "no room for the whole frame yet");
+    conn.service(&mut scratch, &mut h, &mut budget, Instant::now());
+    assert!(conn.is_parked(), "no room for the whole frame yet");
     assert!(
         conn.buffered().0 <= 2 * SMALL_FRAME,
         "only the first read is held"
     );
     assert!(!conn.stalled(
         Instant::now() + Duration::from_secs(3600),
-        Duration::from_secs(60),
-        &t
+        Duration::from_secs(60)
     ));
     budget.give_back(2 * SMALL_FRAME);
     assert!(budget.take_freed());
-    while conn.service(&mut scratch, &mut h, &t, &mut budget, Instant::now()) {}
+    while conn.service(&mut scratch, &mut h, &mut budget, Instant::now()) {}
     assert_eq!(h.seen, 1, "answered once room was there");
     assert_eq!(budget.used(), 0, "and the room given back");
 }
@@ -412,14 +434,14 @@ fn a_large_frame_abandoned_early_is_still_timed_out() {
         ..Tuning::default()
     };
     let now = Instant::now();
-    let mut conn = Connection::new(Mock::new(vec![Step::Data(start)]), peer(), now);
+    let mut conn = Connection::new(Mock::new(vec![Step::Data(start)]), peer(), now, Rc::new(t));
     let mut budget = RequestBudget::new(64 * SMALL_FRAME);
     let mut scratch = vec![0u8; SMALL_FRAME];
     conn.mark_ready(true, false);
-    conn.service(&mut scratch, &mut Echo::default(), &t, &mut budget, now);
-    assert!(!conn.is_parked(&t), "there was room: it is not waiting for us");
+    conn.service(&mut scratch, &mut Echo::default(), &mut budget, now);
+    assert!(!conn.is_parked(), "there was room: it is not waiting for us");
     let limit = Duration::from_secs(60);
-    assert!(conn.stalled(now + limit + Duration::from_secs(1), limit, &t));
+    assert!(conn.stalled(now + limit + Duration::from_secs(1), limit));
     conn.release(&mut budget);
     assert_eq!(budget.used(), 0);
 }

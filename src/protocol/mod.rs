@@ -121,7 +121,7 @@ pub struct Bad {
 
 impl Bad {
     /// The error reply, a whole frame.
-    pub(crate) fn reply(&self) -> Vec<u8> {
+    pub fn reply(&self) -> Vec<u8> {
         self.to.error(&self.operacion, &self.mensaje)
     }
 }

@@ -8,7 +8,7 @@
 //! server wrote decodes as a reply, and buffers stay within their limits.
 
 use crate::connection::{Connection, RequestBudget, State, Tuning};
-use crate::ops::{Context, Dispatch};
+use crate::ops::Dispatch;
 use crate::outbox::Transport;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -141,7 +141,7 @@ pub fn drive(stream: ScriptedStream, ctx: &mut Context, tuning: &Tuning) -> Outc
     let now = Instant::now();
     let peer = "127.0.0.1:9".parse().expect("a valid address");
     let id = ctx.peers.join(0, peer);
-    let mut conn = Connection::new(stream, peer, now);
+    let mut conn = Connection::new(stream, peer, now, std::rc::Rc::new(*tuning));
     let mut budget = RequestBudget::new(tuning.max_frame * 2);
     let mut scratch = vec![0u8; 4096];
     // Enough turns to finish any script; a loop that needs more is a bug (it spins).
@@ -158,7 +158,7 @@ pub fn drive(stream: ScriptedStream, ctx: &mut Context, tuning: &Tuning) -> Outc
             key: 0,
             peer,
         };
-        conn.service(&mut scratch, &mut dispatch, tuning, &mut budget, now);
+        conn.service(&mut scratch, &mut dispatch, &mut budget, now);
         let (inbuf, _) = conn.buffered();
         assert!(
             inbuf <= tuning.max_frame + 4 + scratch.len(),
@@ -229,6 +229,42 @@ fn check_replies(mut out: &[u8], limits: crate::pickle::Limits) -> Vec<(String, 
         out = &out[len..];
     }
     replies
+}
+
+/// The operations' shared state, for harnesses that keep one across runs.
+pub use crate::ops::Context;
+
+/// A context serving `dir`, with its staging folder ready for uploads.
+pub fn context(dir: &std::path::Path, max_frame: usize) -> Context {
+    let storage = crate::storage::Storage::open(dir).expect("the folder opens");
+    storage
+        .prepare_staging(std::time::Duration::from_secs(3600))
+        .expect("staging is ready");
+    Context::new(storage, max_frame)
+}
+
+/// What must hold for any name: an accepted one stays one level inside the folder and
+/// opens nothing but a regular file there (the folder holds `a.txt`, a subfolder and a
+/// symlink out); a refused one opens nothing and is not served.
+pub fn name_stays_inside(s: &crate::storage::Storage, name: &str, only_file: &str) {
+    match crate::storage::check_name(name) {
+        Ok(()) => {
+            assert!(!name.is_empty() && name.len() <= 255);
+            assert!(!name.contains(['/', '\\', '\0']) && !name.starts_with('.'));
+            let joined = s.root().join(name);
+            assert_eq!(joined.parent(), Some(s.root()), "{name:?} leaves the folder");
+            if let Ok((file, _)) = s.open_file(name) {
+                let meta = file.metadata().expect("an open file has metadata");
+                assert!(meta.is_file());
+                assert!(name == only_file, "opened {name:?}");
+            }
+        }
+        Err(msg) => {
+            assert!(!msg.is_empty());
+            assert!(s.open_file(name).is_err());
+            assert!(!s.is_served_file(name));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::header::{self, bad};
 use crate::protocol::{too_large, Bad, Body, Check, Frame, Limits, ReplyTo};
 
 /// How many bytes the length prefix takes on the wire.
-pub(crate) const PREFIX_LEN: usize = 4;
+pub const PREFIX_LEN: usize = 4;
 
 /// Looks at the front of `buf` and reports whether a whole protocol-2 frame is there.
 ///

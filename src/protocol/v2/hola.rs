@@ -80,7 +80,7 @@ pub(crate) fn answer(
 }
 
 /// The version a `hola`'s `data` asks for: `{"version": N}`.
-pub(crate) fn version(data: &Value) -> Result<Version, String> {
+pub fn version(data: &Value) -> Result<Version, String> {
     let asked = match (data, get(data, "version")) {
         (Value::Dict(_), Some(Value::I64(n))) => *n,
         (Value::Dict(_), None | Some(Value::None)) => return Err("falta version (int)".into()),

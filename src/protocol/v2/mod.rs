@@ -16,7 +16,7 @@
 //! protocol.
 
 pub mod encode;
-pub(crate) mod frame;
+pub mod frame;
 pub mod header;
 pub mod hola;
 
