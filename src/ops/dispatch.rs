@@ -115,7 +115,7 @@ impl Dispatch<'_> {
                 return Flow::Done;
             }
         };
-        if let Some(negotiated) = protocol::negotiate(codec, &req, &to, &advertised(), &limits) {
+        if let Some(negotiated) = protocol::negotiate(codec, &req, &to, advertised, &limits) {
             push(out, self.peer, Chunk::bytes(negotiated.reply));
             if negotiated.next == codec {
                 return Flow::Done;

@@ -260,17 +260,18 @@ pub(crate) struct Negotiated {
 
 /// `Some` when `req` asks to change protocols (`hola`). Only the protocols this build
 /// speaks can be asked for: without the `proto2` feature nothing is negotiated, and `hola`
-/// reaches the operations table, which does not know it.
+/// reaches the operations table, which does not know it. `operations` lists what the
+/// server knows, for the reply; it is called only for a `hola`.
 pub(crate) fn negotiate(
     codec: Codec,
     req: &Request,
     to: &ReplyTo,
-    operations: &[&str],
+    operations: fn() -> Vec<&'static str>,
     limits: &Limits,
 ) -> Option<Negotiated> {
     #[cfg(feature = "proto2")]
     if req.operacion == v2::hola::OPERACION {
-        return Some(v2::hola::answer(codec, req, to, operations, limits));
+        return Some(v2::hola::answer(codec, req, to, &operations(), limits));
     }
     let _ = (codec, req, to, operations, limits);
     None
