@@ -50,6 +50,12 @@ impl NameLocks {
         self.held.retain(|_, h| h.owner != owner);
     }
 
+    /// A connection's input ended: the uploads in parts it was writing are free (it can
+    /// send no more pieces). Names held until a job ends (a copy, a publish) stay held.
+    pub fn release_parts_of(&mut self, owner: u64) {
+        self.held.retain(|_, h| h.owner != owner || h.touched.is_none());
+    }
+
     /// Whether anyone holds `name` (quiet or not).
     pub fn is_held(&self, name: &str) -> bool {
         self.held.contains_key(name)

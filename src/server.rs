@@ -414,6 +414,16 @@ impl Server {
             self.deliver(now);
             return;
         }
+        if matches!(
+            client.conn.state(),
+            State::Closing | State::Waiting { input_ended: true }
+        ) {
+            // The peer will send nothing more (Ctrl-C closes its socket, and the kernel
+            // tells us with a read of 0 bytes), though we may still owe it replies. It can
+            // send no further piece, so its uploads in parts let go of their names now:
+            // a retry straight away resumes instead of being told the name is busy.
+            self.ctx.locks.release_parts_of(client.id);
+        }
         let (inbuf, queued) = client.conn.buffered();
         log::debug!("{}: read buffer {inbuf} B, queue {queued} B", client.peer);
         if client.conn.is_parked(&self.tuning) && !client.parked {

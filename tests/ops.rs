@@ -611,3 +611,38 @@ fn difundir_is_all_or_nothing() {
         "no push reached it"
     );
 }
+
+/// A connection that stops sending (Ctrl-C) while a piece of its upload in parts is
+/// still being handled lets go of the name at once, so a retry resumes instead of
+/// being told "se está escribiendo desde otra conexión".
+#[test]
+fn ended_uploader_lets_go_of_its_name_so_a_retry_resumes() {
+    let dir = folder();
+    // A download big enough that the loopback buffers cannot hold it: the first
+    // connection, which never reads, keeps its reply queued (and, before the fix, its
+    // claim on the name) for as long as it stays open.
+    dir.write("grande.bin", &pattern(32 * 1024 * 1024));
+    let server = Server::start(dir.path(), &[]);
+    let mut a = server.connect();
+    assert_eq!(
+        a.ask("subir_parte", part("g1.bin", b"abc", 0, false)).estado,
+        "ok"
+    );
+    // Everything the first client sends before it stops arrives at once: its next
+    // piece (a reply to work on when the end of its input is seen), a download it will
+    // never read, and the end of its input.
+    server.freeze();
+    a.send("subir_parte", part("g1.bin", b"def", 3, false));
+    a.send("descargar", Data::str("grande.bin"));
+    a.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    server.thaw();
+    let mut b = server.connect();
+    let ask = Data::dict([("nombre", Data::str("g1.bin"))]);
+    let reply = b.ask("subir_parte", ask);
+    assert_eq!(reply.estado, "ok", "{}", reply.text());
+    assert_eq!(int(field(&reply, "recibidos")), 6);
+    let reply = b.ask("subir_parte", part("g1.bin", b"ghi", 6, true));
+    assert_eq!(reply.estado, "ok", "{}", reply.text());
+    assert_eq!(fs::read(dir.path().join("g1.bin")).unwrap(), b"abcdefghi");
+    drop(a);
+}
