@@ -61,6 +61,14 @@ impl NameLocks {
         self.held.contains_key(name)
     }
 
+    /// True when someone else holds `name` for a job that ends by itself (a publish, a
+    /// copy, a folder flush), not for an upload in parts that waits on its client.
+    pub fn held_by_job(&self, name: &str, me: u64) -> bool {
+        self.held
+            .get(name)
+            .is_some_and(|h| h.owner != me && h.touched.is_none())
+    }
+
     /// Refuses `name` when someone else is writing it.
     pub fn check_free(&self, name: &str, me: u64) -> Result<(), Refusal> {
         match self.held.get(name) {

@@ -646,3 +646,53 @@ fn ended_uploader_lets_go_of_its_name_so_a_retry_resumes() {
     assert_eq!(fs::read(dir.path().join("g1.bin")).unwrap(), b"abcdefghi");
     drop(a);
 }
+
+/// Two whole uploads of one name at once both succeed with `reemplazar`, one after the
+/// other: the later wins, whole.
+#[test]
+fn second_upload_of_a_name_waits_and_the_later_wins() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let first = pattern(60_000);
+    let second: Vec<u8> = first.iter().map(|b| b ^ 0xff).collect();
+    let mut a = server.connect();
+    let mut b = server.connect();
+    // Both arrive while the server is stopped, so the second is read while the first
+    // still waits for the disk.
+    server.freeze();
+    a.send("subir", upload("doble.bin", &first, true));
+    wait_until("a's upload is in the kernel", Duration::from_secs(10), || {
+        server.unread_from(&a) >= first.len()
+    });
+    b.send("subir", upload("doble.bin", &second, true));
+    server.thaw();
+    let (ra, rb) = (a.recv(), b.recv());
+    assert_eq!(ra.estado, "ok", "{}", ra.text());
+    assert_eq!(rb.estado, "ok", "{}", rb.text());
+    assert!(
+        fs::read(dir.path().join("doble.bin")).unwrap() == second,
+        "the later wins"
+    );
+}
+
+/// Two whole uploads of one new name at once without `reemplazar`: the first is
+/// stored, the second hears "ya existe" (not that the name is busy).
+#[test]
+fn second_upload_of_a_name_without_replace_hears_it_exists() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let mut a = server.connect();
+    let mut b = server.connect();
+    server.freeze();
+    a.send("subir", upload("nuevo.bin", b"primero", false));
+    wait_until("a's upload is in the kernel", Duration::from_secs(10), || {
+        server.unread_from(&a) > 0
+    });
+    b.send("subir", upload("nuevo.bin", b"segundo", false));
+    server.thaw();
+    let (ra, rb) = (a.recv(), b.recv());
+    assert_eq!(ra.estado, "ok", "{}", ra.text());
+    assert_eq!(rb.estado, "error");
+    assert!(rb.text().contains("ya existe"), "{}", rb.text());
+    assert_eq!(fs::read(dir.path().join("nuevo.bin")).unwrap(), b"primero");
+}

@@ -44,6 +44,17 @@ pub struct Context {
     pushes: Vec<Push>,
     /// Jobs that ended, whose replies the loop delivers.
     ended: Vec<Ended>,
+    /// Whole uploads waiting for another writer of their name to finish, in arrival order.
+    queued: Vec<Queued>,
+}
+
+/// A `subir` whose bytes are staged, waiting for the name to be free before it may
+/// publish: then its own rule applies (`reemplazar` false: the name must still be free).
+struct Queued {
+    name: String,
+    replace: bool,
+    job: Box<dyn Job>,
+    to: Requester,
 }
 
 /// Chunks for one connection, queued whole after whatever it already has.
@@ -72,6 +83,7 @@ impl Context {
             digests: digest::Cache::default(),
             pushes: Vec::new(),
             ended: Vec::new(),
+            queued: Vec::new(),
         }
     }
 
@@ -83,6 +95,60 @@ impl Context {
         for name in self.jobs.cancel_owner(id) {
             // A cancelled copy never appeared: its copy number is free again.
             self.copy_hints.released(&name);
+        }
+        for mut q in self.queued.extract_if(.., |q| q.to.id == id) {
+            q.job.cancel();
+        }
+        self.start_queued();
+    }
+
+    /// Runs `job` (a staged `subir` of `name`) for `caller` once nobody else holds
+    /// `name`: two whole uploads of one name publish one after the other, in the order
+    /// they arrived, and the later wins (or, without `replace`, hears "ya existe").
+    pub fn submit_after(&mut self, name: &str, replace: bool, job: Box<dyn Job>, caller: &Caller) -> Outcome {
+        log::debug!("{}: {name:?} waits for another writer to finish", caller.peer);
+        self.queued.push(Queued {
+            name: name.to_string(),
+            replace,
+            job,
+            to: Requester {
+                key: caller.key,
+                id: caller.id,
+                to: caller.to.clone(),
+                op: caller.op,
+            },
+        });
+        Outcome::Later
+    }
+
+    /// True when a whole upload of `name` is already waiting its turn.
+    pub fn is_queued(&self, name: &str) -> bool {
+        self.queued.iter().any(|q| q.name == name)
+    }
+
+    /// Starts the first waiting upload of each name that nobody holds any more.
+    fn start_queued(&mut self) {
+        let mut i = 0;
+        while i < self.queued.len() {
+            let free = !self.locks.is_held(&self.queued[i].name);
+            let first = !self.queued[..i].iter().any(|q| q.name == self.queued[i].name);
+            if !(free && first) {
+                i += 1;
+                continue;
+            }
+            let mut q = self.queued.remove(i);
+            if !q.replace && self.storage.is_taken(&q.name) {
+                // The writer before it published the name: its own rule says no.
+                q.job.cancel();
+                self.ended.push(Ended {
+                    to: q.to,
+                    result: Err(super::args::exists_hint(&q.name)),
+                    held: None,
+                });
+                continue;
+            }
+            self.locks.hold(&q.name, q.to.id);
+            self.jobs.submit(q.job, q.to);
         }
     }
 
@@ -139,6 +205,14 @@ impl Context {
 
     /// Abandons every job (the server is closing); each requester is told `why`.
     pub fn cancel_jobs(&mut self, why: &str) {
+        for mut q in std::mem::take(&mut self.queued) {
+            q.job.cancel();
+            self.ended.push(Ended {
+                result: Err(q.job.abandoned(why)),
+                to: q.to,
+                held: None,
+            });
+        }
         for ended in self.jobs.cancel_all(why) {
             self.end_job(ended);
         }
@@ -156,6 +230,7 @@ impl Context {
             self.changed();
         }
         self.ended.push(ended);
+        self.start_queued();
     }
 
     /// Sends a frame to each subscriber in `to`, built once per class they subscribed
