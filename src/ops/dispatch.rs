@@ -127,9 +127,22 @@ impl Dispatch<'_> {
                 log::info!("{}: {} not allowed", self.peer, entry.name);
                 Outcome::refused(why)
             }
-            Ok(()) => (entry.handle)(&req, self.ctx, &caller),
+            Ok(()) => match self.folder_check(entry) {
+                Err(gone) => Outcome::Refused(gone),
+                Ok(()) => (entry.handle)(&req, self.ctx, &caller),
+            },
         };
         queue(outcome, &caller, &limits, out)
+    }
+
+    /// Operations on files are refused while the served folder is gone (removed, or
+    /// swapped for a link): each says so, rather than listing nothing or serving
+    /// another folder. Those that only involve other clients go on.
+    fn folder_check(&self, entry: &Entry) -> Result<(), crate::storage::Refusal> {
+        match entry.name {
+            "hola" | "suscribir" | "clientes" | "mensaje" => Ok(()),
+            _ => self.ctx.storage.check_present(),
+        }
     }
 
     /// Writes are refused in read-only mode, and need the key when one is set.

@@ -59,8 +59,8 @@ use windows as imp;
 use windows as os;
 
 pub use imp::{
-    identity, open_read_path, read_at, set_modified, shared_waker, stat_path, write_all_at, Dir, Interrupts,
-    Stdin,
+    identity, lstat_path, open_read_path, read_at, set_modified, shared_waker, stat_path, write_all_at, Dir,
+    Interrupts, Stdin,
 };
 
 /// Whether a read that returns less than was asked for proves the socket is drained,
