@@ -305,7 +305,11 @@ impl Server {
         if !self.clients.is_empty() {
             timeout = Some(SWEEP_EVERY);
         }
-        if let Some(until) = self.accept_paused_until {
+        // A job waiting for the clock (a held refusal) is woken by the timeout alone.
+        for until in [self.accept_paused_until, self.ctx.next_wake()]
+            .into_iter()
+            .flatten()
+        {
             let wait = until.saturating_duration_since(now);
             timeout = Some(timeout.map_or(wait, |t: Duration| t.min(wait)));
         }
@@ -572,6 +576,10 @@ impl Server {
             client.conn.enqueue(delivery.chunks);
             if delivery.resumes {
                 client.conn.resume(now);
+            }
+            if delivery.closes {
+                // Its last reply goes out, then it closes: nothing more is read.
+                client.conn.stop_reading(&mut self.budget);
             }
             self.schedule(delivery.key);
         }

@@ -984,3 +984,57 @@ fn folder_swapped_for_a_symlink_is_never_served() {
     fs::remove_file(dir.path()).unwrap();
     fs::rename(&old, dir.path()).unwrap();
 }
+
+/// A `borrar` with a write key, as the course client would send it.
+fn keyed_borrar(key: &str) -> Vec<u8> {
+    Client::frame(
+        "borrar",
+        Data::dict([("nombre", Data::str("poema.txt")), ("clave", Data::str(key))]),
+    )
+}
+
+/// Wrong write keys, even pipelined, are refused ever more slowly on their connection,
+/// and the fifth closes it; meanwhile the key's holder on another connection writes at
+/// once, and its own mistake is forgiven by the right key.
+#[test]
+fn wrong_keys_are_slowed_then_closed_without_locking_out_the_holder() {
+    let dir = folder();
+    let key = "una clave bastante larga";
+    let server = Server::start(dir.path(), &["--clave", key]);
+    let mut guesser = server.connect();
+    let mut guesses = Vec::new();
+    for i in 0..20 {
+        guesses.extend(keyed_borrar(&format!("intento {i}")));
+    }
+    guesser.send_raw(&guesses);
+    // The holder mistypes once, then writes: not held back by the guesser's penalty.
+    let mut holder = server.connect();
+    holder.send_raw(&keyed_borrar("una clave bastante larg"));
+    assert_eq!(holder.recv().text(), "clave incorrecta");
+    let upload = Data::dict([
+        ("nombre", Data::str("nuevo.txt")),
+        ("contenido", Data::Bytes(b"hola".to_vec())),
+        ("clave", Data::str(key)),
+    ]);
+    let reply = holder.ask("subir", upload);
+    assert_eq!(reply.estado, "ok", "{}", reply.text());
+    for n in 1..=5 {
+        let reply = guesser.recv();
+        assert_eq!(reply.estado, "error");
+        assert!(reply.text().starts_with("clave incorrecta"), "{}", reply.text());
+        assert_eq!(
+            reply.text().contains("se cierra"),
+            n == 5,
+            "{n}: {}",
+            reply.text()
+        );
+    }
+    assert!(guesser.closed_by_server(), "closed after the fifth wrong key");
+    assert!(dir.path().join("poema.txt").exists(), "no guess deleted anything");
+    let mut again = server.connect();
+    let reply = again.ask(
+        "borrar",
+        Data::dict([("nombre", Data::str("nuevo.txt")), ("clave", Data::str(key))]),
+    );
+    assert_eq!(reply.estado, "ok", "{}", reply.text());
+}

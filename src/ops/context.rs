@@ -6,7 +6,7 @@
 
 use crate::copy_name::CopyHints;
 use crate::digest;
-use crate::jobs::{Ended, Env, Job, Jobs, Requester};
+use crate::jobs::{Delay, Ended, Env, Job, Jobs, Requester};
 use crate::listing::Listing;
 use crate::locks::NameLocks;
 use crate::message::Memo;
@@ -15,7 +15,9 @@ use crate::peers::{Peers, Push};
 use crate::proto2::{Limits, ReplyTo};
 use crate::reply::{Caller, Outcome};
 use crate::storage::{Refusal, Storage};
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 pub struct Context {
     pub storage: Storage,
@@ -46,7 +48,17 @@ pub struct Context {
     ended: Vec<Ended>,
     /// Whole uploads waiting for another writer of their name to finish, in arrival order.
     queued: Vec<Queued>,
+    /// Wrong write keys given so far, by connection (see [`Context::wrong_key`]).
+    wrong_keys: HashMap<u64, u32>,
 }
+
+/// How long the first wrong key's refusal is held back; each next one waits twice as
+/// long, up to [`WRONG_KEY_DELAY_MAX`].
+pub const WRONG_KEY_DELAY: Duration = Duration::from_millis(250);
+pub const WRONG_KEY_DELAY_MAX: Duration = Duration::from_secs(2);
+/// Wrong keys a connection may give; the last refusal closes it. Five refusals take
+/// 250 + 500 + 1000 + 2000 + 2000 ms: under one guess a second per connection.
+pub const WRONG_KEYS_MAX: u32 = 5;
 
 /// A `subir` whose bytes are staged, waiting for the name to be free before it may
 /// publish: then its own rule applies (`reemplazar` false: the name must still be free).
@@ -65,6 +77,9 @@ pub struct Delivery {
     pub chunks: Vec<Chunk>,
     /// This is the reply a `Later` promised: the connection may read requests again.
     pub resumes: bool,
+    /// After this, the connection reads no more requests and closes once its replies
+    /// are out (it gave too many wrong keys).
+    pub closes: bool,
 }
 
 impl Context {
@@ -84,6 +99,7 @@ impl Context {
             pushes: Vec::new(),
             ended: Vec::new(),
             queued: Vec::new(),
+            wrong_keys: HashMap::new(),
         }
     }
 
@@ -91,6 +107,7 @@ impl Context {
     /// jobs). Staged parts of an upload stay, so it can be resumed.
     pub fn forget(&mut self, id: u64) {
         self.peers.leave(id);
+        self.wrong_keys.remove(&id);
         self.locks.release_owner(id);
         for name in self.jobs.cancel_owner(id) {
             // A cancelled copy never appeared: its copy number is free again.
@@ -150,6 +167,47 @@ impl Context {
             self.locks.hold(&q.name, q.to.id);
             self.jobs.submit(q.job, q.to);
         }
+    }
+
+    /// `caller` gave a wrong write key. Guessing must be slow, but only for the guesser:
+    /// a penalty per connection, never global, so someone guessing cannot lock out the
+    /// holder of the key on another connection. The refusal is held back (never by
+    /// sleeping: the reply waits in a [`Delay`] job, and the connection reads no further
+    /// request meanwhile, pipelined or not), twice as long each time, and the
+    /// [`WRONG_KEYS_MAX`]th closes the connection.
+    pub fn wrong_key(&mut self, caller: &Caller) -> Outcome {
+        let count = self.wrong_keys.entry(caller.id).or_insert(0);
+        *count += 1;
+        let n = *count;
+        let delay = WRONG_KEY_DELAY
+            .saturating_mul(1 << (n - 1).min(16))
+            .min(WRONG_KEY_DELAY_MAX);
+        let refusal = if n >= WRONG_KEYS_MAX {
+            log::warn!(
+                "{}: {n} claves incorrectas en una conexión; se cierra",
+                caller.peer
+            );
+            Refusal::new("clave incorrecta; demasiados intentos, se cierra la conexión")
+        } else {
+            Refusal::new("clave incorrecta")
+        };
+        log::debug!(
+            "{}: wrong key number {n}, answered in {} ms",
+            caller.peer,
+            delay.as_millis()
+        );
+        let job = Delay::refusing(Instant::now() + delay, refusal);
+        self.submit(Box::new(job), caller)
+    }
+
+    /// `id` gave the right key: its earlier mistakes are forgiven.
+    pub fn right_key(&mut self, id: u64) {
+        self.wrong_keys.remove(&id);
+    }
+
+    /// The earliest moment a job waits for: the loop must wake by then.
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.jobs.next_wake()
     }
 
     /// Runs `job` for `caller`, between events; its reply is promised.
@@ -293,6 +351,7 @@ impl Context {
                 id: p.id,
                 chunks: p.chunks,
                 resumes: false,
+                closes: false,
             })
             .collect();
         for ended in std::mem::take(&mut self.ended) {
@@ -310,6 +369,7 @@ impl Context {
                 id,
                 chunks: vec![Chunk::bytes(frame)],
                 resumes: true,
+                closes: self.wrong_keys.get(&id).is_some_and(|&n| n >= WRONG_KEYS_MAX),
             });
         }
         out

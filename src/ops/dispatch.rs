@@ -123,14 +123,23 @@ impl Dispatch<'_> {
             op: entry.name,
         };
         let outcome = match self.guard(entry, &req.data) {
+            Err(WRONG_KEY) => {
+                log::info!("{}: {} with a wrong key", self.peer, entry.name);
+                self.ctx.wrong_key(&caller)
+            }
             Err(why) => {
                 log::info!("{}: {} not allowed", self.peer, entry.name);
                 Outcome::refused(why)
             }
-            Ok(()) => match self.folder_check(entry) {
-                Err(gone) => Outcome::Refused(gone),
-                Ok(()) => (entry.handle)(&req, self.ctx, &caller),
-            },
+            Ok(()) => {
+                if entry.writes && self.ctx.clave.is_some() {
+                    self.ctx.right_key(self.id);
+                }
+                match self.folder_check(entry) {
+                    Err(gone) => Outcome::Refused(gone),
+                    Ok(()) => (entry.handle)(&req, self.ctx, &caller),
+                }
+            }
         };
         queue(outcome, &caller, &limits, out)
     }
@@ -158,13 +167,16 @@ impl Dispatch<'_> {
         };
         match get(data, "clave") {
             Some(Value::String(given)) if same_secret(given.as_bytes(), key.as_bytes()) => Ok(()),
-            Some(_) => Err("clave incorrecta"),
+            Some(_) => Err(WRONG_KEY),
             None => {
                 Err("este servidor pide una clave para escribir: envíe data como diccionario con \"clave\"")
             }
         }
     }
 }
+
+/// The refusal of a write whose key is not the server's.
+const WRONG_KEY: &str = "clave incorrecta";
 
 /// The request in a frame, and how to answer it. A course frame goes through the memo
 /// of small requests already decoded.
