@@ -157,9 +157,10 @@ impl Context {
             if !q.replace && self.storage.is_taken(&q.name) {
                 // The writer before it published the name: its own rule says no.
                 q.job.cancel();
+                let refusal = super::args::exists_hint(&q.name, &q.to.to);
                 self.ended.push(Ended {
                     to: q.to,
-                    result: Err(super::args::exists_hint(&q.name)),
+                    result: Err(refusal),
                     held: None,
                 });
                 continue;

@@ -49,7 +49,7 @@ impl<'r> Operation<'r> for Subir<'r> {
         // disk: it will end by itself, so this one waits its turn instead of being
         // refused, and its own rule applies once the name is free.
         let wait = ctx.locks.held_by_job(self.name, caller.id) || ctx.is_queued(self.name);
-        match store(ctx, &self, caller.id, wait) {
+        match store(ctx, &self, caller, wait) {
             Ok(publish) => {
                 let note = format!(
                     "{}: stored {:?} ({} B)",
@@ -72,9 +72,9 @@ impl<'r> Operation<'r> for Subir<'r> {
 /// Checks the upload and writes it to staging; what is left is the disk's word and the
 /// publishing, in a job. With `wait`, the name is someone else's until their job ends:
 /// whether it is taken is asked then, not now.
-fn store(ctx: &mut Context, up: &Subir<'_>, me: u64, wait: bool) -> Result<Publish, Refusal> {
+fn store(ctx: &mut Context, up: &Subir<'_>, caller: &Caller, wait: bool) -> Result<Publish, Refusal> {
     if !wait {
-        ctx.locks.check_free(up.name, me)?;
+        ctx.locks.check_free(up.name, caller.id)?;
     }
     // The content is in memory already (at most one frame), so hashing it is no longer
     // than copying it was.
@@ -89,7 +89,7 @@ fn store(ctx: &mut Context, up: &Subir<'_>, me: u64, wait: bool) -> Result<Publi
         .into());
     }
     if !wait && !up.replace && ctx.storage.is_taken(up.name) {
-        return Err(args::exists_hint(up.name));
+        return Err(args::exists_hint(up.name, &caller.to));
     }
     let reply = Data::dict([
         ("nombre", Data::str(up.name)),
