@@ -200,3 +200,37 @@ fn unknown_operation_gets_error_reply() {
     assert!(!reply[0].is_ok());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A whole upload waiting for another writer of its name, whose connection then
+/// leaves, publishes nothing and leaves no staged bytes behind; the first is published.
+#[test]
+fn waiting_upload_of_a_leaver_is_dropped_with_its_bytes() {
+    let dir = folder("queued-leaver");
+    let storage = Storage::open(&dir).unwrap();
+    storage.prepare_staging(Duration::from_secs(60)).unwrap();
+    let mut ctx = Context::new(storage, 1 << 20);
+    let up = |content: &[u8]| {
+        Data::Dict(vec![
+            ("nombre".into(), Data::str("x.bin")),
+            ("contenido".into(), Data::Bytes(content.to_vec())),
+            ("reemplazar".into(), Data::Bool(true)),
+        ])
+    };
+    assert_eq!(ask(&mut ctx, 1, "subir", &up(b"primero")).0, Flow::Wait);
+    assert_eq!(ask(&mut ctx, 2, "subir", &up(b"segundo")).0, Flow::Wait);
+    ctx.forget(2);
+    while ctx.has_work() {
+        ctx.work();
+    }
+    let deliveries = ctx.take_deliveries();
+    assert_eq!(deliveries.len(), 1, "only the first is answered");
+    assert_eq!(deliveries[0].id, 1);
+    assert_eq!(std::fs::read(dir.join("x.bin")).unwrap(), b"primero");
+    let staged = std::fs::read_dir(dir.join(crate::storage::STAGING))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tmp-"))
+        .count();
+    assert_eq!(staged, 0, "the leaver's bytes are gone");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
