@@ -50,9 +50,23 @@ impl NameLocks {
         self.held.retain(|_, h| h.owner != owner);
     }
 
+    /// A connection's input ended: the uploads in parts it was writing are free (it can
+    /// send no more pieces). Names held until a job ends (a copy, a publish) stay held.
+    pub fn release_parts_of(&mut self, owner: u64) {
+        self.held.retain(|_, h| h.owner != owner || h.touched.is_none());
+    }
+
     /// Whether anyone holds `name` (quiet or not).
     pub fn is_held(&self, name: &str) -> bool {
         self.held.contains_key(name)
+    }
+
+    /// True when someone else holds `name` for a job that ends by itself (a publish, a
+    /// copy, a folder flush), not for an upload in parts that waits on its client.
+    pub fn held_by_job(&self, name: &str, me: u64) -> bool {
+        self.held
+            .get(name)
+            .is_some_and(|h| h.owner != me && h.touched.is_none())
     }
 
     /// Refuses `name` when someone else is writing it.

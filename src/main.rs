@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         print_reachable_addresses(local);
     }
     warn_if_anyone_can_write(&config, local);
+    warn_if_key_is_short(&config);
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -113,6 +114,25 @@ fn warn_if_anyone_can_write(config: &Config, local: SocketAddr) {
         local.port(),
         config::CLAVE_ENV
     );
+}
+
+/// Keys shorter than this are worth a warning: see docs/security.md for how fast a
+/// guesser can go.
+const SHORT_KEY: usize = 12;
+
+/// A short write key can be found by trying: say so at start, and what to do.
+fn warn_if_key_is_short(config: &Config) {
+    let Some(clave) = &config.clave else {
+        return;
+    };
+    let chars = clave.chars().count();
+    if chars < SHORT_KEY {
+        eprintln!(
+            "servidor: aviso: la clave tiene solo {chars} caracteres; una clave corta se puede \
+             adivinar probando muchas. Use al menos {SHORT_KEY} caracteres, por ejemplo \
+             varias palabras al azar."
+        );
+    }
 }
 
 /// Uploads pass through buffers of a few MiB; a server that runs for days should give

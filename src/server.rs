@@ -295,7 +295,11 @@ impl Server {
         if !self.clients.is_empty() {
             timeout = Some(SWEEP_EVERY);
         }
-        if let Some(until) = self.accept_paused_until {
+        // A job waiting for the clock (a held refusal) is woken by the timeout alone.
+        for until in [self.accept_paused_until, self.ctx.next_wake()]
+            .into_iter()
+            .flatten()
+        {
             let wait = until.saturating_duration_since(now);
             timeout = Some(timeout.map_or(wait, |t: Duration| t.min(wait)));
         }
@@ -397,6 +401,16 @@ impl Server {
             self.close(key);
             self.deliver(now);
             return;
+        }
+        if matches!(
+            client.conn.state(),
+            State::Closing | State::Waiting { input_ended: true }
+        ) {
+            // The peer will send nothing more (Ctrl-C closes its socket, and the kernel
+            // tells us with a read of 0 bytes), though we may still owe it replies. It can
+            // send no further piece, so its uploads in parts let go of their names now:
+            // a retry straight away resumes instead of being told the name is busy.
+            self.ctx.locks.release_parts_of(client.id);
         }
         let (inbuf, queued) = client.conn.buffered();
         log::debug!("{}: read buffer {inbuf} B, queue {queued} B", client.peer);
@@ -542,6 +556,10 @@ impl Server {
             client.conn.enqueue(delivery.chunks);
             if delivery.resumes {
                 client.conn.resume(now);
+            }
+            if delivery.closes {
+                // Its last reply goes out, then it closes: nothing more is read.
+                client.conn.stop_reading(&mut self.budget);
             }
             self.ready.push(delivery.key);
         }

@@ -42,7 +42,7 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The hidden staging folder inside the served one. Its leading dot keeps it out of
 /// listings and out of reach: no client name may start with a dot.
@@ -195,7 +195,23 @@ pub struct Storage {
     wake: RefCell<Option<Wake>>,
     /// The locked file in staging, while this server writes here.
     claim: RefCell<Option<File>>,
+    /// The folder's path names no plain folder now (removed, or swapped for a link):
+    /// operations are refused until one is back.
+    gone: Cell<bool>,
+    /// When [`Storage::check_present`] last looked at the path.
+    looked: Cell<Option<Instant>>,
 }
+
+/// How long a look at the served folder's path is trusted before the next request looks
+/// again. A stat by path per request was a quarter of a cached `listar`'s CPU
+/// (docs/performance.md); once a millisecond costs nothing, and a folder removed or
+/// swapped is noticed within that millisecond.
+const PRESENT_RECHECK: Duration = Duration::from_millis(1);
+
+/// What a client hears while the served folder is gone.
+pub const FOLDER_GONE: &str =
+    "la carpeta del servidor ya no está (se borró, se movió o se cambió por un enlace); \
+     avise a quien administra el servidor e intente más tarde";
 
 impl Storage {
     /// Opens the served folder; it must exist and be a directory.
@@ -213,6 +229,8 @@ impl Storage {
             flusher: OnceCell::new(),
             wake: RefCell::new(None),
             claim: RefCell::new(None),
+            gone: Cell::new(false),
+            looked: Cell::new(None),
         })
     }
 
@@ -230,24 +248,76 @@ impl Storage {
     ///
     /// Looked up by path, which also tells whether the path still names the folder we
     /// hold: if someone removed the folder and made a new one in its place, the held
-    /// handle points at the dead one, and we switch to the new one.
+    /// handle points at the dead one, and we switch to the new one. `None` while the
+    /// path names no plain folder (see [`Storage::check_present`]).
     pub(crate) fn stamp(&self) -> Option<SystemTime> {
-        let meta = sys::stat_path(&self.root).ok()?;
-        if meta.id != self.dir.borrow().id() {
-            self.reopen();
-        }
-        meta.modified
+        self.look().ok().flatten()
     }
 
-    /// Opens the folder again by its path (it was replaced), and forgets staging.
-    fn reopen(&self) {
-        match Dir::open(&self.root) {
+    /// Refuses while the served folder is gone: removed (`rm -rf`), moved away, or
+    /// swapped for a symlink. A held handle on a removed folder reads as empty without an
+    /// error, and one on a folder moved away still works, so without this check `listar`
+    /// would answer an empty list, or the old folder under its new name. The path is
+    /// looked at once per [`PRESENT_RECHECK`] at most; when a plain folder is back at
+    /// it, serving resumes.
+    pub fn check_present(&self) -> Result<(), Refusal> {
+        let now = Instant::now();
+        let recent = self
+            .looked
+            .get()
+            .is_some_and(|at| now.saturating_duration_since(at) < PRESENT_RECHECK);
+        if recent && !self.gone.get() {
+            return Ok(());
+        }
+        self.looked.set(Some(now));
+        self.look().map(|_| ()).map_err(|()| Refusal::new(FOLDER_GONE))
+    }
+
+    /// Looks at the path (never following a link at its end): switches to a new plain
+    /// folder found there, and notes when there is none. Returns its modification time.
+    fn look(&self) -> Result<Option<SystemTime>, ()> {
+        let meta = match sys::lstat_path(&self.root) {
+            Ok(meta) if meta.kind == Kind::Folder => meta,
+            Ok(_) => return self.lost("ya no es una carpeta (¿un enlace simbólico?)"),
+            Err(e) => return self.lost(&crate::spanish::io_error(&e)),
+        };
+        if meta.id != self.dir.borrow().id() && !self.reopen() {
+            return self.lost("no se pudo abrir de nuevo");
+        }
+        if self.gone.replace(false) {
+            log::info!("{} is back; serving it again", self.root.display());
+        }
+        Ok(meta.modified)
+    }
+
+    /// The path names no folder we may serve: one warning line, however many requests
+    /// notice it.
+    fn lost<T>(&self, why: &str) -> Result<T, ()> {
+        if !self.gone.replace(true) {
+            log::warn!(
+                "la carpeta {} ya no está disponible ({why}); se rechazan los pedidos hasta que vuelva",
+                self.root.display()
+            );
+        }
+        Err(())
+    }
+
+    /// Opens the folder again by its path (it was replaced), and forgets staging. A
+    /// symlink there is refused: the root was resolved at start, so only someone
+    /// swapping the folder while we serve puts one there, and following it would serve
+    /// (and write into) a folder the operator never named.
+    fn reopen(&self) -> bool {
+        match Dir::reopen(&self.root) {
             Ok(d) => {
                 log::info!("{} was replaced; serving the new folder", self.root.display());
                 *self.dir.borrow_mut() = Rc::new(d);
                 self.staging.borrow_mut().take();
+                true
             }
-            Err(e) => log::debug!("cannot reopen {}: {e}", self.root.display()),
+            Err(e) => {
+                log::debug!("cannot reopen {}: {e}", self.root.display());
+                false
+            }
         }
     }
 

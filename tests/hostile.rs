@@ -886,3 +886,213 @@ fn hola_version_1_after_protocol_2_keeps_protocol_2() {
     assert_eq!(head["data"]["version"], 2, "{head}");
     v2_still_serves(&mut c);
 }
+
+/// Every file operation in both protocols.
+#[cfg(all(unix, feature = "proto2"))]
+fn folder_ops() -> Vec<(&'static str, Data)> {
+    let name = |n: &str| Data::dict([("nombre", Data::str(n))]);
+    vec![
+        ("listar", Data::None),
+        ("listar_detalle", Data::None),
+        ("descargar", Data::str("poema.txt")),
+        ("resumen", name("poema.txt")),
+        (
+            "subir",
+            Data::dict([
+                ("nombre", Data::str("nuevo.txt")),
+                ("contenido", Data::Bytes(b"hola".to_vec())),
+            ]),
+        ),
+        ("subir_parte", name("parte.bin")),
+        (
+            "duplicar",
+            Data::dict([
+                ("nombre", Data::str("poema.txt")),
+                ("nuevo", Data::str("copia.txt")),
+            ]),
+        ),
+        (
+            "renombrar",
+            Data::dict([
+                ("nombre", Data::str("poema.txt")),
+                ("nuevo", Data::str("otro.txt")),
+            ]),
+        ),
+        ("borrar", name("poema.txt")),
+        ("difundir", name("poema.txt")),
+    ]
+}
+
+/// The same request as protocol-2 JSON.
+#[cfg(all(unix, feature = "proto2"))]
+fn folder_op_json(id: u64, op: &str, data: &Data) -> Vec<u8> {
+    fn json(d: &Data) -> serde_json::Value {
+        match d {
+            Data::None => serde_json::Value::Null,
+            Data::Str(s) => serde_json::Value::from(s.as_str()),
+            Data::Dict(items) => items
+                .iter()
+                .filter_map(|(k, v)| match v {
+                    // Bytes travel raw after the header, not in it.
+                    Data::Bytes(_) => None,
+                    _ => Some((k.to_string(), json(v))),
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+            other => panic!("not used here: {other:?}"),
+        }
+    }
+    let raw: &[u8] = match data {
+        Data::Dict(items) => items
+            .iter()
+            .find_map(|(_, v)| match v {
+                Data::Bytes(b) => Some(b.as_slice()),
+                _ => None,
+            })
+            .unwrap_or_default(),
+        _ => &[],
+    };
+    let mut head = serde_json::json!({"id": id, "operacion": op, "data": json(data)});
+    if !raw.is_empty() {
+        head["bytes"] = raw.len().into();
+    }
+    let mut frame = json_frame(head.to_string().as_bytes());
+    frame.extend_from_slice(raw);
+    frame
+}
+
+/// The served folder removed while serving: every file operation, in both protocols,
+/// says the folder is gone (none answers an empty list or `recibidos: 0`), the log
+/// says it once, and serving resumes when the folder is back.
+// Unix only: Windows will not remove a folder while the server holds its staging claim open.
+#[cfg(all(unix, feature = "proto2"))]
+#[test]
+fn removed_folder_is_reported_by_every_operation() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let mut course = server.connect();
+    let mut json = v2(&server);
+    fs::remove_dir_all(dir.path()).unwrap();
+    // The path is looked at once a millisecond at most: the first requests may still
+    // be answered from the (empty) folder the server held.
+    wait_until("the server notices", Duration::from_secs(10), || {
+        course.ask("listar", Data::None).estado == "error"
+    });
+    for (i, (op, data)) in folder_ops().into_iter().enumerate() {
+        let reply = course.ask(op, data.clone());
+        assert_eq!(reply.estado, "error", "{op}: {:?}", reply.data);
+        assert!(reply.text().contains("ya no está"), "{op}: {}", reply.text());
+        json.send_raw(&folder_op_json(i as u64, op, &data));
+        v2_error(&mut json, "ya no está");
+    }
+    // Messages between clients do not need the folder.
+    assert_eq!(course.ask("clientes", Data::None).estado, "ok");
+    fs::create_dir(dir.path()).unwrap();
+    fs::write(dir.path().join("vuelta.txt"), b"de nuevo").unwrap();
+    let reply = course.ask("listar", Data::None);
+    assert_eq!(reply.estado, "ok", "{}", reply.text());
+    assert_eq!(reply.names(), ["vuelta.txt"]);
+    assert_eq!(
+        course.ask("descargar", Data::str("vuelta.txt")).bytes(),
+        b"de nuevo"
+    );
+    wait_until("the warning is logged", Duration::from_secs(10), || {
+        server.stderr().contains("ya no está disponible")
+    });
+    let warned = server.stderr().matches("ya no está disponible").count();
+    assert_eq!(warned, 1, "one line, however many asked: {}", server.stderr());
+}
+
+/// The served folder swapped for a symlink to another folder while serving: nothing
+/// there is listed, served or written; every file operation says the folder is gone.
+#[cfg(all(unix, feature = "proto2"))]
+#[test]
+fn folder_swapped_for_a_symlink_is_never_served() {
+    let dir = folder();
+    let other = TempDir::new("otra");
+    other.write("secreto.txt", b"no se sirve");
+    let server = Server::start(dir.path(), &[]);
+    let mut course = server.connect();
+    let mut json = v2(&server);
+    still_serves(&mut course);
+    let old = dir.path().with_extension("viejo");
+    fs::rename(dir.path(), &old).unwrap();
+    common::symlink(other.path(), dir.path());
+    wait_until("the server notices", Duration::from_secs(10), || {
+        let reply = course.ask("listar", Data::None);
+        // Until it notices, it may list the folder it holds; never the other one.
+        assert!(reply.estado == "error" || !reply.names().contains(&"secreto.txt".to_string()));
+        reply.estado == "error"
+    });
+    for (i, (op, data)) in folder_ops().into_iter().enumerate() {
+        let reply = course.ask(op, data.clone());
+        assert_eq!(reply.estado, "error", "{op}: {:?}", reply.data);
+        assert!(reply.text().contains("ya no está"), "{op}: {}", reply.text());
+        json.send_raw(&folder_op_json(i as u64, op, &data));
+        v2_error(&mut json, "ya no está");
+    }
+    let reply = course.ask("descargar", Data::str("secreto.txt"));
+    assert_eq!(reply.estado, "error");
+    let mut there: Vec<String> = fs::read_dir(other.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    there.sort();
+    assert_eq!(there, ["secreto.txt"], "nothing written into the other folder");
+    fs::remove_file(dir.path()).unwrap();
+    fs::rename(&old, dir.path()).unwrap();
+}
+
+/// A `borrar` with a write key, as the course client would send it.
+fn keyed_borrar(key: &str) -> Vec<u8> {
+    Client::frame(
+        "borrar",
+        Data::dict([("nombre", Data::str("poema.txt")), ("clave", Data::str(key))]),
+    )
+}
+
+/// Wrong write keys, even pipelined, are refused ever more slowly on their connection,
+/// and the fifth closes it; meanwhile the key's holder on another connection writes at
+/// once, and its own mistake is forgiven by the right key.
+#[test]
+fn wrong_keys_are_slowed_then_closed_without_locking_out_the_holder() {
+    let dir = folder();
+    let key = "una clave bastante larga";
+    let server = Server::start(dir.path(), &["--clave", key]);
+    let mut guesser = server.connect();
+    let mut guesses = Vec::new();
+    for i in 0..20 {
+        guesses.extend(keyed_borrar(&format!("intento {i}")));
+    }
+    guesser.send_raw(&guesses);
+    // The holder mistypes once, then writes: not held back by the guesser's penalty.
+    let mut holder = server.connect();
+    holder.send_raw(&keyed_borrar("una clave bastante larg"));
+    assert_eq!(holder.recv().text(), "clave incorrecta");
+    let upload = Data::dict([
+        ("nombre", Data::str("nuevo.txt")),
+        ("contenido", Data::Bytes(b"hola".to_vec())),
+        ("clave", Data::str(key)),
+    ]);
+    let reply = holder.ask("subir", upload);
+    assert_eq!(reply.estado, "ok", "{}", reply.text());
+    for n in 1..=5 {
+        let reply = guesser.recv();
+        assert_eq!(reply.estado, "error");
+        assert!(reply.text().starts_with("clave incorrecta"), "{}", reply.text());
+        assert_eq!(
+            reply.text().contains("se cierra"),
+            n == 5,
+            "{n}: {}",
+            reply.text()
+        );
+    }
+    assert!(guesser.closed_by_server(), "closed after the fifth wrong key");
+    assert!(dir.path().join("poema.txt").exists(), "no guess deleted anything");
+    let mut again = server.connect();
+    let reply = again.ask(
+        "borrar",
+        Data::dict([("nombre", Data::str("nuevo.txt")), ("clave", Data::str(key))]),
+    );
+    assert_eq!(reply.estado, "ok", "{}", reply.text());
+}

@@ -611,3 +611,88 @@ fn difundir_is_all_or_nothing() {
         "no push reached it"
     );
 }
+
+/// A connection that stops sending (Ctrl-C) while a piece of its upload in parts is
+/// still being handled lets go of the name at once, so a retry resumes instead of
+/// being told "se está escribiendo desde otra conexión".
+#[test]
+fn ended_uploader_lets_go_of_its_name_so_a_retry_resumes() {
+    let dir = folder();
+    // A download big enough that the loopback buffers cannot hold it: the first
+    // connection, which never reads, keeps its reply queued (and, before the fix, its
+    // claim on the name) for as long as it stays open.
+    dir.write("grande.bin", &pattern(32 * 1024 * 1024));
+    let server = Server::start(dir.path(), &[]);
+    let mut a = server.connect();
+    assert_eq!(
+        a.ask("subir_parte", part("g1.bin", b"abc", 0, false)).estado,
+        "ok"
+    );
+    // Everything the first client sends before it stops arrives at once: its next
+    // piece (a reply to work on when the end of its input is seen), a download it will
+    // never read, and the end of its input.
+    server.freeze();
+    a.send("subir_parte", part("g1.bin", b"def", 3, false));
+    a.send("descargar", Data::str("grande.bin"));
+    a.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    server.thaw();
+    let mut b = server.connect();
+    let ask = Data::dict([("nombre", Data::str("g1.bin"))]);
+    let reply = b.ask("subir_parte", ask);
+    assert_eq!(reply.estado, "ok", "{}", reply.text());
+    assert_eq!(int(field(&reply, "recibidos")), 6);
+    let reply = b.ask("subir_parte", part("g1.bin", b"ghi", 6, true));
+    assert_eq!(reply.estado, "ok", "{}", reply.text());
+    assert_eq!(fs::read(dir.path().join("g1.bin")).unwrap(), b"abcdefghi");
+    drop(a);
+}
+
+/// Two whole uploads of one name at once both succeed with `reemplazar`, one after the
+/// other: the later wins, whole.
+#[test]
+fn second_upload_of_a_name_waits_and_the_later_wins() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let first = pattern(60_000);
+    let second: Vec<u8> = first.iter().map(|b| b ^ 0xff).collect();
+    let mut a = server.connect();
+    let mut b = server.connect();
+    // Both arrive while the server is stopped, so the second is read while the first
+    // still waits for the disk.
+    server.freeze();
+    a.send("subir", upload("doble.bin", &first, true));
+    wait_until("a's upload is in the kernel", Duration::from_secs(10), || {
+        server.unread_from(&a) >= first.len()
+    });
+    b.send("subir", upload("doble.bin", &second, true));
+    server.thaw();
+    let (ra, rb) = (a.recv(), b.recv());
+    assert_eq!(ra.estado, "ok", "{}", ra.text());
+    assert_eq!(rb.estado, "ok", "{}", rb.text());
+    assert!(
+        fs::read(dir.path().join("doble.bin")).unwrap() == second,
+        "the later wins"
+    );
+}
+
+/// Two whole uploads of one new name at once without `reemplazar`: the first is
+/// stored, the second hears "ya existe" (not that the name is busy).
+#[test]
+fn second_upload_of_a_name_without_replace_hears_it_exists() {
+    let dir = folder();
+    let server = Server::start(dir.path(), &[]);
+    let mut a = server.connect();
+    let mut b = server.connect();
+    server.freeze();
+    a.send("subir", upload("nuevo.bin", b"primero", false));
+    wait_until("a's upload is in the kernel", Duration::from_secs(10), || {
+        server.unread_from(&a) > 0
+    });
+    b.send("subir", upload("nuevo.bin", b"segundo", false));
+    server.thaw();
+    let (ra, rb) = (a.recv(), b.recv());
+    assert_eq!(ra.estado, "ok", "{}", ra.text());
+    assert_eq!(rb.estado, "error");
+    assert!(rb.text().contains("ya existe"), "{}", rb.text());
+    assert_eq!(fs::read(dir.path().join("nuevo.bin")).unwrap(), b"primero");
+}

@@ -9,7 +9,7 @@ use almacen::pickle::decode::get;
 use almacen::pickle::{Data, Envelope, Value};
 use almacen::protocol::v2::{self as proto2, hola};
 use almacen::protocol::{Check, Codec, Limits, ReplyTo};
-use common::{assert_todo_ok, python3};
+use common::{assert_todo_ok, python3, Server, TempDir};
 
 const CLIENT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/py");
 
@@ -165,4 +165,120 @@ fn python_example_self_test_passes() {
         .output()
         .expect("python3 runs");
     assert_todo_ok(&out);
+}
+
+/// Runs the example client's command line against the server on `port`.
+fn example(port: u16, args: &[&str], cwd: &std::path::Path) -> std::process::Output {
+    python3()
+        .arg(format!("{CLIENT_DIR}/cliente_v2.py"))
+        .args(["--host", "127.0.0.1", "--puerto", &port.to_string()])
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("python3 runs")
+}
+
+/// Runs a snippet with `k`, an example client connected to the server on `port`.
+fn with_client(port: u16, code: &str) -> String {
+    let code = format!("k = c.ClienteV2(\"127.0.0.1\", {port})\n{code}");
+    String::from_utf8(python(&code, None)).unwrap()
+}
+
+/// `cliente_v2.py subir --reemplazar` of a file big enough to go in parts replaces an
+/// existing name: the example sends `reemplazar` with every piece, as the server checks.
+#[test]
+fn example_client_replaces_a_name_uploading_in_parts() {
+    let dir = TempDir::new("py2-parts");
+    dir.write("r2.bin", b"la version vieja");
+    let server = Server::start(dir.path(), &["--max-frame", "65536"]);
+    let here = TempDir::new("py2-parts-src");
+    let content = common::pattern(200_000);
+    here.write("grande.bin", &content);
+    let out = example(
+        server.port,
+        &["subir", "grande.bin", "r2.bin", "--reemplazar"],
+        here.path(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(dir.path().join("r2.bin")).unwrap() == content);
+}
+
+/// A full server's refusal (always a pickled `__main__.Mensaje`, whatever `hola` was)
+/// reaches the example's user as the server's own words, not a traceback.
+#[test]
+fn example_client_reports_a_full_server_in_its_own_words() {
+    let dir = TempDir::new("py2-full");
+    let server = Server::start(dir.path(), &["--max-clients", "1"]);
+    let mut holder = server.connect();
+    assert_eq!(holder.ask("listar", Data::None).estado, "ok");
+    let out = example(server.port, &["listar"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("servidor lleno"), "{err}");
+    assert!(!err.contains("Traceback"), "{err}");
+}
+
+/// Ids run from 0 to 2^64 - 1 (the one integer outside -2^63 .. 2^63 - 1 that the
+/// protocol accepts), and the reply echoes the largest.
+#[test]
+fn example_client_ids_reach_two_to_the_64_minus_one() {
+    let dir = TempDir::new("py2-id");
+    dir.write("poema.txt", b"hola");
+    let server = Server::start(dir.path(), &[]);
+    let out = with_client(
+        server.port,
+        r#"
+k.siguiente_id = 2**64 - 1
+e, _ = k.recibir(k.enviar("listar"))
+print(e["id"], e["data"])
+"#,
+    );
+    assert_eq!(out.trim(), "18446744073709551615 ['poema.txt']");
+}
+
+/// A piece sent without `desde` is told that `desde` is missing (asking and `fin` alone
+/// go without it).
+#[test]
+fn piece_without_desde_is_told_desde_is_missing() {
+    let dir = TempDir::new("py2-desde");
+    let server = Server::start(dir.path(), &[]);
+    let out = with_client(
+        server.port,
+        r#"
+print(k.pedir("subir_parte", {"nombre": "p.bin"})["recibidos"])
+try:
+    k.pedir("subir_parte", {"nombre": "p.bin"}, b"abc")
+except c.ErrorServidor as e:
+    print(e)
+"#,
+    );
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("0"));
+    let said = lines.next().unwrap_or_default();
+    assert!(said.starts_with("falta desde"), "{out}");
+}
+
+/// Over protocol 2 a taken name's refusal spells the flag as JSON (`"reemplazar":
+/// true`), not as Python; an error reply never carries raw bytes; and `"bytes": 0` in
+/// `subir` stores an empty file.
+#[test]
+fn protocol_2_errors_speak_json_and_carry_no_bytes() {
+    let dir = TempDir::new("py2-json");
+    dir.write("poema.txt", b"hola");
+    let server = Server::start(dir.path(), &[]);
+    let out = with_client(
+        server.port,
+        r#"
+k.sock.sendall(c.marco({"id": 1, "operacion": "subir", "data": {"nombre": "poema.txt"}, "bytes": 3}, b"xyz"))
+e = c.leer_encabezado(k.entrada)
+print(e["estado"], "bytes" in e)
+print(e["data"])
+print(k.pedir("subir", {"nombre": "vacio.txt"}, b""))
+"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "error False", "{out}");
+    assert!(lines[1].ends_with("envíe \"reemplazar\": true"), "{out}");
+    assert_eq!(lines[2], "{'nombre': 'vacio.txt', 'bytes': 0}");
+    assert_eq!(std::fs::read(dir.path().join("vacio.txt")).unwrap(), b"");
 }

@@ -5,9 +5,10 @@
 mod common;
 
 use almacen::pickle::Data;
-use common::{Server, TempDir};
+use common::{wait_until, Server, TempDir};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn servidor(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_servidor"))
@@ -125,8 +126,8 @@ fn listening_on_every_address_lists_them_and_warns_without_a_key() {
     let dir = TempDir::new("srv-cli-lab");
     for (extra, env_key, warned) in [
         (&[][..], None, true),
-        (&["--clave", "k"][..], None, false),
-        (&[][..], Some("k"), false),
+        (&["--clave", "una clave bastante larga"][..], None, false),
+        (&[][..], Some("una clave bastante larga"), false),
         (&["--read-only"][..], None, false),
     ] {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_servidor"));
@@ -181,4 +182,23 @@ fn loopback_needs_no_warning() {
     let server = Server::start(dir.path(), &[]);
     assert_eq!(server.connect().ask("listar", Data::None).estado, "ok");
     assert!(!server.stderr().contains("aviso"), "{}", server.stderr());
+}
+
+/// A short write key is warned about at start (it can be found by trying), in Spanish;
+/// a long one is not.
+#[test]
+fn short_key_is_warned_at_start() {
+    let dir = TempDir::new("srv-cli-key");
+    for (key, warned) in [("corta", true), ("una clave bastante larga", false)] {
+        let server = Server::start(dir.path(), &["--clave", key]);
+        assert_eq!(server.connect().ask("listar", Data::None).estado, "ok");
+        let said = "la clave tiene solo 5 caracteres";
+        if warned {
+            wait_until("the warning", Duration::from_secs(10), || {
+                server.stderr().contains(said)
+            });
+        } else {
+            assert!(!server.stderr().contains("aviso"), "{}", server.stderr());
+        }
+    }
 }

@@ -8,7 +8,9 @@ The connection starts in the course's protocol, and a pickled `hola` switches it
 
 Unlike the course's client, nothing here calls pickle.loads on what a server sends,
 except once, for the reply to `hola`, and then through an Unpickler that refuses every
-class: a hostile server cannot make this client run code.
+class but the course's __main__.Mensaje (which becomes a harmless local class: the
+server wraps its "servidor lleno" and too-large replies in one, whatever the request
+looked like): a hostile server cannot make this client run code.
 
 Usage (messages in Spanish, like the course):
 
@@ -274,12 +276,13 @@ class ClienteV2:
                 fin = desde + len(trozo) >= tamaño
                 total.update(trozo)
                 data = {"nombre": nombre, "desde": desde, "fin": fin}
+                # The server checks reemplazar on every piece, not only with fin.
+                if reemplazar:
+                    data["reemplazar"] = True
                 if desde > 0 and previo is not None:
                     data["sha256_previo"] = previo.hexdigest()
                 if fin:
                     data["sha256"] = total.hexdigest()
-                    if reemplazar:
-                        data["reemplazar"] = True
                 try:
                     r = self.pedir("subir_parte", data, trozo)
                 except ErrorServidor:
@@ -315,6 +318,10 @@ def main(argv=None):
         c = ClienteV2(a.host, a.puerto)
     except OSError as e:
         print(f"no se pudo conectar a {a.host}:{a.puerto}: {e}", file=sys.stderr)
+        return 1
+    except (ErrorServidor, ErrorProtocolo) as e:
+        # The server's own words, such as "servidor lleno, intente más tarde".
+        print(f"error: {e}", file=sys.stderr)
         return 1
     try:
         if a.orden == "listar":

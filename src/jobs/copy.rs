@@ -20,10 +20,18 @@ use std::time::{Instant, SystemTime};
 const STEP: u64 = 256 * 1024;
 
 /// What identifies one version of a file, as far as we can tell from outside.
+///
+/// Size and mtime alone are not enough: a program that rewrites a file in place and
+/// puts its mtime back (`rsync --inplace -t`, `touch -r`) leaves both as they were.
+/// The inode's change time (ctime) cannot be set back by any program, so where the OS
+/// gives us one ([`sys::identity`], the same the digest cache trusts) it is part of
+/// the version too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Version {
     len: u64,
     modified: Option<SystemTime>,
+    /// Device, inode and ctime; `None` where the OS cannot say (Windows).
+    identity: Option<[i64; 4]>,
 }
 
 impl Version {
@@ -31,6 +39,7 @@ impl Version {
         Version {
             len: meta.len(),
             modified: meta.modified().ok(),
+            identity: sys::identity(meta),
         }
     }
 }
@@ -231,6 +240,49 @@ mod tests {
         );
         settle(last, &storage).unwrap();
         assert!(std::fs::read(root.join("b.bin")).unwrap() == data);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A source rewritten in place mid-copy, same size and its mtime put back (as
+    /// `rsync --inplace -t` does), is not published: the copy would be old head, new tail.
+    /// Unix only: Windows gives no ctime through std, so there the copy still trusts
+    /// size and mtime (see docs/security.md).
+    #[test]
+    #[cfg(unix)]
+    fn source_rewritten_in_place_mid_copy_publishes_nothing() {
+        use std::io::{Seek, SeekFrom, Write};
+        let (root, storage) = folder("dup-inplace");
+        let path = root.join("a.bin");
+        std::fs::write(&path, vec![1u8; (3 * STEP) as usize]).unwrap();
+        let (src, _) = storage.open_file("a.bin").unwrap();
+        let before = std::fs::metadata(&path).unwrap();
+        let mut copy = FileCopy::start(&storage, "a.bin", src, "b.bin").unwrap();
+        assert!(copy.advance(&storage, Instant::now()).is_none());
+        // Rewrite the head and the tail, keep the size, put the mtime back. The kernel's
+        // clock for inode times is coarse, so repeat until the ctime shows the change
+        // (the only thing a rewriter cannot put back).
+        loop {
+            let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.write_all(&[2u8; 8]).unwrap();
+            f.seek(SeekFrom::End(-8)).unwrap();
+            f.write_all(&[2u8; 8]).unwrap();
+            f.set_modified(before.modified().unwrap()).unwrap();
+            drop(f);
+            let now = std::fs::metadata(&path).unwrap();
+            assert_eq!(now.len(), before.len());
+            assert_eq!(now.modified().unwrap(), before.modified().unwrap());
+            if sys::identity(&now) != sys::identity(&before) {
+                break;
+            }
+        }
+        let result = loop {
+            if let Some(r) = copy.advance(&storage, Instant::now()) {
+                break r;
+            }
+        };
+        let refusal = settle(result, &storage).unwrap_err();
+        assert!(refusal.mensaje.contains("cambió"), "{}", refusal.mensaje);
+        assert!(!root.join("b.bin").exists(), "no copy matching no version");
         std::fs::remove_dir_all(&root).unwrap();
     }
 

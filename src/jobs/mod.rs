@@ -11,11 +11,13 @@
 //! turn then, and while every job waits the loop may sleep in `poll`.
 
 mod copy;
+mod delay;
 mod piece;
 mod publish;
 mod verify;
 
 pub use copy::FileCopy;
+pub use delay::Delay;
 pub use piece::StorePiece;
 pub use publish::{Publish, Settle};
 pub use verify::{Summary, Then, Verify};
@@ -62,6 +64,11 @@ pub trait Job {
     /// a turn would find nothing to do.
     fn waiting(&self) -> bool {
         false
+    }
+    /// When a job that is [`Job::waiting`] for the clock (not for the disk) can go on:
+    /// the loop wakes by then.
+    fn wake_at(&self) -> Option<Instant> {
+        None
     }
     /// What the requester hears when the server closes before the job ends: `why` for
     /// work that leaves nothing behind.
@@ -176,6 +183,11 @@ impl Jobs {
                 }
             })
             .collect()
+    }
+
+    /// The earliest moment a job waits for (see [`Job::wake_at`]).
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.queue.iter().filter_map(|p| p.job.wake_at()).min()
     }
 
     /// Progress of each job, in queue order.

@@ -4,6 +4,7 @@
 use crate::message::Request;
 use crate::pickle::decode::get;
 use crate::pickle::Value;
+use crate::protocol::ReplyTo;
 use crate::storage::{self, check_name, Refusal};
 
 /// A field that is present and not None.
@@ -72,10 +73,16 @@ pub fn sha256(data: &Value, key: &str) -> Result<Option<crate::digest::Sum>, Str
     }
 }
 
-/// The refusal for a name already taken, saying how to overwrite it on purpose.
-pub fn exists_hint(name: &str) -> Refusal {
+/// The refusal for a name already taken, saying how to overwrite it on purpose, spelled
+/// as the client's protocol spells it (a Python `True` means nothing in JSON).
+pub fn exists_hint(name: &str, to: &ReplyTo) -> Refusal {
     let taken = storage::exists(name).mensaje;
-    Refusal::new(format!("{taken}; para sobrescribirlo envíe reemplazar=True"))
+    let flag = match to {
+        ReplyTo::Course(_) => "reemplazar=True",
+        #[cfg(feature = "proto2")]
+        ReplyTo::V2 { .. } => "\"reemplazar\": true",
+    };
+    Refusal::new(format!("{taken}; para sobrescribirlo envíe {flag}"))
 }
 
 /// Required bytes under `key` of the request's `data` (the payload's own bytes, when the

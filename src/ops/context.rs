@@ -6,7 +6,7 @@
 
 use crate::copy_name::CopyHints;
 use crate::digest;
-use crate::jobs::{Ended, Env, Job, Jobs, Requester};
+use crate::jobs::{Delay, Ended, Env, Job, Jobs, Requester};
 use crate::listing::Listing;
 use crate::locks::NameLocks;
 use crate::message::Memo;
@@ -15,7 +15,9 @@ use crate::peers::{Peers, Push};
 use crate::protocol::{Limits, ReplyTo};
 use crate::reply::{Caller, Outcome};
 use crate::storage::{Refusal, Storage};
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 pub struct Context {
     pub storage: Storage,
@@ -44,6 +46,27 @@ pub struct Context {
     pushes: Vec<Push>,
     /// Jobs that ended, whose replies the loop delivers.
     ended: Vec<Ended>,
+    /// Whole uploads waiting for another writer of their name to finish, in arrival order.
+    queued: Vec<Queued>,
+    /// Wrong write keys given so far, by connection (see [`Context::wrong_key`]).
+    wrong_keys: HashMap<u64, u32>,
+}
+
+/// How long the first wrong key's refusal is held back; each next one waits twice as
+/// long, up to [`WRONG_KEY_DELAY_MAX`].
+pub const WRONG_KEY_DELAY: Duration = Duration::from_millis(250);
+pub const WRONG_KEY_DELAY_MAX: Duration = Duration::from_secs(2);
+/// Wrong keys a connection may give; the last refusal closes it. Five refusals take
+/// 250 + 500 + 1000 + 2000 + 2000 ms: under one guess a second per connection.
+pub const WRONG_KEYS_MAX: u32 = 5;
+
+/// A `subir` whose bytes are staged, waiting for the name to be free before it may
+/// publish: then its own rule applies (`reemplazar` false: the name must still be free).
+struct Queued {
+    name: String,
+    replace: bool,
+    job: Box<dyn Job>,
+    to: Requester,
 }
 
 /// Chunks for one connection, queued whole after whatever it already has.
@@ -54,6 +77,9 @@ pub struct Delivery {
     pub chunks: Vec<Chunk>,
     /// This is the reply a `Later` promised: the connection may read requests again.
     pub resumes: bool,
+    /// After this, the connection reads no more requests and closes once its replies
+    /// are out (it gave too many wrong keys).
+    pub closes: bool,
 }
 
 impl Context {
@@ -72,6 +98,8 @@ impl Context {
             digests: digest::Cache::default(),
             pushes: Vec::new(),
             ended: Vec::new(),
+            queued: Vec::new(),
+            wrong_keys: HashMap::new(),
         }
     }
 
@@ -79,11 +107,108 @@ impl Context {
     /// jobs). Staged parts of an upload stay, so it can be resumed.
     pub fn forget(&mut self, id: u64) {
         self.peers.leave(id);
+        self.wrong_keys.remove(&id);
         self.locks.release_owner(id);
         for name in self.jobs.cancel_owner(id) {
             // A cancelled copy never appeared: its copy number is free again.
             self.copy_hints.released(&name);
         }
+        for mut q in self.queued.extract_if(.., |q| q.to.id == id) {
+            q.job.cancel();
+        }
+        self.start_queued();
+    }
+
+    /// Runs `job` (a staged `subir` of `name`) for `caller` once nobody else holds
+    /// `name`: two whole uploads of one name publish one after the other, in the order
+    /// they arrived, and the later wins (or, without `replace`, hears "ya existe").
+    pub fn submit_after(&mut self, name: &str, replace: bool, job: Box<dyn Job>, caller: &Caller) -> Outcome {
+        log::debug!("{}: {name:?} waits for another writer to finish", caller.peer);
+        self.queued.push(Queued {
+            name: name.to_string(),
+            replace,
+            job,
+            to: Requester {
+                key: caller.key,
+                id: caller.id,
+                to: caller.to.clone(),
+                op: caller.op,
+            },
+        });
+        Outcome::Later
+    }
+
+    /// True when a whole upload of `name` is already waiting its turn.
+    pub fn is_queued(&self, name: &str) -> bool {
+        self.queued.iter().any(|q| q.name == name)
+    }
+
+    /// Starts the first waiting upload of each name that nobody holds any more.
+    fn start_queued(&mut self) {
+        let mut i = 0;
+        while i < self.queued.len() {
+            let free = !self.locks.is_held(&self.queued[i].name);
+            let first = !self.queued[..i].iter().any(|q| q.name == self.queued[i].name);
+            if !(free && first) {
+                i += 1;
+                continue;
+            }
+            let mut q = self.queued.remove(i);
+            if !q.replace && self.storage.is_taken(&q.name) {
+                // The writer before it published the name: its own rule says no.
+                q.job.cancel();
+                let refusal = super::args::exists_hint(&q.name, &q.to.to);
+                self.ended.push(Ended {
+                    to: q.to,
+                    result: Err(refusal),
+                    held: None,
+                });
+                continue;
+            }
+            self.locks.hold(&q.name, q.to.id);
+            self.jobs.submit(q.job, q.to);
+        }
+    }
+
+    /// `caller` gave a wrong write key. Guessing must be slow, but only for the guesser:
+    /// a penalty per connection, never global, so someone guessing cannot lock out the
+    /// holder of the key on another connection. The refusal is held back (never by
+    /// sleeping: the reply waits in a [`Delay`] job, and the connection reads no further
+    /// request meanwhile, pipelined or not), twice as long each time, and the
+    /// [`WRONG_KEYS_MAX`]th closes the connection.
+    pub fn wrong_key(&mut self, caller: &Caller) -> Outcome {
+        let count = self.wrong_keys.entry(caller.id).or_insert(0);
+        *count += 1;
+        let n = *count;
+        let delay = WRONG_KEY_DELAY
+            .saturating_mul(1 << (n - 1).min(16))
+            .min(WRONG_KEY_DELAY_MAX);
+        let refusal = if n >= WRONG_KEYS_MAX {
+            log::warn!(
+                "{}: {n} claves incorrectas en una conexión; se cierra",
+                caller.peer
+            );
+            Refusal::new("clave incorrecta; demasiados intentos, se cierra la conexión")
+        } else {
+            Refusal::new("clave incorrecta")
+        };
+        log::debug!(
+            "{}: wrong key number {n}, answered in {} ms",
+            caller.peer,
+            delay.as_millis()
+        );
+        let job = Delay::refusing(Instant::now() + delay, refusal);
+        self.submit(Box::new(job), caller)
+    }
+
+    /// `id` gave the right key: its earlier mistakes are forgiven.
+    pub fn right_key(&mut self, id: u64) {
+        self.wrong_keys.remove(&id);
+    }
+
+    /// The earliest moment a job waits for: the loop must wake by then.
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.jobs.next_wake()
     }
 
     /// Runs `job` for `caller`, between events; its reply is promised.
@@ -139,6 +264,14 @@ impl Context {
 
     /// Abandons every job (the server is closing); each requester is told `why`.
     pub fn cancel_jobs(&mut self, why: &str) {
+        for mut q in std::mem::take(&mut self.queued) {
+            q.job.cancel();
+            self.ended.push(Ended {
+                result: Err(q.job.abandoned(why)),
+                to: q.to,
+                held: None,
+            });
+        }
         for ended in self.jobs.cancel_all(why) {
             self.end_job(ended);
         }
@@ -156,6 +289,7 @@ impl Context {
             self.changed();
         }
         self.ended.push(ended);
+        self.start_queued();
     }
 
     /// Sends a frame to each subscriber in `to`, built once per class they subscribed
@@ -218,6 +352,7 @@ impl Context {
                 id: p.id,
                 chunks: p.chunks,
                 resumes: false,
+                closes: false,
             })
             .collect();
         for ended in std::mem::take(&mut self.ended) {
@@ -235,6 +370,7 @@ impl Context {
                 id,
                 chunks: vec![Chunk::bytes(frame)],
                 resumes: true,
+                closes: self.wrong_keys.get(&id).is_some_and(|&n| n >= WRONG_KEYS_MAX),
             });
         }
         out

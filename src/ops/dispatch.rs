@@ -146,13 +146,35 @@ impl Dispatch<'_> {
             op: entry.name,
         };
         let outcome = match self.guard(entry, &req.data) {
+            Err(WRONG_KEY) => {
+                log::info!("{}: {} with a wrong key", self.peer, entry.name);
+                self.ctx.wrong_key(&caller)
+            }
             Err(why) => {
                 log::info!("{}: {} not allowed", self.peer, entry.name);
                 Outcome::refused(why)
             }
-            Ok(()) => (entry.handle)(&req, self.ctx, &caller),
+            Ok(()) => {
+                if entry.writes && self.ctx.clave.is_some() {
+                    self.ctx.right_key(self.id);
+                }
+                match self.folder_check(entry) {
+                    Err(gone) => Outcome::Refused(gone),
+                    Ok(()) => (entry.handle)(&req, self.ctx, &caller),
+                }
+            }
         };
         queue(outcome, &caller, out)
+    }
+
+    /// Operations on files are refused while the served folder is gone (removed, or
+    /// swapped for a link): each says so, rather than listing nothing or serving
+    /// another folder. Those that only involve other clients go on.
+    fn folder_check(&self, entry: &Entry) -> Result<(), crate::storage::Refusal> {
+        match entry.name {
+            "suscribir" | "clientes" | "mensaje" => Ok(()),
+            _ => self.ctx.storage.check_present(),
+        }
     }
 
     /// Writes are refused in read-only mode, and need the key when one is set.
@@ -168,13 +190,16 @@ impl Dispatch<'_> {
         };
         match get(data, "clave") {
             Some(Value::String(given)) if same_secret(given.as_bytes(), key.as_bytes()) => Ok(()),
-            Some(_) => Err("clave incorrecta"),
+            Some(_) => Err(WRONG_KEY),
             None => {
                 Err("este servidor pide una clave para escribir: envíe data como diccionario con \"clave\"")
             }
         }
     }
 }
+
+/// The refusal of a write whose key is not the server's.
+const WRONG_KEY: &str = "clave incorrecta";
 
 /// Compares a key without stopping at the first difference, so the time taken does not
 /// tell an attacker how much of a guess was right.

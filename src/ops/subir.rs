@@ -45,7 +45,11 @@ impl<'r> Operation<'r> for Subir<'r> {
     }
 
     fn run(self, ctx: &mut Context, caller: &Caller) -> Outcome {
-        match store(ctx, &self, caller.id) {
+        // Another whole upload (or a copy, a rename) of this name is on its way to the
+        // disk: it will end by itself, so this one waits its turn instead of being
+        // refused, and its own rule applies once the name is free.
+        let wait = ctx.locks.held_by_job(self.name, caller.id) || ctx.is_queued(self.name);
+        match store(ctx, &self, caller, wait) {
             Ok(publish) => {
                 let note = format!(
                     "{}: stored {:?} ({} B)",
@@ -53,8 +57,12 @@ impl<'r> Operation<'r> for Subir<'r> {
                     self.name,
                     self.content.len()
                 );
+                let job = Box::new(publish.noting(note));
+                if wait {
+                    return ctx.submit_after(self.name, self.replace, job, caller);
+                }
                 ctx.locks.hold(self.name, caller.id);
-                ctx.submit(Box::new(publish.noting(note)), caller)
+                ctx.submit(job, caller)
             }
             Err(refusal) => Outcome::Refused(refusal),
         }
@@ -62,9 +70,12 @@ impl<'r> Operation<'r> for Subir<'r> {
 }
 
 /// Checks the upload and writes it to staging; what is left is the disk's word and the
-/// publishing, in a job.
-fn store(ctx: &mut Context, up: &Subir<'_>, me: u64) -> Result<Publish, Refusal> {
-    ctx.locks.check_free(up.name, me)?;
+/// publishing, in a job. With `wait`, the name is someone else's until their job ends:
+/// whether it is taken is asked then, not now.
+fn store(ctx: &mut Context, up: &Subir<'_>, caller: &Caller, wait: bool) -> Result<Publish, Refusal> {
+    if !wait {
+        ctx.locks.check_free(up.name, caller.id)?;
+    }
     // The content is in memory already (at most one frame), so hashing it is no longer
     // than copying it was.
     if up
@@ -77,8 +88,8 @@ fn store(ctx: &mut Context, up: &Subir<'_>, me: u64) -> Result<Publish, Refusal>
         )
         .into());
     }
-    if !up.replace && ctx.storage.is_taken(up.name) {
-        return Err(args::exists_hint(up.name));
+    if !wait && !up.replace && ctx.storage.is_taken(up.name) {
+        return Err(args::exists_hint(up.name, &caller.to));
     }
     let reply = Data::dict([
         ("nombre", Data::str(up.name)),

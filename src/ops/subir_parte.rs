@@ -110,7 +110,7 @@ impl SubirParte<'_> {
             return Err(format!("no hay una subida en curso de {}", self.name).into());
         }
         if !self.replace && ctx.storage.is_taken(self.name) {
-            return Err(args::exists_hint(self.name));
+            return Err(args::exists_hint(self.name, &caller.to));
         }
         let from = self.start_at(staged)?;
         // Claim the name (or take it over from a writer gone quiet), and note the activity.
@@ -147,6 +147,13 @@ impl SubirParte<'_> {
         match (self.from, self.content.is_some()) {
             (Some(n), _) if n == staged || n == 0 => Ok(n),
             (None, false) => Ok(staged),
+            // Asking and `fin` alone go without `desde`; a piece never does.
+            (None, true) => Err(format!(
+                "falta desde (int): una parte con contenido dice desde qué byte va; \
+                 el servidor tiene {staged} bytes de {}",
+                self.name
+            )
+            .into()),
             _ => Err(format!(
                 "desde debe ser {staged}: son los bytes de {} que el servidor ya tiene",
                 self.name

@@ -244,3 +244,88 @@ fn hola_switches_the_connection_and_its_pushes() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A whole upload waiting for another writer of its name, whose connection then
+/// leaves, publishes nothing and leaves no staged bytes behind; the first is published.
+#[test]
+fn waiting_upload_of_a_leaver_is_dropped_with_its_bytes() {
+    let dir = folder("queued-leaver");
+    let storage = Storage::open(&dir).unwrap();
+    storage.prepare_staging(Duration::from_secs(60)).unwrap();
+    let mut ctx = Context::new(storage, 1 << 20);
+    let up = |content: &[u8]| {
+        Data::Dict(vec![
+            ("nombre".into(), Data::str("x.bin")),
+            ("contenido".into(), Data::Bytes(content.to_vec())),
+            ("reemplazar".into(), Data::Bool(true)),
+        ])
+    };
+    assert_eq!(ask(&mut ctx, 1, "subir", &up(b"primero")).0, Flow::Wait);
+    assert_eq!(ask(&mut ctx, 2, "subir", &up(b"segundo")).0, Flow::Wait);
+    ctx.forget(2);
+    while ctx.has_work() {
+        ctx.work();
+    }
+    let deliveries = ctx.take_deliveries();
+    assert_eq!(deliveries.len(), 1, "only the first is answered");
+    assert_eq!(deliveries[0].id, 1);
+    assert_eq!(std::fs::read(dir.join("x.bin")).unwrap(), b"primero");
+    let staged = std::fs::read_dir(dir.join(crate::storage::STAGING))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tmp-"))
+        .count();
+    assert_eq!(staged, 0, "the leaver's bytes are gone");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A piece that waits for its `sha256_previo` check, sent by a connection whose input
+/// then ended (so its name was let go), does not cut off the bytes another connection
+/// staged meanwhile: it is refused, and what the other was told stays true.
+#[test]
+fn checked_piece_of_a_gone_writer_never_cuts_off_a_newer_one() {
+    let dir = folder("previo-race");
+    let storage = Storage::open(&dir).unwrap();
+    storage.prepare_staging(Duration::from_secs(60)).unwrap();
+    let mut ctx = Context::new(storage, 1 << 20);
+    let piece = |content: &[u8], from: i64, previo: Option<&[u8]>| {
+        let mut fields = vec![
+            ("nombre".to_string(), Data::str("p.bin")),
+            ("contenido".to_string(), Data::Bytes(content.to_vec())),
+            ("desde".to_string(), Data::Int(from)),
+        ];
+        if let Some(p) = previo {
+            let hex = crate::digest::hex(&crate::digest::of_bytes(p));
+            fields.push(("sha256_previo".to_string(), Data::str(hex.as_str())));
+        }
+        Data::Dict(fields)
+    };
+    assert!(replies(ask_done(&mut ctx, 1, "subir_parte", &piece(b"abc", 0, None)))[0].is_ok());
+    // The first writer's next piece waits for its check; then its input ends.
+    assert_eq!(
+        ask(&mut ctx, 1, "subir_parte", &piece(b"def", 3, Some(b"abc"))).0,
+        Flow::Wait
+    );
+    ctx.locks.release_parts_of(1);
+    // A retry from another connection goes on from what is staged.
+    let (_, out) = ask(&mut ctx, 2, "subir_parte", &piece(b"XYZ", 3, None));
+    assert!(out.is_empty(), "its piece waits for the disk");
+    while ctx.has_work() {
+        ctx.work();
+    }
+    let mut answers: Vec<(u64, bool)> = Vec::new();
+    for d in ctx.take_deliveries() {
+        let mut out = Outbox::default();
+        for chunk in d.chunks {
+            out.push(chunk);
+        }
+        answers.push((d.id, replies(out)[0].is_ok()));
+    }
+    answers.sort();
+    assert_eq!(answers, [(1, false), (2, true)]);
+    let part = ctx.storage.read_part("p.bin").unwrap();
+    let mut staged = Vec::new();
+    std::io::Read::read_to_end(&mut &part, &mut staged).unwrap();
+    assert_eq!(staged, b"abcXYZ");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -61,7 +61,8 @@ use windows as os;
 #[cfg(test)]
 pub use imp::set_modified;
 pub use imp::{
-    identity, open_read_path, read_at, shared_waker, stat_path, write_all_at, Dir, Interrupts, Stdin,
+    identity, lstat_path, open_read_path, read_at, shared_waker, stat_path, write_all_at, Dir, Interrupts,
+    Stdin,
 };
 
 /// Whether a read that returns less than was asked for proves the socket is drained,

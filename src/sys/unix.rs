@@ -45,6 +45,22 @@ impl Dir {
         Dir::from_fd(fd)
     }
 
+    /// Opens the folder at `path` again, refusing a symlink in its last step
+    /// (`NotADirectory`): the served folder swapped for a link while serving must not
+    /// lead us anywhere else. (The path was resolved to its canonical form at start, so
+    /// the operator's own links are already behind us.)
+    pub fn reopen(path: &Path) -> io::Result<Dir> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        match rustix::fs::open(path, flags, Mode::empty()) {
+            Ok(fd) => Dir::from_fd(fd),
+            Err(e) if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::MLINK => Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "a symbolic link, not a folder",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn from_fd(fd: OwnedFd) -> io::Result<Dir> {
         let id = meta_of(&rustix::fs::fstat(&fd)?).id;
         Ok(Dir { fd, id })
@@ -213,6 +229,11 @@ pub fn identity(meta: &std::fs::Metadata) -> Option<[i64; 4]> {
 
 pub fn stat_path(path: &Path) -> io::Result<Meta> {
     Ok(meta_of(&rustix::fs::stat(path)?))
+}
+
+/// What `path` itself is, without following a symlink at its end.
+pub fn lstat_path(path: &Path) -> io::Result<Meta> {
+    Ok(meta_of(&rustix::fs::lstat(path)?))
 }
 
 fn kind_of(t: FileType) -> Kind {

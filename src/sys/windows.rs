@@ -49,6 +49,21 @@ impl Dir {
         })
     }
 
+    /// The folder at `path` again, refusing a symlink or junction there
+    /// (`NotADirectory`): the served folder swapped for a link must not lead us elsewhere.
+    pub fn reopen(path: &Path) -> io::Result<Dir> {
+        let meta = fs::symlink_metadata(path)?;
+        if meta.file_type().is_symlink() || !meta.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "a link or a file, not a folder",
+            ));
+        }
+        Ok(Dir {
+            path: path.to_path_buf(),
+        })
+    }
+
     /// Always the same: by path, the folder is whatever the path names now.
     pub fn id(&self) -> FileId {
         FileId::default()
@@ -180,6 +195,11 @@ pub fn identity(_meta: &std::fs::Metadata) -> Option<[i64; 4]> {
 
 pub fn stat_path(path: &Path) -> io::Result<Meta> {
     Ok(meta_of(&fs::metadata(path)?))
+}
+
+/// What `path` itself is, without following a symlink or junction at its end.
+pub fn lstat_path(path: &Path) -> io::Result<Meta> {
+    Ok(meta_of(&fs::symlink_metadata(path)?))
 }
 
 fn kind_of(t: fs::FileType) -> Kind {
