@@ -9,7 +9,7 @@
 //! readiness polling does not: epoll refuses regular files.
 
 use super::args::Invocation;
-use super::call::{Call, Failure, Msg};
+use super::call::{check_basic, lacks, Call, Failure, Msg, BASIC_OPS};
 use super::commands::plural;
 use super::conn::{self, Reader, Writer};
 use super::pushes::{self, Pushes};
@@ -61,11 +61,19 @@ struct Menu {
 /// Runs the menu until `salir`, the end of stdin, or the server closing.
 pub fn run(inv: &Invocation) -> Result<(), Failure> {
     let mut menu = Menu::open(inv)?;
-    let id = ops::suscribir(&mut menu, inv.alias.as_deref())?;
-    println!(
-        "Conectado a {}:{} como cliente {id}. Lo que otros le envíen se guarda en {DOWNLOADS}/.",
-        inv.target.host, inv.target.port
-    );
+    if menu.basic() {
+        // Nothing to subscribe to: such a server pushes nothing.
+        println!(
+            "Conectado a {}:{}, un servidor como el del curso: solo ofrece listar y descargar.",
+            inv.target.host, inv.target.port
+        );
+    } else {
+        let id = ops::suscribir(&mut menu, inv.alias.as_deref())?;
+        println!(
+            "Conectado a {}:{} como cliente {id}. Lo que otros le envíen se guarda en {DOWNLOADS}/.",
+            inv.target.host, inv.target.port
+        );
+    }
     // The whole menu once, then a short prompt: results stay on screen instead of
     // scrolling away under a dozen lines after every choice.
     println!("{MENU}");
@@ -84,7 +92,11 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
                 return Ok(());
             }
             other => match action(other) {
-                Some(act) => act(&mut menu),
+                Some((name, _)) if menu.basic() && !BASIC_OPS.contains(&name) => {
+                    println!("Error: {}", lacks(name));
+                    continue;
+                }
+                Some((_, act)) => act(&mut menu),
                 None => {
                     println!("Opción no válida: {}", printable(other));
                     println!("{MENU}");
@@ -111,18 +123,18 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
 /// One of the menu's actions: asks its questions, calls the server, shows the result.
 type Action = fn(&mut Menu) -> Result<(), Stop>;
 
-/// The action a menu choice names, by number or by name.
-fn action(choice: &str) -> Option<Action> {
-    let act: Action = match choice {
-        "1" | "listar" => listar,
-        "2" | "descargar" => descargar,
-        "3" | "subir" => subir,
-        "4" | "duplicar" => duplicar,
-        "5" | "borrar" => borrar,
-        "6" | "renombrar" => renombrar,
-        "7" | "difundir" => difundir,
-        "8" | "clientes" => clientes,
-        "9" | "mensaje" => mensaje,
+/// The action a menu choice names, by number or by name, with its name.
+fn action(choice: &str) -> Option<(&'static str, Action)> {
+    let act: (&str, Action) = match choice {
+        "1" | "listar" => ("listar", listar),
+        "2" | "descargar" => ("descargar", descargar),
+        "3" | "subir" => ("subir", subir),
+        "4" | "duplicar" => ("duplicar", duplicar),
+        "5" | "borrar" => ("borrar", borrar),
+        "6" | "renombrar" => ("renombrar", renombrar),
+        "7" | "difundir" => ("difundir", difundir),
+        "8" | "clientes" => ("clientes", clientes),
+        "9" | "mensaje" => ("mensaje", mensaje),
         _ => return None,
     };
     Some(act)
@@ -313,7 +325,12 @@ impl Call for Menu {
         self.writer.codec() == almacen::proto2::Codec::V2
     }
 
+    fn basic(&self) -> bool {
+        self.writer.basic()
+    }
+
     fn call(&mut self, operacion: &str, data: Data) -> Result<Msg, Failure> {
+        check_basic(self.basic(), operacion)?;
         self.writer.send(operacion, &data)?;
         loop {
             match self.events.recv() {
@@ -332,6 +349,19 @@ impl Call for Menu {
 }
 
 fn listar(menu: &mut Menu) -> Result<(), Stop> {
+    if menu.basic() {
+        // Names only: such a server has no listar_detalle.
+        let names = ops::listar(menu)?;
+        if names.is_empty() {
+            println!("No hay archivos en el servidor.");
+        } else {
+            println!("Archivos en el servidor:");
+            for name in names {
+                println!("  {}", printable(&name));
+            }
+        }
+        return Ok(());
+    }
     let entries = ops::listar_detalle(menu)?;
     if entries.is_empty() {
         println!("No hay archivos en el servidor.");
@@ -348,6 +378,11 @@ fn descargar(menu: &mut Menu) -> Result<(), Stop> {
     };
     check_name(&name).map_err(|why| Failure::Local(format!("{}: {why}", printable(&name))))?;
     let dest = Path::new(DOWNLOADS).join(&name);
+    if menu.basic() {
+        let done = transfer::download_whole(menu, &name, &dest)?;
+        println!("{}", done.report(&name, &dest));
+        return Ok(());
+    }
     let plan = transfer::plan_download(menu, &name, &dest)?;
     let resume = plan.resumable() > 0
         && menu.yes_no(

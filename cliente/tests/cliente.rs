@@ -1434,3 +1434,105 @@ fn a_reply_with_another_requests_id_is_refused() {
     );
     assert_eq!(run.stdout, "");
 }
+
+/// tests/py/servidor_curso.py on a folder: a stand-in for the course's own server (and
+/// the students'), which answers only `listar` and `descargar` and ignores the rest.
+struct CourseServer {
+    child: Child,
+    port: u16,
+}
+
+impl CourseServer {
+    fn start(dir: &Path) -> CourseServer {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/py/servidor_curso.py");
+        let mut child = common::python3()
+            .arg(script)
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("puerto ")
+            .expect("its port")
+            .parse()
+            .unwrap();
+        CourseServer { child, port }
+    }
+}
+
+impl Drop for CourseServer {
+    fn drop(&mut self) {
+        // The end of its stdin ends it.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// The course's kind of server never answers `hola`: cliente lists (a reply whose
+/// operacion is None) and downloads whole files from it, large ones included, and says
+/// once that nothing was checked.
+#[test]
+fn a_server_like_the_courses_lists_and_serves_whole_files() {
+    let dir = served();
+    // Past 8 MiB, the reply goes to disk as it arrives instead of into memory.
+    dir.write("grande.bin", &pattern(9 * MIB));
+    let course = CourseServer::start(dir.path());
+    let cwd = TempDir::new("cli-curso");
+    let run = cliente(course.port, cwd.path(), &["listar"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "grande.bin\nmi foto.png\npoema.txt\nvacío.txt\n");
+    for name in ["mi foto.png", "vacío.txt", "grande.bin"] {
+        let run = cliente(course.port, cwd.path(), &["descargar", name]);
+        assert_eq!(run.code, 0, "{name}: {run:?}");
+        let unchecked = "sin verificar el sha256: este servidor no ofrece resumen";
+        assert_eq!(run.stderr.matches(unchecked).count(), 1, "{run:?}");
+        assert_downloaded(cwd.path(), dir.path(), name);
+    }
+    assert_eq!(names_in(&cwd.path().join("descargas")).len(), 3, "no leftovers");
+    let run = cliente(course.port, cwd.path(), &["descargar", "no-está.txt"]);
+    assert_exit(&run, 1, &["no entregó no-está.txt", "listar"]);
+}
+
+/// Asked for what such a server lacks, cliente says so in one line and sends nothing
+/// (the server would never answer); the menu goes on after it.
+#[test]
+fn a_server_like_the_courses_is_not_asked_what_it_lacks() {
+    let dir = served();
+    let course = CourseServer::start(dir.path());
+    let cwd = TempDir::new("cli-curso-falta");
+    cwd.write("nota.txt", b"x");
+    for (args, what) in [
+        (&["subir", "nota.txt"][..], "subir"),
+        (&["borrar", "poema.txt"], "borrar"),
+        (&["listar-detalle"], "listar-detalle"),
+        (&["escuchar"], "escuchar"),
+    ] {
+        let run = cliente(course.port, cwd.path(), args);
+        assert_exit(
+            &run,
+            2,
+            &[
+                &format!("este servidor no ofrece {what}:"),
+                "solo tiene listar y descargar",
+            ],
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    }
+    let run = menu(course.port, cwd.path(), "listar\n3\n2\npoema.txt\nsalir\n");
+    assert_said(
+        &run,
+        &[
+            "solo ofrece listar y descargar",
+            "  poema.txt",
+            "Error: este servidor no ofrece subir",
+            "Descargado poema.txt",
+        ],
+    );
+    assert_downloaded(cwd.path(), dir.path(), "poema.txt");
+}
