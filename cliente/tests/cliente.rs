@@ -1536,3 +1536,26 @@ fn a_server_like_the_courses_is_not_asked_what_it_lacks() {
     );
     assert_downloaded(cwd.path(), dir.path(), "poema.txt");
 }
+
+/// A full server (`--max-clients 2`, two clients in) turns cliente away in its own
+/// words, with the "server answered an error" exit code, from a subcommand and the menu.
+#[test]
+fn full_server_reply_is_shown_in_the_servers_words() {
+    let dir = served();
+    let server = Server::start(dir.path(), &["--max-clients", "2"]);
+    let cwd = TempDir::new("cli-lleno");
+    let mut a = server.connect();
+    let mut b = server.connect();
+    assert_eq!(a.ask("listar", Data::None).estado, "ok");
+    assert_eq!(b.ask("listar", Data::None).estado, "ok");
+    let run = cliente(server.port, cwd.path(), &["listar"]);
+    assert_exit(&run, 1, &["cliente: servidor lleno, intente más tarde"]);
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    let run = menu(server.port, cwd.path(), "listar\n");
+    assert_exit(&run, 1, &["servidor lleno, intente más tarde"]);
+    drop(a);
+    // Once a place frees up, the same command works.
+    wait_until("a place frees up", Duration::from_secs(20), || {
+        cliente(server.port, cwd.path(), &["listar"]).code == 0
+    });
+}
