@@ -108,12 +108,10 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
             Ok(()) => {}
             // The server refused, or a local file or an answer was wrong: say so and
             // show the menu again. A lost connection ends the session.
-            Err(Stop::Failed(Failure::Server(m) | Failure::Local(m))) => {
-                println!(
-                    "Error: {}",
-                    ops::key_hint(Failure::Server(m), menu.clave.is_some())
-                )
+            Err(Stop::Failed(f @ Failure::Server(_))) => {
+                println!("Error: {}", ops::key_hint(f, menu.clave.is_some()))
             }
+            Err(Stop::Failed(Failure::Local(m))) => println!("Error: {m}"),
             Err(Stop::Failed(failure)) => return Err(failure),
             Err(Stop::Eof) => return Ok(()),
         }

@@ -1559,3 +1559,40 @@ fn full_server_reply_is_shown_in_the_servers_words() {
         cliente(server.port, cwd.path(), &["listar"]).code == 0
     });
 }
+
+/// A write refused for want of the key says so once, with the flag and the variable,
+/// and nothing about dicts; a wrong key says it is wrong. The menu says the same.
+#[test]
+fn key_refusal_names_the_flag_and_the_variable_once() {
+    let dir = served();
+    let server = Server::start(dir.path(), &["--clave", "secreta"]);
+    let cwd = TempDir::new("cli-sin-clave");
+    cwd.write("nota.txt", b"x");
+    let asked = "cliente: este servidor pide una clave para escribir: use --clave CLAVE o la \
+                 variable ALMACEN_CLAVE\n";
+    for args in [&["subir", "nota.txt"][..], &["borrar", "poema.txt"]] {
+        let run = run_no_input(cliente_cmd(server.port, cwd.path(), args).env_remove("ALMACEN_CLAVE"));
+        assert_eq!(run.code, 1, "{run:?}");
+        assert_eq!(run.stderr, asked, "{run:?}");
+    }
+    let run = cliente(
+        server.port,
+        cwd.path(),
+        &["--clave", "otra", "borrar", "poema.txt"],
+    );
+    assert_exit(
+        &run,
+        1,
+        &["la clave no es la de este servidor: revise --clave CLAVE"],
+    );
+    let run = type_into(
+        menu_cmd(server.port, cwd.path(), &[]).env_remove("ALMACEN_CLAVE"),
+        "5\npoema.txt\ns\n",
+    );
+    assert_said(
+        &run,
+        &["Error: este servidor pide una clave para escribir: use --clave CLAVE"],
+    );
+    assert_eq!(run.stdout.matches("clave").count(), 2, "{run:?}");
+    assert!(dir.path().join("poema.txt").exists());
+}
