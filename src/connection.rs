@@ -194,6 +194,11 @@ pub struct Connection<S> {
 }
 
 impl<S: Transport> Connection<S> {
+    /// The protocol this connection speaks now.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
     pub fn new(stream: S, peer: SocketAddr, now: Instant) -> Self {
         Connection {
             stream,

@@ -13,6 +13,7 @@ use crate::message;
 use crate::ops::{Context, Dispatch, Farewell, CLOSING};
 use crate::outbox::Chunk;
 use crate::pickle::{Data, Envelope};
+use crate::proto2::Codec;
 use crate::signals::Signals;
 use crate::storage::Storage;
 use mio::net::{TcpListener, TcpStream};
@@ -554,8 +555,16 @@ impl Server {
                     now,
                 );
             }
-            if let Some(env) = self.ctx.peers.get(client.id).and_then(|p| p.subscribed.as_ref()) {
-                let bye = env.push("cierre", &Data::str(CLOSING));
+            let bye = match self.ctx.peers.get(client.id).and_then(|p| p.subscribed.as_ref()) {
+                Some(env) => Some(env.push("cierre", &Data::str(CLOSING))),
+                // Protocol 2 marks pushes (`aviso`), so a client that did not subscribe can
+                // be told too, and a download cut short by the shutdown reads as one.
+                None if client.conn.codec() == Codec::V2 => {
+                    Some(crate::proto2::encode::push("cierre", &Data::str(CLOSING)))
+                }
+                None => None,
+            };
+            if let Some(bye) = bye {
                 client.conn.enqueue([Chunk::bytes(bye)]);
             }
             client.conn.stop_reading(&mut self.budget);

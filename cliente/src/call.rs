@@ -45,6 +45,15 @@ impl fmt::Display for Failure {
     }
 }
 
+/// What almacen says when it shuts down cleanly: its `cierre` push, and its answer to a
+/// request that arrives meanwhile.
+pub const SERVER_CLOSING: &str = "el servidor se está cerrando";
+
+/// True when the failure is the server's own word that it is shutting down, not a crash.
+pub fn is_server_closing(failure: &Failure) -> bool {
+    matches!(failure, Failure::Server(m) if m.contains(SERVER_CLOSING))
+}
+
 /// What a server that stayed silent to `hola` still answers: all the course asks of it.
 pub const BASIC_OPS: [&str; 2] = ["listar", "descargar"];
 

@@ -2,7 +2,7 @@
 //! says how it went.
 
 use super::args::{Command, Invocation};
-use super::call::{check_basic, lacks, Call, Failure, Msg};
+use super::call::{check_basic, lacks, Call, Failure, Msg, SERVER_CLOSING};
 use super::conn::{self, Reader, Writer};
 use super::pushes::{self, Pushes};
 use super::text::{human, printable};
@@ -203,6 +203,9 @@ struct Direct {
     writer: Writer,
     pushes: Pushes,
     clave: Option<String>,
+    /// The server said it is shutting down (a `cierre` push): the end of the connection
+    /// that follows is that, not a crash.
+    closing: bool,
 }
 
 impl Direct {
@@ -215,6 +218,7 @@ impl Direct {
             writer,
             pushes: Pushes::new(downloads),
             clave: inv.clave.clone(),
+            closing: false,
         })
     }
 }
@@ -234,10 +238,24 @@ impl Call for Direct {
 
     fn call(&mut self, operacion: &str, data: Data) -> Result<Msg, Failure> {
         check_basic(self.basic(), operacion)?;
-        self.writer.send(operacion, &data)?;
+        let closing = |f: Failure, said: bool| {
+            if said {
+                Failure::Server(SERVER_CLOSING.into())
+            } else {
+                f
+            }
+        };
+        self.writer
+            .send(operacion, &data)
+            .map_err(|f| closing(f, self.closing))?;
         loop {
-            match self.reader.next()? {
-                None => return Err(Failure::Link("el servidor cerró la conexión".into())),
+            match self.reader.next().map_err(|f| closing(f, self.closing))? {
+                None => {
+                    let lost = Failure::Link("el servidor cerró la conexión".into());
+                    return Err(closing(lost, self.closing));
+                }
+                // Not subscribed, the goodbye is only the reason for what comes next.
+                Some(msg) if pushes::is_push(&msg) && msg.operacion == "cierre" => self.closing = true,
                 Some(msg) if pushes::is_push(&msg) => self.pushes.handle(msg),
                 Some(msg) => {
                     self.writer.answered();

@@ -9,7 +9,7 @@
 //! readiness polling does not: epoll refuses regular files.
 
 use super::args::Invocation;
-use super::call::{check_basic, lacks, Call, Failure, Msg, BASIC_OPS};
+use super::call::{check_basic, lacks, Call, Failure, Msg, BASIC_OPS, SERVER_CLOSING};
 use super::commands::plural;
 use super::conn::{self, Reader, Writer};
 use super::pushes::{self, Pushes};
@@ -339,6 +339,10 @@ impl Call for Menu {
                 }
                 Ok(Event::Line(line)) => self.pending.push_back(line),
                 Ok(Event::Eof) => self.eof = true,
+                // After its goodbye, the end of the connection is a shutdown, not a crash.
+                Ok(Event::Closed(_)) if self.pushes.server_closing() => {
+                    return Err(Failure::Server(SERVER_CLOSING.into()))
+                }
                 Ok(Event::Closed(e)) => return Err(closed(e)),
                 Err(_) => return Err(closed(None)),
             }

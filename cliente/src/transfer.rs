@@ -18,7 +18,7 @@
 //! client still asks `resumen` where it helps, and goes on without the check (saying so
 //! at debug level) when the server does not know it.
 
-use super::call::{local_io, Call, Failure};
+use super::call::{is_server_closing, local_io, Call, Failure};
 use super::ops::{self, Entry};
 use super::progress::Progress;
 use super::text::human;
@@ -489,11 +489,39 @@ pub fn download(link: &mut dyn Call, plan: Plan, resume: bool) -> Result<Downloa
     if from == 0 {
         let _ = fs::remove_file(&temp);
     }
-    let at = fetch_ranges(link, &plan, &temp, from)?;
+    let at = fetch_ranges(link, &plan, &temp, from).map_err(|f| cut_short(f, &plan, &temp))?;
     check_same_version(link, &plan, &temp, at)?;
     check_digest(link, &plan, &temp)?;
     fs::rename(&temp, &plan.dest).map_err(|e| local_io(&plan.dest, &e))?;
     Ok(Downloaded { bytes: at, from })
+}
+
+/// A download the server cut (it shut down, crashed, or the network dropped): what was
+/// kept and how to go on, in one line. The partial stays beside the destination, and
+/// the same command finds it and asks only for the rest. A refusal (no such file) or a
+/// local problem is not a cut and is returned as it is.
+fn cut_short(failure: Failure, plan: &Plan, temp: &Path) -> Failure {
+    let kept = fs::metadata(temp).map_or(0, |m| m.len());
+    let of = plan
+        .total()
+        .map_or(String::new(), |t| format!(" de {}", human(t)));
+    let again = "ejecute el mismo comando (en el menú, descargar otra vez) para continuar desde ahí";
+    let name = &plan.name;
+    if is_server_closing(&failure) {
+        return Failure::Link(format!(
+            "el servidor se cerró a mitad de la descarga de {name} (lo detuvieron; avisó antes \
+             de irse): se guardaron {}{of}; cuando vuelva a estar en marcha, {again}",
+            human(kept)
+        ));
+    }
+    match failure {
+        Failure::Link(why) | Failure::Reply(why) => Failure::Link(format!(
+            "la descarga de {name} se cortó sin aviso del servidor ({why}): se guardaron \
+             {}{of}; {again}",
+            human(kept)
+        )),
+        other => other,
+    }
 }
 
 /// Asks for the file a range at a time from byte `from` on, appending each to the

@@ -493,10 +493,11 @@ fn names_in(dir: &Path) -> Vec<String> {
 
 /// Starts downloading `name` through a proxy that cuts it after 6 MiB came back, so the
 /// first 4 MiB range is kept in a partial and the run fails.
-fn interrupt_download(port: u16, cwd: &Path, name: &str) {
+fn interrupt_download(port: u16, cwd: &Path, name: &str) -> Run {
     let proxy = cutting_proxy(port, 6 * MIB);
     let run = cliente(proxy, cwd, &["descargar", name]);
     assert_ne!(run.code, 0, "{run:?}");
+    run
 }
 
 /// An interrupted download leaves nothing under the final name, only a hidden partial;
@@ -506,7 +507,16 @@ fn an_interrupted_download_resumes_on_the_next_run() {
     let whole = pattern(10 * MIB + 100);
     let (_dir, server, cwd) = started_with("cli-resume", Some(("video.bin", &whole)));
     // The first range (4 MiB) gets through, the second is cut.
-    interrupt_download(server.port, cwd.path(), "video.bin");
+    let run = interrupt_download(server.port, cwd.path(), "video.bin");
+    assert_exit(
+        &run,
+        2,
+        &[
+            "la descarga de video.bin se cortó sin aviso del servidor",
+            "se guardaron 4.0 MiB de 10.0 MiB; ejecute el mismo comando",
+        ],
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
     let downloads = cwd.path().join("descargas");
     assert!(
         !downloads.join("video.bin").exists(),
@@ -1595,4 +1605,80 @@ fn key_refusal_names_the_flag_and_the_variable_once() {
     );
     assert_eq!(run.stdout.matches("clave").count(), 2, "{run:?}");
     assert!(dir.path().join("poema.txt").exists());
+}
+
+/// A proxy to `port` that passes the first `limit` bytes from the server, then holds the
+/// rest until the server ends the connection, and only then passes it on and closes: the
+/// test can shut the server down while a download is surely under way.
+fn holding_proxy(port: u16, limit: usize) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let server = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            // Upward, everything the client sends is read, even once the server is gone,
+            // so closing the client's socket never meets unread bytes (that would reset it).
+            std::thread::spawn(move || {
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = c_read.read(&mut buf) {
+                    let _ = s_write.write_all(&buf[..n]);
+                }
+            });
+            std::thread::spawn(move || {
+                let (mut s_read, mut c_write) = (server, client);
+                let mut held = Vec::new();
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = s_read.read(&mut buf) {
+                    let pass = limit.saturating_sub(held.len()).min(n);
+                    if held.len() < limit && c_write.write_all(&buf[..pass]).is_err() {
+                        return;
+                    }
+                    held.extend_from_slice(&buf[..n]);
+                }
+                let _ = c_write.write_all(&held[limit.min(held.len())..]);
+                let _ = c_write.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    proxy_port
+}
+
+/// The server shut down with Enter in the middle of a download: cliente says the server
+/// closed (it said so), what it kept, and that the same command goes on from there; the
+/// next run does.
+#[test]
+fn a_clean_shutdown_mid_download_reads_differently_from_a_crash() {
+    let whole = pattern(10 * MIB + 100);
+    let (dir, mut server, cwd) = started_with("cli-cierre-descarga", Some(("video.bin", &whole)));
+    // The listing (small) and the first 4 MiB range pass; the second range is held.
+    let proxy = holding_proxy(server.port, 6 * MIB);
+    let child = spawn(
+        &mut cliente_cmd(proxy, cwd.path(), &["descargar", "video.bin"]),
+        Stdio::null(),
+    );
+    let downloads = cwd.path().join("descargas");
+    wait_until("the first range is saved", Duration::from_secs(30), || {
+        names_in(&downloads)
+            .first()
+            .and_then(|n| std::fs::metadata(downloads.join(n)).ok())
+            .is_some_and(|m| m.len() == 4 * MIB as u64)
+    });
+    server.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    let run = finish(child, None);
+    assert_exit(
+        &run,
+        2,
+        &[
+            "el servidor se cerró a mitad de la descarga de video.bin (lo detuvieron; avisó",
+            // 4 or 8 MiB: the second range may be cut by the shutdown, or arrive whole.
+            "MiB de 10.0 MiB; cuando vuelva a estar en marcha, ejecute el mismo comando",
+        ],
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(server.wait_exit(Duration::from_secs(10)).unwrap().success());
+    let again = Server::start(dir.path(), &[]);
+    let run = cliente(again.port, cwd.path(), &["descargar", "video.bin"]);
+    assert_exit(&run, 0, &["retomando la descarga de video.bin: ya hay"]);
+    assert_eq!(read(downloads.join("video.bin")), whole);
 }
