@@ -462,7 +462,8 @@ impl Server {
             self.deliver(now);
             return;
         }
-        let (inbuf, queued) = client.conn.buffered();
+        let (_, queued) = client.conn.buffered();
+        let inbuf = client.conn.unread();
         log::debug!("{}: read buffer {inbuf} B, queue {queued} B", client.peer);
         if client.conn.is_parked(&self.tuning) && !client.parked {
             client.parked = true;
