@@ -181,7 +181,7 @@ fn a_payload_that_is_not_a_pickle_gets_an_error_reply() {
 #[test]
 fn a_frame_over_the_limit_is_answered_then_closed() {
     let dir = folder();
-    let server = Server::start(dir.path(), &["--max-frame", "1000"]);
+    let server = Server::start(dir.path(), &["--max-frame", "1024"]);
     let mut c = server.connect();
     c.send_raw(&[0xff, 0xff, 0xff, 0xff]);
     let reply = c.recv();
