@@ -220,13 +220,15 @@ pub fn resolve(link: &mut dyn Call, to: &Recipient) -> Result<Data, Failure> {
     if ids.is_empty() {
         ids = named(false);
     }
+    // Not found, or found twice: what the server's list of clients says, so exit 1, as
+    // when the server itself answers that no client has an id.
     match ids.as_slice() {
         [id] => Ok(Data::Int(*id)),
-        [] => Err(Failure::Local(format!(
+        [] => Err(Failure::Server(format!(
             "no hay un cliente con alias «{}» (vea quién está con clientes)",
             printable(alias)
         ))),
-        many => Err(Failure::Local(format!(
+        many => Err(Failure::Server(format!(
             "hay {} clientes con alias «{}» (ids {}): use el id",
             many.len(),
             printable(alias),

@@ -770,6 +770,9 @@ fn mensaje_reports_deliveries_and_refusals() {
     assert_eq!(run.stdout, "Mensaje entregado a 0 clientes\n");
     let run = cliente(server.port, cwd.path(), &["mensaje", "999", "hola"]);
     assert_exit(&run, 1, &["no hay un cliente suscrito con id 999"]);
+    // An unknown alias is the same answer, found in the list of clients: the same code.
+    let run = cliente(server.port, cwd.path(), &["mensaje", "beto", "hola"]);
+    assert_exit(&run, 1, &["no hay un cliente con alias «beto»"]);
 }
 
 /// A menu session typed ahead and ended by the end of input: each choice does its
@@ -905,7 +908,7 @@ fn mensaje_by_alias_and_senders_named_alike() {
 
     assert_message_arrives(server.port, menu_dir.path(), &listener, "ana", &["hola", "ana"]);
     let run = cliente(server.port, menu_dir.path(), &["mensaje", "nadie", "hola"]);
-    assert_exit(&run, 2, &["no hay un cliente con alias «nadie»"]);
+    assert_exit(&run, 1, &["no hay un cliente con alias «nadie»"]);
 
     let mut beto = Live::menu(server.port, menu_dir.path(), &["--alias", "beto"]);
     beto.type_in("9\nAna\nsoy beto\n");
@@ -1681,4 +1684,26 @@ fn a_clean_shutdown_mid_download_reads_differently_from_a_crash() {
     let run = cliente(again.port, cwd.path(), &["descargar", "video.bin"]);
     assert_exit(&run, 0, &["retomando la descarga de video.bin: ya hay"]);
     assert_eq!(read(downloads.join("video.bin")), whole);
+}
+
+/// The menu's `subir` asks for the local path and then the name on the server, Enter
+/// keeping the file's own; docs/cliente.md lists both questions as the menu words them.
+#[test]
+fn menu_subir_asks_the_questions_the_doc_lists() {
+    let (dir, server, cwd) = started("cli-subir-nombre");
+    cwd.write("nota.txt", b"apuntes");
+    let run = menu(server.port, cwd.path(), "3\nnota.txt\notra.txt\nsalir\n");
+    assert_said(
+        &run,
+        &[
+            "Ruta del archivo local: ",
+            "Nombre en el servidor [nota.txt]: ",
+            "Subido otra.txt",
+        ],
+    );
+    assert_eq!(read(dir.path().join("otra.txt")), b"apuntes");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/cliente.md")).unwrap();
+    for question in ["`Ruta del archivo local:`", "`Nombre en el servidor [X]:`"] {
+        assert!(doc.contains(question), "docs/cliente.md does not list {question}");
+    }
 }
