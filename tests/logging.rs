@@ -147,6 +147,7 @@ fn streamed_reply_logs_its_whole_size() {
 
 /// The fenced blocks with no language under `heading` in docs/architecture.md, up to the
 /// next heading of the same level.
+#[cfg(unix)]
 fn doc_blocks(heading: &str) -> Vec<Vec<String>> {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/architecture.md")).unwrap();
     let section = doc.split(heading).nth(1).expect("the heading is in the doc");
@@ -170,6 +171,7 @@ fn doc_blocks(heading: &str) -> Vec<Vec<String>> {
 
 /// A log line with what changes from run to run written as words: the client's port,
 /// and the numbers that depend on the machine (its open-file limit, its backlog).
+#[cfg(unix)]
 fn shape(line: &str) -> String {
     let mut out = String::new();
     let mut rest = line;
