@@ -194,11 +194,6 @@ pub struct Connection<S> {
 }
 
 impl<S: Transport> Connection<S> {
-    /// The protocol this connection speaks now.
-    pub fn codec(&self) -> Codec {
-        self.codec
-    }
-
     pub fn new(stream: S, peer: SocketAddr, now: Instant) -> Self {
         Connection {
             stream,
@@ -369,6 +364,11 @@ impl<S: Transport> Connection<S> {
     /// Bytes held by this connection's own buffers (for logs and tests).
     pub fn buffered(&self) -> (usize, usize) {
         (self.inbuf.capacity(), self.outbox.memory())
+    }
+
+    /// The protocol this connection speaks now.
+    pub fn codec(&self) -> Codec {
+        self.codec
     }
 
     /// Bytes received and not yet taken as a frame (a partial one, or frames waiting for
