@@ -111,6 +111,14 @@ where
             Long("max-frame") => {
                 let text = text_value(&mut parser, "--max-frame")?;
                 cfg.max_frame = size("--max-frame", &text, 1, u32::MAX as u64)? as usize;
+                if cfg.max_frame < MIN_FRAME {
+                    return Err(format!(
+                        "--max-frame {} es muy poco: no cabe ni un pedido (renombrar con dos \
+                         nombres largos ocupa unos 600 bytes); use al menos 1KiB (sin \
+                         --max-frame, el máximo es 16MiB)",
+                        text.trim()
+                    ));
+                }
             }
             Long("max-clients") => {
                 let text = text_value(&mut parser, "--max-clients")?;
@@ -173,6 +181,11 @@ fn port(text: &str) -> Result<u16, String> {
     text.parse()
         .map_err(|_| format!("puerto inválido {text:?}: se espera un número de 0 a 65535"))
 }
+
+/// The smallest `--max-frame` that still carries every request but an upload's contents:
+/// two names of 255 bytes (renombrar, duplicar), a key, and the envelope around them.
+/// Below it, a server would start and then refuse ordinary requests as too large.
+pub const MIN_FRAME: usize = 1024;
 
 fn number(name: &str, text: &str, min: u64, max: u64) -> Result<u64, String> {
     match text.trim().parse::<u64>() {

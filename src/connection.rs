@@ -376,6 +376,17 @@ impl<S: Transport> Connection<S> {
         (self.inbuf.capacity(), self.outbox.memory())
     }
 
+    /// The protocol this connection speaks now.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// Bytes received and not yet taken as a frame (a partial one, or frames waiting for
+    /// their turn): what tells a client that is stuck halfway through a request.
+    pub fn unread(&self) -> usize {
+        self.inbuf.len()
+    }
+
     /// What the front of `inbuf` holds, without looking at it again while the bytes it
     /// is known to need have not all arrived.
     fn front(&self) -> Check {
@@ -668,7 +679,8 @@ fn take_frames<H: Handler>(
         match codec.check(rest, &t.limits()) {
             Check::Complete(frame) => {
                 let len = frame.len;
-                log::debug!("{peer}: frame of {len} B");
+                // The payload, as docs/architecture.md counts it: the prefix is not news.
+                log::debug!("{peer}: frame of {} B", len - crate::frame::HEADER_LEN);
                 let flow = h.request(*codec, &rest[..len], frame, outbox);
                 taken.consumed += len;
                 *frames += 1;

@@ -108,9 +108,9 @@ fn warn_if_anyone_can_write(config: &Config, local: SocketAddr) {
         return;
     }
     eprintln!(
-        "servidor: aviso: cualquiera que llegue al puerto {} puede subir, borrar y renombrar \
-         archivos. Para exigir una clave al escribir use --clave CLAVE (o la variable {}); \
-         para que nadie escriba, --read-only.",
+        "servidor: aviso: cualquiera que llegue al puerto {} puede subir, duplicar, borrar \
+         y renombrar archivos. Para exigir una clave al escribir use --clave CLAVE (o la \
+         variable {}); para que nadie escriba, --read-only.",
         local.port(),
         config::CLAVE_ENV
     );

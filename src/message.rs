@@ -67,6 +67,12 @@ pub struct BadRequest {
 
 /// Turns a frame's payload into a [`Request`].
 pub fn parse(payload: &[u8], limits: Limits) -> Result<Request<'_>, BadRequest> {
+    parse_as(payload, limits, true)
+}
+
+/// `parse`, for a request (`operacion` must be a str) or a reply (it may be None: the
+/// course's own server answers `Mensaje(data=..., estado="ok")` and leaves it out).
+fn parse_as(payload: &[u8], limits: Limits, request: bool) -> Result<Request<'_>, BadRequest> {
     let decoded = pickle::decode(payload, limits).map_err(|e| {
         BadRequest::new(
             Envelope::course(),
@@ -96,6 +102,7 @@ pub fn parse(payload: &[u8], limits: Limits) -> Result<Request<'_>, BadRequest> 
     };
     let operacion = match take("operacion") {
         Value::String(s) => s,
+        Value::None if !request => String::new(),
         Value::None => {
             return Err(BadRequest::new(
                 envelope,
@@ -197,9 +204,10 @@ impl Reply {
     }
 }
 
-/// Decodes a reply frame's payload (for clients and tests).
+/// Decodes a reply frame's payload (for clients and tests). A reply without `operacion`
+/// (None) reads as an empty one.
 pub fn parse_reply(payload: &[u8], limits: Limits) -> Result<Reply, BadRequest> {
-    let msg = parse(payload, limits)?.into_owned();
+    let msg = parse_as(payload, limits, false)?.into_owned();
     let estado = match msg.estado {
         Value::String(s) => s,
         _ => String::new(),

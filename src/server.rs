@@ -19,7 +19,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 use std::fmt;
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -40,6 +40,14 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 const SCRATCH: usize = 64 * 1024;
 /// How long a shutdown waits for goodbyes and queued replies to reach their clients.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// A client turned away (server full) keeps its socket this long after our error frame,
+/// for its request to arrive and be dropped (see `admit`).
+const TURNED_AWAY_LINGER: Duration = Duration::from_secs(5);
+/// How many turned-away sockets are kept at once; past that they are closed at once (each
+/// holds a descriptor, and a full server may be full for want of descriptors).
+const TURNED_AWAY_MAX: usize = 8;
+/// How often turned-away sockets are read while any is kept.
+const TURNED_AWAY_TICK: Duration = Duration::from_millis(50);
 /// Staged leftovers older than this are removed at start.
 const STAGING_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -130,6 +138,9 @@ pub struct Server {
     /// parked. They go back to `ready` when room is given back.
     parked: Vec<usize>,
     scratch: Box<[u8]>,
+    /// Clients told "servidor lleno", with our side of their socket shut, and when to
+    /// close them.
+    turned_away: Vec<(TcpStream, Instant)>,
 }
 
 /// The poller's name for a client.
@@ -189,6 +200,7 @@ impl Server {
             budget: RequestBudget::new(config.max_buffered.max(config.max_frame + frame::HEADER_LEN)),
             parked: Vec::new(),
             scratch: vec![0; SCRATCH].into_boxed_slice(),
+            turned_away: Vec::new(),
         })
     }
 
@@ -244,6 +256,9 @@ impl Server {
             if self.accept_paused_until.is_some_and(|t| now >= t) {
                 self.accept(now);
             }
+            if !self.turned_away.is_empty() {
+                self.drain_turned_away(now);
+            }
             if now.duration_since(last_sweep) >= SWEEP_EVERY {
                 self.close_stalled(now);
                 last_sweep = now;
@@ -294,6 +309,9 @@ impl Server {
         let mut timeout = None;
         if !self.clients.is_empty() {
             timeout = Some(SWEEP_EVERY);
+        }
+        if !self.turned_away.is_empty() {
+            timeout = Some(timeout.map_or(TURNED_AWAY_TICK, |t: Duration| t.min(TURNED_AWAY_TICK)));
         }
         // A job waiting for the clock (a held refusal) is woken by the timeout alone.
         for until in [self.accept_paused_until, self.ctx.next_wake()]
@@ -352,6 +370,15 @@ impl Server {
             );
             let reply = message::error(&Envelope::course(), "", "servidor lleno, intente más tarde");
             let _ = stream.write(&reply);
+            // Closing now would not do: a client that writes its request before reading
+            // (the course's does) would hit a closed socket, and the OS answers bytes that
+            // nobody will read with a reset, which can destroy our reply before the client
+            // reads it. So we end only our side (the client reads the reply, then the
+            // end), and keep reading and dropping what it sends for a while.
+            if self.turned_away.len() < TURNED_AWAY_MAX && stream.shutdown(std::net::Shutdown::Write).is_ok()
+            {
+                self.turned_away.push((stream, now + TURNED_AWAY_LINGER));
+            }
             return;
         }
         // Replies go out as soon as they are written: no waiting to fill a segment.
@@ -378,6 +405,26 @@ impl Server {
             interest: Interest::READABLE,
         });
         log::info!("{peer} connected ({} clients)", self.clients.len());
+    }
+
+    /// Reads and drops what turned-away clients send; closes each once it closed its
+    /// side, or its time is up.
+    fn drain_turned_away(&mut self, now: Instant) {
+        let scratch = &mut self.scratch;
+        self.turned_away.retain_mut(|(stream, until)| {
+            // A bounded number of reads per turn: a client pushing a large upload at us
+            // must not keep the loop here.
+            for _ in 0..16 {
+                match stream.read(scratch) {
+                    Ok(0) => return false,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => return false,
+                }
+            }
+            now < *until
+        });
     }
 
     /// Lets one client do its work, then settles its registration. A key whose client is
@@ -412,7 +459,8 @@ impl Server {
             // a retry straight away resumes instead of being told the name is busy.
             self.ctx.locks.release_parts_of(client.id);
         }
-        let (inbuf, queued) = client.conn.buffered();
+        let (_, queued) = client.conn.buffered();
+        let inbuf = client.conn.unread();
         log::debug!("{}: read buffer {inbuf} B, queue {queued} B", client.peer);
         if client.conn.is_parked() && !self.parked.contains(&key) {
             self.parked.push(key);
@@ -501,8 +549,13 @@ impl Server {
                     .conn
                     .service(&mut self.scratch, &mut farewell, &mut self.budget, now);
             }
-            if let Some(env) = self.ctx.peers.get(client.id).and_then(|p| p.subscribed.as_ref()) {
-                let bye = env.push("cierre", &Data::str(CLOSING));
+            let bye = match self.ctx.peers.get(client.id).and_then(|p| p.subscribed.as_ref()) {
+                Some(env) => Some(env.push("cierre", &Data::str(CLOSING))),
+                // Protocol 2 marks pushes (`aviso`), so a client that did not subscribe can
+                // be told too, and a download cut short by the shutdown reads as one.
+                None => crate::protocol::unasked_notice(client.conn.codec(), "cierre", &Data::str(CLOSING)),
+            };
+            if let Some(bye) = bye {
                 client.conn.enqueue([Chunk::bytes(bye)]);
             }
             client.conn.stop_reading(&mut self.budget);

@@ -538,5 +538,30 @@ fn run(program: &str, args: &[&str], on: &Path) {
         .arg(on)
         .status()
         .is_ok_and(|s| s.success());
-    assert!(ok, "{program} failed on {}: is it installed?", on.display());
+    assert!(
+        ok,
+        "{program} failed on {}: {}",
+        on.display(),
+        install_hint(program)
+    );
+}
+
+/// What to do when a tool the power-cut tests run is missing: the Debian and Ubuntu
+/// package that has it (other distributions mostly use the same names).
+#[cfg(target_os = "linux")]
+fn install_hint(program: &str) -> String {
+    let package = match program {
+        "mkfs.xfs" => "xfsprogs",
+        "mkfs.ext4" => "e2fsprogs",
+        other => other,
+    };
+    format!("is it installed? (on Debian or Ubuntu: sudo apt-get install {package})")
+}
+
+/// A missing mkfs names the package to install, not only the program.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_missing_mkfs_names_its_debian_package() {
+    assert!(install_hint("mkfs.xfs").ends_with("sudo apt-get install xfsprogs)"));
+    assert!(install_hint("mkfs.ext4").ends_with("sudo apt-get install e2fsprogs)"));
 }

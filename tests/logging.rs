@@ -144,3 +144,117 @@ fn streamed_reply_logs_its_whole_size() {
         server.stderr().contains(&want)
     });
 }
+
+/// The fenced blocks with no language under `heading` in docs/architecture.md, up to the
+/// next heading of the same level.
+#[cfg(unix)]
+fn doc_blocks(heading: &str) -> Vec<Vec<String>> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/architecture.md")).unwrap();
+    let section = doc.split(heading).nth(1).expect("the heading is in the doc");
+    let section = section.split("\n### ").next().unwrap();
+    let (mut blocks, mut inside, mut plain) = (Vec::new(), false, false);
+    for line in section.lines() {
+        if let Some(lang) = line.strip_prefix("```") {
+            if !inside {
+                plain = lang.is_empty();
+                if plain {
+                    blocks.push(Vec::new());
+                }
+            }
+            inside = !inside;
+        } else if inside && plain {
+            blocks.last_mut().unwrap().push(line.to_string());
+        }
+    }
+    blocks
+}
+
+/// A log line with what changes from run to run written as words: the client's port,
+/// and the numbers that depend on the machine (its open-file limit, its backlog).
+#[cfg(unix)]
+fn shape(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("127.0.0.1:") {
+        out.push_str(&rest[..at]);
+        out.push_str("127.0.0.1:PORT");
+        rest = rest[at + "127.0.0.1:".len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    if out.contains("clients at once") || out.contains("with a backlog of") {
+        let mut digits = false;
+        out = out
+            .chars()
+            .filter_map(|c| {
+                let was = std::mem::replace(&mut digits, c.is_ascii_digit());
+                match (c.is_ascii_digit(), was) {
+                    (true, true) => None,
+                    (true, false) => Some('N'),
+                    _ => Some(c),
+                }
+            })
+            .collect();
+    }
+    out
+}
+
+/// docs/architecture.md's RUST_LOG walk-through is a real run: the course client's
+/// listar and descargar against a real server at trace log exactly the doc's lines (frame
+/// sizes, tokens, levels, the read buffer), and the doc's info block is their INFO lines.
+#[cfg(unix)]
+#[test]
+fn the_docs_rust_log_walk_through_matches_a_real_run() {
+    let blocks = doc_blocks("### One listar and one descargar, at trace");
+    let [trace, info] = &blocks[..] else {
+        panic!("two log blocks under the heading, found {}", blocks.len())
+    };
+    let dir = TempDir::new("doc-trace");
+    dir.write("grande.bin", &common::pattern(300_000));
+    dir.write("poema.txt", &[b'a'; 563]);
+    let env = [("RUST_LOG", "trace"), ("RUST_LOG_STYLE", "never")];
+    let mut server = common::Server::start_with(dir.path(), &[], common::Stdin::Pipe, &env);
+    let client = format!(
+        "exec(open({:?}).read().split(\"\\ndef main\")[0])\n\
+         c = Cliente({}, \"127.0.0.1\")\n\
+         print(c.pedir(\"listar\").data)\n\
+         print(len(c.pedir(\"descargar\", \"poema.txt\").data), \"bytes\")\n",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/cliente_curso.py"),
+        server.port
+    );
+    let out = common::python3()
+        .arg("-c")
+        .arg(client)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    common::wait_until("the client's disconnection", Duration::from_secs(10), || {
+        server.stderr().contains("disconnected (0 clients)")
+    });
+    // SIGTERM, as in the doc.
+    assert_eq!(unsafe { libc::kill(server.pid() as i32, libc::SIGTERM) }, 0);
+    assert!(server.wait_exit(Duration::from_secs(10)).unwrap().success());
+    // "[2026-12-06T21:30:00Z TRACE mio::poll] ..." loses its timestamp, as in the doc.
+    let real: Vec<String> = server
+        .stderr()
+        .lines()
+        .map(|l| {
+            shape(
+                l.strip_prefix('[')
+                    .and_then(|l| l.split_once(' '))
+                    .map_or(l, |(_, rest)| rest),
+            )
+        })
+        .collect();
+    let doc: Vec<String> = trace.iter().map(|l| shape(l)).collect();
+    assert_eq!(doc, real, "docs/architecture.md's trace differs from a real run");
+    let infos: Vec<&String> = doc
+        .iter()
+        .filter(|l| l.starts_with("INFO") || l.starts_with("WARN"))
+        .collect();
+    let info: Vec<String> = info.iter().map(|l| shape(l)).collect();
+    assert_eq!(
+        info.iter().collect::<Vec<_>>(),
+        infos,
+        "the info block is the trace's INFO lines"
+    );
+}

@@ -181,7 +181,7 @@ fn a_payload_that_is_not_a_pickle_gets_an_error_reply() {
 #[test]
 fn a_frame_over_the_limit_is_answered_then_closed() {
     let dir = folder();
-    let server = Server::start(dir.path(), &["--max-frame", "1000"]);
+    let server = Server::start(dir.path(), &["--max-frame", "1024"]);
     let mut c = server.connect();
     c.send_raw(&[0xff, 0xff, 0xff, 0xff]);
     let reply = c.recv();
@@ -262,6 +262,42 @@ fn clients_over_the_limit_get_an_error_then_close() {
     assert_eq!(reply.estado, "error");
     assert!(reply.text().contains("lleno"));
     assert!(third.closed_by_server());
+    assert_eq!(a.ask("listar", Data::None).estado, "ok");
+}
+
+/// A client that behaves like the course's when the server is full (connect, wait a
+/// little, send its request in two writes, then read) gets the refusal in words, not a
+/// reset: the server keeps reading after its error frame instead of closing at once.
+#[test]
+fn a_course_client_past_the_limit_reads_the_refusal() {
+    use std::io::{Read, Write};
+    let dir = folder();
+    let server = Server::start(dir.path(), &["--max-clients", "2"]);
+    let mut a = server.connect();
+    let mut b = server.connect();
+    assert_eq!(a.ask("listar", Data::None).estado, "ok");
+    assert_eq!(b.ask("listar", Data::None).estado, "ok");
+    let mut third = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    third.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // The error frame is written on accept: let it arrive before the request goes out,
+    // as it does for the course's client, which waits for its user.
+    std::thread::sleep(Duration::from_millis(300));
+    let frame = Client::frame("listar", Data::None);
+    third.write_all(&frame[..4]).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    third.write_all(&frame[4..]).unwrap();
+    let mut len = [0u8; 4];
+    third.read_exact(&mut len).unwrap();
+    let mut payload = vec![0; u32::from_be_bytes(len) as usize];
+    third.read_exact(&mut payload).unwrap();
+    let reply = almacen::message::parse_reply(&payload, almacen::pickle::Limits::default()).unwrap();
+    assert_eq!(reply.estado, "error");
+    assert_eq!(
+        reply.data,
+        almacen::pickle::Value::String("servidor lleno, intente más tarde".into())
+    );
+    // Then the end of the connection, not a reset.
+    assert_eq!(third.read(&mut len).unwrap(), 0);
     assert_eq!(a.ask("listar", Data::None).estado, "ok");
 }
 

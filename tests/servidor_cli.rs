@@ -63,6 +63,21 @@ fn max_frame_takes_sizes_with_units() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("16MiB"));
 }
 
+/// A --max-frame too small to carry a request is a usage error (exit 2) that says so
+/// and gives the smallest that works, instead of a server that refuses everything.
+#[test]
+fn a_max_frame_too_small_for_any_request_is_refused() {
+    let out = servidor(&["--max-frame", "10"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--max-frame 10 es muy poco: no cabe ni un pedido"),
+        "{err}"
+    );
+    assert!(err.contains("al menos 1KiB"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
 /// A folder whose name is not UTF-8 is served; a missing one is a clear error, no panic.
 #[cfg(unix)] // only Unix file names can hold arbitrary bytes
 #[test]
@@ -171,6 +186,11 @@ fn listening_on_every_address_lists_them_and_warns_without_a_key() {
         );
         if warned {
             assert!(err.contains("--clave"), "{err}");
+            // Every write is named, duplicar too.
+            assert!(
+                err.contains("puede subir, duplicar, borrar y renombrar archivos"),
+                "{err}"
+            );
         }
     }
 }

@@ -45,6 +45,37 @@ impl fmt::Display for Failure {
     }
 }
 
+/// What almacen says when it shuts down cleanly: its `cierre` push, and its answer to a
+/// request that arrives meanwhile.
+pub const SERVER_CLOSING: &str = "el servidor se está cerrando";
+
+/// True when the failure is the server's own word that it is shutting down, not a crash.
+pub fn is_server_closing(failure: &Failure) -> bool {
+    matches!(failure, Failure::Server(m) if m.contains(SERVER_CLOSING))
+}
+
+/// What a server that stayed silent to `hola` still answers: all the course asks of it.
+pub const BASIC_OPS: [&str; 2] = ["listar", "descargar"];
+
+/// What `what` (a command, or an operation) meets on a server like the course's: one
+/// line that names what is missing and what there is. Nothing was sent, so it is a
+/// `Local` failure, and the menu goes on after it.
+pub fn lacks(what: &str) -> Failure {
+    Failure::Local(format!(
+        "este servidor no ofrece {what}: no respondió a hola, como el servidor del curso, \
+         que solo tiene listar y descargar"
+    ))
+}
+
+/// Refuses, before sending, an operation a `basic` server would leave unanswered (it
+/// would wait in silence until `--espera` ran out).
+pub fn check_basic(basic: bool, operacion: &str) -> Result<(), Failure> {
+    if basic && !BASIC_OPS.contains(&operacion) {
+        return Err(lacks(operacion));
+    }
+    Ok(())
+}
+
 /// A local file problem, naming the file, in Spanish words.
 pub fn local_io(path: &Path, e: &io::Error) -> Failure {
     Failure::Local(format!("{}: {}", path.display(), io_error(e)))
@@ -88,6 +119,10 @@ pub trait Call {
 
     /// True when the connection speaks protocol 2 (the server checks sha256 then).
     fn protocol2(&self) -> bool;
+
+    /// True when the server is like the course's: it stayed silent to `hola`, and only
+    /// answers `listar` and `descargar` (whole files).
+    fn basic(&self) -> bool;
 
     /// Like [`Call::call`], keeping only an ok reply's data.
     fn ask(&mut self, operacion: &str, data: Data) -> Result<Value, Failure> {

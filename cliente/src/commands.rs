@@ -2,7 +2,7 @@
 //! says how it went.
 
 use super::args::{Command, Invocation};
-use super::call::{Call, Failure, Msg};
+use super::call::{check_basic, lacks, Call, Failure, Msg, SERVER_CLOSING};
 use super::conn::{self, Reader, Writer};
 use super::pushes::{self, Pushes};
 use super::text::{human, printable};
@@ -19,6 +19,11 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
     let plan = Plan::check(&inv.command)?;
     let mut link = Direct::connect(inv)?;
     let have_key = inv.clave.is_some();
+    if link.basic() {
+        if let Some(what) = beyond_basic(&inv.command) {
+            return Err(lacks(what));
+        }
+    }
     match &inv.command {
         Command::Menu => unreachable!("the menu is not a subcommand"),
         Command::Listar => {
@@ -66,9 +71,30 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The command's name when a server like the course's cannot do it.
+fn beyond_basic(command: &Command) -> Option<&'static str> {
+    Some(match command {
+        Command::Menu | Command::Listar | Command::Descargar { .. } => return None,
+        Command::ListarDetalle { .. } => "listar-detalle",
+        Command::Clientes => "clientes",
+        Command::Subir { .. } => "subir",
+        Command::Duplicar { .. } => "duplicar",
+        Command::Borrar { .. } => "borrar",
+        Command::Renombrar { .. } => "renombrar",
+        Command::Difundir { .. } => "difundir",
+        Command::Mensaje { .. } => "mensaje",
+        Command::Escuchar => "escuchar",
+    })
+}
+
 /// `descargar`: goes on from what an interrupted run saved, saying so, and tells where
 /// the file went.
 fn descargar(link: &mut Direct, name: &str, dest: &Path) -> Result<(), Failure> {
+    if link.basic() {
+        let done = transfer::download_whole(link, name, dest)?;
+        println!("{}", done.report(name, dest));
+        return Ok(());
+    }
     let job = transfer::plan_download(link, name, dest)?;
     let resume = job.resumable() > 0;
     if resume {
@@ -177,6 +203,9 @@ struct Direct {
     writer: Writer,
     pushes: Pushes,
     clave: Option<String>,
+    /// The server said it is shutting down (a `cierre` push): the end of the connection
+    /// that follows is that, not a crash.
+    closing: bool,
 }
 
 impl Direct {
@@ -189,6 +218,7 @@ impl Direct {
             writer,
             pushes: Pushes::new(downloads),
             clave: inv.clave.clone(),
+            closing: false,
         })
     }
 }
@@ -202,11 +232,30 @@ impl Call for Direct {
         self.writer.codec() == almacen::protocol::Codec::V2
     }
 
+    fn basic(&self) -> bool {
+        self.writer.basic()
+    }
+
     fn call(&mut self, operacion: &str, data: Data) -> Result<Msg, Failure> {
-        self.writer.send(operacion, &data)?;
+        check_basic(self.basic(), operacion)?;
+        let closing = |f: Failure, said: bool| {
+            if said {
+                Failure::Server(SERVER_CLOSING.into())
+            } else {
+                f
+            }
+        };
+        self.writer
+            .send(operacion, &data)
+            .map_err(|f| closing(f, self.closing))?;
         loop {
-            match self.reader.next()? {
-                None => return Err(Failure::Link("el servidor cerró la conexión".into())),
+            match self.reader.next().map_err(|f| closing(f, self.closing))? {
+                None => {
+                    let lost = Failure::Link("el servidor cerró la conexión".into());
+                    return Err(closing(lost, self.closing));
+                }
+                // Not subscribed, the goodbye is only the reason for what comes next.
+                Some(msg) if pushes::is_push(&msg) && msg.operacion == "cierre" => self.closing = true,
                 Some(msg) if pushes::is_push(&msg) => self.pushes.handle(msg),
                 Some(msg) => {
                     self.writer.answered();

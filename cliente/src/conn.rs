@@ -9,9 +9,14 @@
 //! Every connection starts in the course's protocol and asks, with a pickled
 //! `Mensaje("hola", {"version": 2})`, for protocol 2 (docs/protocol.md, "Protocol 2"). An
 //! `ok` naming version 2 switches both halves to JSON headers with request ids and raw
-//! bytes; anything else (an older almacen, the course's own server) keeps the course's
-//! protocol, so the client works with either. The switch happens in `connect`, before
-//! the halves go their own ways, so neither ever sees a frame in the wrong protocol.
+//! bytes; an error (an older almacen) keeps the course's protocol. The course's own
+//! server, and the ones students write in the lab, never answer an operation they do not
+//! know: after `HOLA_WAIT` of silence the client opens a fresh connection in the course's
+//! protocol and treats the server as `basic` (only `listar` and `descargar`, whole files,
+//! no `resumen`). A fresh connection, because a slow almacen might still answer `hola`
+//! later, and that late reply must not be taken for the answer to the next request. The
+//! switch happens in `connect`, before the halves go their own ways, so neither ever sees
+//! a frame in the wrong protocol.
 //!
 //! Nothing here waits forever. Connecting gives up after a while, and both halves have
 //! socket timeouts: a read or write that sees no progress for `wait` fails. Silence is
@@ -21,7 +26,7 @@
 //! so a long transfer that keeps moving never times out.
 
 use super::args::Target;
-use super::call::{local_io, Failure, Msg};
+use super::call::{local_io, Failure, Msg, BASIC_OPS};
 use super::progress::Progress;
 use super::spill::{self, Spill};
 use super::text::human;
@@ -33,7 +38,7 @@ use almacen::protocol::v2::{self as proto2, encode, header, hola};
 use almacen::protocol::{self, Codec};
 use almacen::spanish::io_error;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, ErrorKind, Read, Write};
+use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -53,6 +58,10 @@ const BUFFER_MAX: usize = 256 * 1024 * 1024;
 const _: () = assert!(SPILL_MIN > HEAD as u64);
 /// Connecting waits at most this long (or `wait`, if shorter) for each address.
 const CONNECT_MAX: Duration = Duration::from_secs(10);
+/// How long `hola` may go unanswered before the server is taken for one like the
+/// course's, which never answers an operation it does not know. almacen answers it at
+/// once, from its event loop, without touching the disk.
+const HOLA_WAIT: Duration = Duration::from_secs(1);
 
 /// Whether an I/O error is a socket timeout (its name differs between OSes).
 fn timed_out(e: &io::Error) -> bool {
@@ -107,10 +116,18 @@ struct Peer {
     /// `host:port` as the user gave it.
     name: String,
     wait: Duration,
+    /// The server answered `hola` with an error of its own ("servidor lleno, intente más
+    /// tarde"), not "unknown operation". If the connection then ends before any other
+    /// reply, those words are the reason, and the user reads them instead of "connection
+    /// lost". Cleared by the first reply that comes after.
+    refusal: Option<String>,
 }
 
 impl Peer {
     fn lost(&self, e: &io::Error) -> Failure {
+        if let Some(words) = &self.refusal {
+            return Failure::Server(words.clone());
+        }
         if timed_out(e) {
             return self.silent();
         }
@@ -158,6 +175,8 @@ pub struct Writer {
     codec: Codec,
     /// Protocol 2: the id of the next request.
     next_id: u64,
+    /// The server said nothing to `hola`: it only does what `BASIC_OPS` names.
+    basic: bool,
 }
 
 /// The first id of a protocol-2 connection (the `hola` before it had none).
@@ -169,47 +188,88 @@ const FIRST_ID: u64 = 1;
 pub fn connect(target: &Target, spool: &Path, wait: Duration) -> Result<(Reader, Writer), Failure> {
     let (mut reader, mut writer) = open_halves(target, spool, wait)?;
     match negotiate(&mut reader, &mut writer)? {
-        Some(codec) => {
-            reader.codec = codec;
-            writer.codec = codec;
+        Hola::Agreed => {
+            reader.codec = Codec::V2;
+            writer.codec = Codec::V2;
+            Ok((reader, writer))
+        }
+        Hola::Declined(refusal) => {
+            reader.peer.refusal = refusal.clone();
+            writer.peer.refusal = refusal;
             Ok((reader, writer))
         }
         // A server that hangs up on a request it does not know: ask again without `hola`.
-        None => {
+        Hola::Closed => {
             log::debug!("the server closed the connection on hola; reconnecting in the course's protocol");
             open_halves(target, spool, wait)
+        }
+        Hola::Silent => {
+            log::debug!(
+                "no answer to hola in {} ms: a server like the course's; reconnecting in the \
+                 course's protocol, for {} only",
+                HOLA_WAIT.min(wait).as_millis(),
+                BASIC_OPS.join(" and ")
+            );
+            let (reader, mut writer) = open_halves(target, spool, wait)?;
+            writer.basic = true;
+            Ok((reader, writer))
         }
     }
 }
 
-/// Asks for protocol 2 in the course's protocol. Some(the codec to speak from now on),
-/// or None when the server closed the connection instead of answering.
-fn negotiate(reader: &mut Reader, writer: &mut Writer) -> Result<Option<Codec>, Failure> {
+/// How a server took `hola`.
+enum Hola {
+    /// Protocol 2 from now on.
+    Agreed,
+    /// The course's protocol; with the server's words when it refused for a reason of
+    /// its own rather than not knowing `hola`.
+    Declined(Option<String>),
+    /// It closed the connection instead of answering.
+    Closed,
+    /// It said nothing at all, as the course's server does to anything it does not know.
+    Silent,
+}
+
+/// Asks for protocol 2 in the course's protocol, waiting at most `HOLA_WAIT` for the
+/// first byte of an answer (then the usual `wait` for the rest of it).
+fn negotiate(reader: &mut Reader, writer: &mut Writer) -> Result<Hola, Failure> {
     writer.send(hola::OPERACION, &Data::dict([("version", Data::Int(2))]))?;
+    if !reader.answers_within(HOLA_WAIT.min(reader.peer.wait))? {
+        return Ok(Hola::Silent);
+    }
     let Some(reply) = reader.next()? else {
-        return Ok(None);
+        return Ok(Hola::Closed);
     };
     writer.answered();
     let agreed = reply.estado == "ok" && get(&reply.data, "version") == Some(&Value::I64(2));
     if agreed {
         log::debug!("the server agreed to protocol 2");
-        return Ok(Some(Codec::V2));
+        return Ok(Hola::Agreed);
     }
-    // An older almacen answers "operación desconocida: hola", the course's server some
-    // error of its own: both are fine, the course's protocol is all they speak.
+    // An older almacen answers "operación desconocida: hola": fine, the course's
+    // protocol is all it speaks. Any other error may be the server turning us away
+    // (full): kept, in case the connection ends next.
     log::debug!(
         "the server declined protocol 2 ({} {:?}); staying in the course's protocol",
         reply.estado,
         reply.data
     );
-    Ok(Some(Codec::Course))
+    let refusal = match reply.data {
+        Value::String(words) if reply.estado == "error" && !words.contains(hola::OPERACION) => Some(words),
+        _ => None,
+    };
+    Ok(Hola::Declined(refusal))
 }
 
 /// Opens the socket and makes the two halves, both in the course's protocol.
 fn open_halves(target: &Target, spool: &Path, wait: Duration) -> Result<(Reader, Writer), Failure> {
     let name = format!("{}:{}", target.host, target.port);
     let stream = open(target, &name, wait)?;
-    let peer = Peer { name, wait };
+    let peer = Peer {
+        name,
+        wait,
+        refusal: None,
+    };
     // Requests are single writes of whole frames; no reason to wait for more.
     let _ = stream.set_nodelay(true);
     let timeouts = stream
@@ -236,6 +296,7 @@ fn open_halves(target: &Target, spool: &Path, wait: Duration) -> Result<(Reader,
             peer,
             codec: Codec::Course,
             next_id: FIRST_ID,
+            basic: false,
         },
     ))
 }
@@ -294,19 +355,56 @@ impl Writer {
     }
 
     /// Notes that the reply to one request arrived.
-    pub fn answered(&self) {
+    pub fn answered(&mut self) {
         self.pending.answered();
+        self.peer.refusal = None;
     }
 
     /// Which protocol the connection speaks.
     pub fn codec(&self) -> Codec {
         self.codec
     }
+
+    /// True when the server stayed silent to `hola`: like the course's, it only answers
+    /// what `BASIC_OPS` names, and never `resumen`.
+    pub fn basic(&self) -> bool {
+        self.basic
+    }
 }
 
 impl Reader {
+    /// Waits up to `limit` for the server to send something (or close): false when it
+    /// stays silent. Nothing is consumed; the socket's usual timeout is back after.
+    fn answers_within(&mut self, limit: Duration) -> Result<bool, Failure> {
+        self.read_timeout(limit)?;
+        let seen = loop {
+            match self.stream.fill_buf() {
+                Ok(_) => break Ok(true),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if timed_out(&e) => break Ok(false),
+                Err(e) => break Err(self.peer.lost(&e)),
+            }
+        };
+        self.read_timeout(self.peer.wait)?;
+        seen
+    }
+
     /// The next frame, or None when the server closed the connection between frames.
     pub fn next(&mut self) -> Result<Option<Msg>, Failure> {
+        let msg = self.next_frame()?;
+        match &msg {
+            Some(_) => self.peer.refusal = None,
+            // It turned us away and hung up: its words say why.
+            None => {
+                if let Some(words) = self.peer.refusal.take() {
+                    return Err(Failure::Server(words));
+                }
+            }
+        }
+        Ok(msg)
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Msg>, Failure> {
         let mut prefix = [0u8; HEADER_LEN];
         let mut got = 0;
         while got < HEADER_LEN {
@@ -456,17 +554,13 @@ impl Reader {
     }
 
     fn decode(&self, payload: &[u8], spill: Option<Spill>) -> Result<Option<Msg>, Failure> {
-        let msg = message::parse(payload, Limits::default())
-            .map_err(|_| self.peer.not_almacen("llegó una respuesta ilegible"))?
-            .into_owned();
-        let estado = match msg.estado {
-            Value::String(s) => s,
-            _ => String::new(),
-        };
+        // A reply may come without `operacion` (the course's server leaves it None).
+        let msg = message::parse_reply(payload, Limits::default())
+            .map_err(|_| self.peer.not_almacen("llegó una respuesta ilegible"))?;
         Ok(Some(Msg {
             operacion: msg.operacion,
             data: msg.data,
-            estado,
+            estado: msg.estado,
             spill,
             aviso: None,
         }))

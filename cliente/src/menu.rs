@@ -9,7 +9,7 @@
 //! readiness polling does not: epoll refuses regular files.
 
 use super::args::Invocation;
-use super::call::{Call, Failure, Msg};
+use super::call::{check_basic, lacks, Call, Failure, Msg, BASIC_OPS, SERVER_CLOSING};
 use super::commands::plural;
 use super::conn::{self, Reader, Writer};
 use super::pushes::{self, Pushes};
@@ -61,11 +61,19 @@ struct Menu {
 /// Runs the menu until `salir`, the end of stdin, or the server closing.
 pub fn run(inv: &Invocation) -> Result<(), Failure> {
     let mut menu = Menu::open(inv)?;
-    let id = ops::suscribir(&mut menu, inv.alias.as_deref())?;
-    println!(
-        "Conectado a {}:{} como cliente {id}. Lo que otros le envíen se guarda en {DOWNLOADS}/.",
-        inv.target.host, inv.target.port
-    );
+    if menu.basic() {
+        // Nothing to subscribe to: such a server pushes nothing.
+        println!(
+            "Conectado a {}:{}, un servidor como el del curso: solo ofrece listar y descargar.",
+            inv.target.host, inv.target.port
+        );
+    } else {
+        let id = ops::suscribir(&mut menu, inv.alias.as_deref())?;
+        println!(
+            "Conectado a {}:{} como cliente {id}. Lo que otros le envíen se guarda en {DOWNLOADS}/.",
+            inv.target.host, inv.target.port
+        );
+    }
     // The whole menu once, then a short prompt: results stay on screen instead of
     // scrolling away under a dozen lines after every choice.
     println!("{MENU}");
@@ -84,7 +92,11 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
                 return Ok(());
             }
             other => match action(other) {
-                Some(act) => act(&mut menu),
+                Some((name, _)) if menu.basic() && !BASIC_OPS.contains(&name) => {
+                    println!("Error: {}", lacks(name));
+                    continue;
+                }
+                Some((_, act)) => act(&mut menu),
                 None => {
                     println!("Opción no válida: {}", printable(other));
                     println!("{MENU}");
@@ -96,12 +108,10 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
             Ok(()) => {}
             // The server refused, or a local file or an answer was wrong: say so and
             // show the menu again. A lost connection ends the session.
-            Err(Stop::Failed(Failure::Server(m) | Failure::Local(m))) => {
-                println!(
-                    "Error: {}",
-                    ops::key_hint(Failure::Server(m), menu.clave.is_some())
-                )
+            Err(Stop::Failed(f @ Failure::Server(_))) => {
+                println!("Error: {}", ops::key_hint(f, menu.clave.is_some()))
             }
+            Err(Stop::Failed(Failure::Local(m))) => println!("Error: {m}"),
             Err(Stop::Failed(failure)) => return Err(failure),
             Err(Stop::Eof) => return Ok(()),
         }
@@ -111,18 +121,18 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
 /// One of the menu's actions: asks its questions, calls the server, shows the result.
 type Action = fn(&mut Menu) -> Result<(), Stop>;
 
-/// The action a menu choice names, by number or by name.
-fn action(choice: &str) -> Option<Action> {
-    let act: Action = match choice {
-        "1" | "listar" => listar,
-        "2" | "descargar" => descargar,
-        "3" | "subir" => subir,
-        "4" | "duplicar" => duplicar,
-        "5" | "borrar" => borrar,
-        "6" | "renombrar" => renombrar,
-        "7" | "difundir" => difundir,
-        "8" | "clientes" => clientes,
-        "9" | "mensaje" => mensaje,
+/// The action a menu choice names, by number or by name, with its name.
+fn action(choice: &str) -> Option<(&'static str, Action)> {
+    let act: (&str, Action) = match choice {
+        "1" | "listar" => ("listar", listar),
+        "2" | "descargar" => ("descargar", descargar),
+        "3" | "subir" => ("subir", subir),
+        "4" | "duplicar" => ("duplicar", duplicar),
+        "5" | "borrar" => ("borrar", borrar),
+        "6" | "renombrar" => ("renombrar", renombrar),
+        "7" | "difundir" => ("difundir", difundir),
+        "8" | "clientes" => ("clientes", clientes),
+        "9" | "mensaje" => ("mensaje", mensaje),
         _ => return None,
     };
     Some(act)
@@ -313,7 +323,12 @@ impl Call for Menu {
         self.writer.codec() == almacen::protocol::Codec::V2
     }
 
+    fn basic(&self) -> bool {
+        self.writer.basic()
+    }
+
     fn call(&mut self, operacion: &str, data: Data) -> Result<Msg, Failure> {
+        check_basic(self.basic(), operacion)?;
         self.writer.send(operacion, &data)?;
         loop {
             match self.events.recv() {
@@ -324,6 +339,10 @@ impl Call for Menu {
                 }
                 Ok(Event::Line(line)) => self.pending.push_back(line),
                 Ok(Event::Eof) => self.eof = true,
+                // After its goodbye, the end of the connection is a shutdown, not a crash.
+                Ok(Event::Closed(_)) if self.pushes.server_closing() => {
+                    return Err(Failure::Server(SERVER_CLOSING.into()))
+                }
                 Ok(Event::Closed(e)) => return Err(closed(e)),
                 Err(_) => return Err(closed(None)),
             }
@@ -332,6 +351,19 @@ impl Call for Menu {
 }
 
 fn listar(menu: &mut Menu) -> Result<(), Stop> {
+    if menu.basic() {
+        // Names only: such a server has no listar_detalle.
+        let names = ops::listar(menu)?;
+        if names.is_empty() {
+            println!("No hay archivos en el servidor.");
+        } else {
+            println!("Archivos en el servidor:");
+            for name in names {
+                println!("  {}", printable(&name));
+            }
+        }
+        return Ok(());
+    }
     let entries = ops::listar_detalle(menu)?;
     if entries.is_empty() {
         println!("No hay archivos en el servidor.");
@@ -348,6 +380,11 @@ fn descargar(menu: &mut Menu) -> Result<(), Stop> {
     };
     check_name(&name).map_err(|why| Failure::Local(format!("{}: {why}", printable(&name))))?;
     let dest = Path::new(DOWNLOADS).join(&name);
+    if menu.basic() {
+        let done = transfer::download_whole(menu, &name, &dest)?;
+        println!("{}", done.report(&name, &dest));
+        return Ok(());
+    }
     let plan = transfer::plan_download(menu, &name, &dest)?;
     let resume = plan.resumable() > 0
         && menu.yes_no(

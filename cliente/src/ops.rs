@@ -133,12 +133,19 @@ pub fn renombrar(link: &mut dyn Call, name: &str, new: &str) -> Result<String, F
     text(&link.ask("renombrar", data)?, "nombre").ok_or_else(|| odd("renombrar"))
 }
 
-/// The server's refusal of a write that needs the key, with how to give it.
+/// The server's refusal of a write for want of the key, or for a wrong one, said once in
+/// cliente's terms: the server's own text tells a protocol reader to send `data` as a
+/// dict with "clave", which someone at cliente's prompt can do nothing with.
 pub fn key_hint(failure: Failure, have_key: bool) -> Failure {
+    let env = almacen::config::CLAVE_ENV;
     match failure {
-        Failure::Server(m) if m.contains("clave") && !have_key => Failure::Server(format!(
-            "{m} (este servidor exige una clave para escribir: use --clave CLAVE o la variable {})",
-            almacen::config::CLAVE_ENV
+        Failure::Server(m) if !have_key && (m.contains("pide una clave") || m.contains("falta la clave")) => {
+            Failure::Server(format!(
+                "este servidor pide una clave para escribir: use --clave CLAVE o la variable {env}"
+            ))
+        }
+        Failure::Server(m) if have_key && m.contains("clave incorrecta") => Failure::Server(format!(
+            "la clave no es la de este servidor: revise --clave CLAVE o la variable {env}"
         )),
         other => other,
     }
@@ -213,13 +220,15 @@ pub fn resolve(link: &mut dyn Call, to: &Recipient) -> Result<Data, Failure> {
     if ids.is_empty() {
         ids = named(false);
     }
+    // Not found, or found twice: what the server's list of clients says, so exit 1, as
+    // when the server itself answers that no client has an id.
     match ids.as_slice() {
         [id] => Ok(Data::Int(*id)),
-        [] => Err(Failure::Local(format!(
+        [] => Err(Failure::Server(format!(
             "no hay un cliente con alias «{}» (vea quién está con clientes)",
             printable(alias)
         ))),
-        many => Err(Failure::Local(format!(
+        many => Err(Failure::Server(format!(
             "hay {} clientes con alias «{}» (ids {}): use el id",
             many.len(),
             printable(alias),

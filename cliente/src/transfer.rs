@@ -18,7 +18,7 @@
 //! client still asks `resumen` where it helps, and goes on without the check (saying so
 //! at debug level) when the server does not know it.
 
-use super::call::{local_io, Call, Failure};
+use super::call::{is_server_closing, local_io, Call, Failure};
 use super::ops::{self, Entry};
 use super::progress::Progress;
 use super::text::human;
@@ -489,11 +489,39 @@ pub fn download(link: &mut dyn Call, plan: Plan, resume: bool) -> Result<Downloa
     if from == 0 {
         let _ = fs::remove_file(&temp);
     }
-    let at = fetch_ranges(link, &plan, &temp, from)?;
+    let at = fetch_ranges(link, &plan, &temp, from).map_err(|f| cut_short(f, &plan, &temp))?;
     check_same_version(link, &plan, &temp, at)?;
     check_digest(link, &plan, &temp)?;
     fs::rename(&temp, &plan.dest).map_err(|e| local_io(&plan.dest, &e))?;
     Ok(Downloaded { bytes: at, from })
+}
+
+/// A download the server cut (it shut down, crashed, or the network dropped): what was
+/// kept and how to go on, in one line. The partial stays beside the destination, and
+/// the same command finds it and asks only for the rest. A refusal (no such file) or a
+/// local problem is not a cut and is returned as it is.
+fn cut_short(failure: Failure, plan: &Plan, temp: &Path) -> Failure {
+    let kept = fs::metadata(temp).map_or(0, |m| m.len());
+    let of = plan
+        .total()
+        .map_or(String::new(), |t| format!(" de {}", human(t)));
+    let again = "ejecute el mismo comando (en el menú, descargar otra vez) para continuar desde ahí";
+    let name = &plan.name;
+    if is_server_closing(&failure) {
+        return Failure::Link(format!(
+            "el servidor se cerró a mitad de la descarga de {name} (lo detuvieron; avisó antes \
+             de irse): se guardaron {}{of}; cuando vuelva a estar en marcha, {again}",
+            human(kept)
+        ));
+    }
+    match failure {
+        Failure::Link(why) | Failure::Reply(why) => Failure::Link(format!(
+            "la descarga de {name} se cortó sin aviso del servidor ({why}): se guardaron \
+             {}{of}; {again}",
+            human(kept)
+        )),
+        other => other,
+    }
 }
 
 /// Asks for the file a range at a time from byte `from` on, appending each to the
@@ -533,6 +561,64 @@ fn fetch_ranges(link: &mut dyn Call, plan: &Plan, temp: &Path, from: u64) -> Res
     let file = file.expect("at least one piece was written");
     file.sync_all().map_err(|e| local_io(temp, &e))?;
     Ok(at)
+}
+
+/// Downloads `name` whole, with one `descargar` that carries just the name: all a server
+/// like the course's understands. It has no ranges (nothing to resume) and no `resumen`
+/// (nothing to check against), which is said once. The bytes land under the partial name
+/// first, or come already on disk when the reader spilled a large reply, and are renamed
+/// into place only when all of them arrived.
+pub fn download_whole(link: &mut dyn Call, name: &str, dest: &Path) -> Result<Downloaded, Failure> {
+    let msg = link.call("descargar", Data::str(name))?;
+    if msg.estado != "ok" {
+        return Err(match msg.data {
+            Value::String(words) => Failure::Server(words),
+            // The course's server says only estado="error", for a name it does not have.
+            _ => Failure::Server(format!(
+                "el servidor no entregó {name}: no lo tiene (vea los nombres con listar)"
+            )),
+        });
+    }
+    let temp = partial_path(dest, None);
+    let bytes = match (msg.spill, msg.data) {
+        (Some(spill), _) => {
+            let len = fs::metadata(spill.path())
+                .map_err(|e| local_io(spill.path(), &e))?
+                .len();
+            // The spill sits in descargas/; a destination elsewhere (-o on another disk)
+            // may not take a rename, and gets a copy.
+            if fs::rename(spill.path(), &temp).is_err() {
+                fs::copy(spill.path(), &temp).map_err(|e| local_io(&temp, &e))?;
+            } else {
+                spill.keep();
+            }
+            len
+        }
+        (None, Value::Bytes(content)) => {
+            let mut file = open_partial(&temp, false)?;
+            file.write_all(&content).map_err(|e| local_io(&temp, &e))?;
+            content.len() as u64
+        }
+        _ => {
+            return Err(Failure::Reply(
+                "respuesta inesperada del servidor a descargar".into(),
+            ))
+        }
+    };
+    File::open(&temp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| local_io(&temp, &e))?;
+    fs::rename(&temp, dest).map_err(|e| local_io(dest, &e))?;
+    unchecked_once();
+    Ok(Downloaded { bytes, from: 0 })
+}
+
+/// Says, once per run, that downloads go unchecked: the server has no `resumen`.
+fn unchecked_once() {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        eprintln!("(sin verificar el sha256: este servidor no ofrece resumen)");
+    });
 }
 
 /// The same version from start to end: same size now (`at`), and same size and time in

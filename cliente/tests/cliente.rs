@@ -493,10 +493,11 @@ fn names_in(dir: &Path) -> Vec<String> {
 
 /// Starts downloading `name` through a proxy that cuts it after 6 MiB came back, so the
 /// first 4 MiB range is kept in a partial and the run fails.
-fn interrupt_download(port: u16, cwd: &Path, name: &str) {
+fn interrupt_download(port: u16, cwd: &Path, name: &str) -> Run {
     let proxy = cutting_proxy(port, 6 * MIB);
     let run = cliente(proxy, cwd, &["descargar", name]);
     assert_ne!(run.code, 0, "{run:?}");
+    run
 }
 
 /// An interrupted download leaves nothing under the final name, only a hidden partial;
@@ -506,7 +507,16 @@ fn an_interrupted_download_resumes_on_the_next_run() {
     let whole = pattern(10 * MIB + 100);
     let (_dir, server, cwd) = started_with("cli-resume", Some(("video.bin", &whole)));
     // The first range (4 MiB) gets through, the second is cut.
-    interrupt_download(server.port, cwd.path(), "video.bin");
+    let run = interrupt_download(server.port, cwd.path(), "video.bin");
+    assert_exit(
+        &run,
+        2,
+        &[
+            "la descarga de video.bin se cortó sin aviso del servidor",
+            "se guardaron 4.0 MiB de 10.0 MiB; ejecute el mismo comando",
+        ],
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
     let downloads = cwd.path().join("descargas");
     assert!(
         !downloads.join("video.bin").exists(),
@@ -760,6 +770,9 @@ fn mensaje_reports_deliveries_and_refusals() {
     assert_eq!(run.stdout, "Mensaje entregado a 0 clientes\n");
     let run = cliente(server.port, cwd.path(), &["mensaje", "999", "hola"]);
     assert_exit(&run, 1, &["no hay un cliente suscrito con id 999"]);
+    // An unknown alias is the same answer, found in the list of clients: the same code.
+    let run = cliente(server.port, cwd.path(), &["mensaje", "beto", "hola"]);
+    assert_exit(&run, 1, &["no hay un cliente con alias «beto»"]);
 }
 
 /// A menu session typed ahead and ended by the end of input: each choice does its
@@ -895,7 +908,7 @@ fn mensaje_by_alias_and_senders_named_alike() {
 
     assert_message_arrives(server.port, menu_dir.path(), &listener, "ana", &["hola", "ana"]);
     let run = cliente(server.port, menu_dir.path(), &["mensaje", "nadie", "hola"]);
-    assert_exit(&run, 2, &["no hay un cliente con alias «nadie»"]);
+    assert_exit(&run, 1, &["no hay un cliente con alias «nadie»"]);
 
     let mut beto = Live::menu(server.port, menu_dir.path(), &["--alias", "beto"]);
     beto.type_in("9\nAna\nsoy beto\n");
@@ -1434,4 +1447,264 @@ fn a_reply_with_another_requests_id_is_refused() {
         &["llegó la respuesta a otro pedido (id 99; se esperaba 1)"],
     );
     assert_eq!(run.stdout, "");
+}
+
+/// tests/py/servidor_curso.py on a folder: a stand-in for the course's own server (and
+/// the students'), which answers only `listar` and `descargar` and ignores the rest.
+struct CourseServer {
+    child: Child,
+    port: u16,
+}
+
+impl CourseServer {
+    fn start(dir: &Path) -> CourseServer {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/py/servidor_curso.py");
+        let mut child = common::python3()
+            .arg(script)
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("puerto ")
+            .expect("its port")
+            .parse()
+            .unwrap();
+        CourseServer { child, port }
+    }
+}
+
+impl Drop for CourseServer {
+    fn drop(&mut self) {
+        // The end of its stdin ends it.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// The course's kind of server never answers `hola`: cliente lists (a reply whose
+/// operacion is None) and downloads whole files from it, large ones included, and says
+/// once that nothing was checked.
+#[test]
+fn a_server_like_the_courses_lists_and_serves_whole_files() {
+    let dir = served();
+    // Past 8 MiB, the reply goes to disk as it arrives instead of into memory.
+    dir.write("grande.bin", &pattern(9 * MIB));
+    let course = CourseServer::start(dir.path());
+    let cwd = TempDir::new("cli-curso");
+    let run = cliente(course.port, cwd.path(), &["listar"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "grande.bin\nmi foto.png\npoema.txt\nvacío.txt\n");
+    for name in ["mi foto.png", "vacío.txt", "grande.bin"] {
+        let run = cliente(course.port, cwd.path(), &["descargar", name]);
+        assert_eq!(run.code, 0, "{name}: {run:?}");
+        let unchecked = "sin verificar el sha256: este servidor no ofrece resumen";
+        assert_eq!(run.stderr.matches(unchecked).count(), 1, "{run:?}");
+        assert_downloaded(cwd.path(), dir.path(), name);
+    }
+    assert_eq!(names_in(&cwd.path().join("descargas")).len(), 3, "no leftovers");
+    let run = cliente(course.port, cwd.path(), &["descargar", "no-está.txt"]);
+    assert_exit(&run, 1, &["no entregó no-está.txt", "listar"]);
+}
+
+/// Asked for what such a server lacks, cliente says so in one line and sends nothing
+/// (the server would never answer); the menu goes on after it.
+#[test]
+fn a_server_like_the_courses_is_not_asked_what_it_lacks() {
+    let dir = served();
+    let course = CourseServer::start(dir.path());
+    let cwd = TempDir::new("cli-curso-falta");
+    cwd.write("nota.txt", b"x");
+    for (args, what) in [
+        (&["subir", "nota.txt"][..], "subir"),
+        (&["borrar", "poema.txt"], "borrar"),
+        (&["listar-detalle"], "listar-detalle"),
+        (&["escuchar"], "escuchar"),
+    ] {
+        let run = cliente(course.port, cwd.path(), args);
+        assert_exit(
+            &run,
+            2,
+            &[
+                &format!("este servidor no ofrece {what}:"),
+                "solo tiene listar y descargar",
+            ],
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    }
+    let run = menu(course.port, cwd.path(), "listar\n3\n2\npoema.txt\nsalir\n");
+    assert_said(
+        &run,
+        &[
+            "solo ofrece listar y descargar",
+            "  poema.txt",
+            "Error: este servidor no ofrece subir",
+            "Descargado poema.txt",
+        ],
+    );
+    assert_downloaded(cwd.path(), dir.path(), "poema.txt");
+}
+
+/// A full server (`--max-clients 2`, two clients in) turns cliente away in its own
+/// words, with the "server answered an error" exit code, from a subcommand and the menu.
+#[test]
+fn full_server_reply_is_shown_in_the_servers_words() {
+    let dir = served();
+    let server = Server::start(dir.path(), &["--max-clients", "2"]);
+    let cwd = TempDir::new("cli-lleno");
+    let mut a = server.connect();
+    let mut b = server.connect();
+    assert_eq!(a.ask("listar", Data::None).estado, "ok");
+    assert_eq!(b.ask("listar", Data::None).estado, "ok");
+    let run = cliente(server.port, cwd.path(), &["listar"]);
+    assert_exit(&run, 1, &["cliente: servidor lleno, intente más tarde"]);
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    let run = menu(server.port, cwd.path(), "listar\n");
+    assert_exit(&run, 1, &["servidor lleno, intente más tarde"]);
+    drop(a);
+    // Once a place frees up, the same command works.
+    wait_until("a place frees up", Duration::from_secs(20), || {
+        cliente(server.port, cwd.path(), &["listar"]).code == 0
+    });
+}
+
+/// A write refused for want of the key says so once, with the flag and the variable,
+/// and nothing about dicts; a wrong key says it is wrong. The menu says the same.
+#[test]
+fn key_refusal_names_the_flag_and_the_variable_once() {
+    let dir = served();
+    let server = Server::start(dir.path(), &["--clave", "secreta"]);
+    let cwd = TempDir::new("cli-sin-clave");
+    cwd.write("nota.txt", b"x");
+    let asked = "cliente: este servidor pide una clave para escribir: use --clave CLAVE o la \
+                 variable ALMACEN_CLAVE\n";
+    for args in [&["subir", "nota.txt"][..], &["borrar", "poema.txt"]] {
+        let run = run_no_input(cliente_cmd(server.port, cwd.path(), args).env_remove("ALMACEN_CLAVE"));
+        assert_eq!(run.code, 1, "{run:?}");
+        assert_eq!(run.stderr, asked, "{run:?}");
+    }
+    let run = cliente(
+        server.port,
+        cwd.path(),
+        &["--clave", "otra", "borrar", "poema.txt"],
+    );
+    assert_exit(
+        &run,
+        1,
+        &["la clave no es la de este servidor: revise --clave CLAVE"],
+    );
+    let run = type_into(
+        menu_cmd(server.port, cwd.path(), &[]).env_remove("ALMACEN_CLAVE"),
+        "5\npoema.txt\ns\n",
+    );
+    assert_said(
+        &run,
+        &["Error: este servidor pide una clave para escribir: use --clave CLAVE"],
+    );
+    assert_eq!(run.stdout.matches("clave").count(), 2, "{run:?}");
+    assert!(dir.path().join("poema.txt").exists());
+}
+
+/// A proxy to `port` that passes the first `limit` bytes from the server, then holds the
+/// rest until the server ends the connection, and only then passes it on and closes: the
+/// test can shut the server down while a download is surely under way.
+fn holding_proxy(port: u16, limit: usize) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let server = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            // Upward, everything the client sends is read, even once the server is gone,
+            // so closing the client's socket never meets unread bytes (that would reset it).
+            std::thread::spawn(move || {
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = c_read.read(&mut buf) {
+                    let _ = s_write.write_all(&buf[..n]);
+                }
+            });
+            std::thread::spawn(move || {
+                let (mut s_read, mut c_write) = (server, client);
+                let mut held = Vec::new();
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = s_read.read(&mut buf) {
+                    let pass = limit.saturating_sub(held.len()).min(n);
+                    if held.len() < limit && c_write.write_all(&buf[..pass]).is_err() {
+                        return;
+                    }
+                    held.extend_from_slice(&buf[..n]);
+                }
+                let _ = c_write.write_all(&held[limit.min(held.len())..]);
+                let _ = c_write.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    proxy_port
+}
+
+/// The server shut down with Enter in the middle of a download: cliente says the server
+/// closed (it said so), what it kept, and that the same command goes on from there; the
+/// next run does.
+#[test]
+fn a_clean_shutdown_mid_download_reads_differently_from_a_crash() {
+    let whole = pattern(10 * MIB + 100);
+    let (dir, mut server, cwd) = started_with("cli-cierre-descarga", Some(("video.bin", &whole)));
+    // The listing (small) and the first 4 MiB range pass; the second range is held.
+    let proxy = holding_proxy(server.port, 6 * MIB);
+    let child = spawn(
+        &mut cliente_cmd(proxy, cwd.path(), &["descargar", "video.bin"]),
+        Stdio::null(),
+    );
+    let downloads = cwd.path().join("descargas");
+    wait_until("the first range is saved", Duration::from_secs(30), || {
+        names_in(&downloads)
+            .first()
+            .and_then(|n| std::fs::metadata(downloads.join(n)).ok())
+            .is_some_and(|m| m.len() == 4 * MIB as u64)
+    });
+    server.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    let run = finish(child, None);
+    assert_exit(
+        &run,
+        2,
+        &[
+            "el servidor se cerró a mitad de la descarga de video.bin (lo detuvieron; avisó",
+            // 4 or 8 MiB: the second range may be cut by the shutdown, or arrive whole.
+            "MiB de 10.0 MiB; cuando vuelva a estar en marcha, ejecute el mismo comando",
+        ],
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(server.wait_exit(Duration::from_secs(10)).unwrap().success());
+    let again = Server::start(dir.path(), &[]);
+    let run = cliente(again.port, cwd.path(), &["descargar", "video.bin"]);
+    assert_exit(&run, 0, &["retomando la descarga de video.bin: ya hay"]);
+    assert_eq!(read(downloads.join("video.bin")), whole);
+}
+
+/// The menu's `subir` asks for the local path and then the name on the server, Enter
+/// keeping the file's own; docs/cliente.md lists both questions as the menu words them.
+#[test]
+fn menu_subir_asks_the_questions_the_doc_lists() {
+    let (dir, server, cwd) = started("cli-subir-nombre");
+    cwd.write("nota.txt", b"apuntes");
+    let run = menu(server.port, cwd.path(), "3\nnota.txt\notra.txt\nsalir\n");
+    assert_said(
+        &run,
+        &[
+            "Ruta del archivo local: ",
+            "Nombre en el servidor [nota.txt]: ",
+            "Subido otra.txt",
+        ],
+    );
+    assert_eq!(read(dir.path().join("otra.txt")), b"apuntes");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/cliente.md")).unwrap();
+    for question in ["`Ruta del archivo local:`", "`Nombre en el servidor [X]:`"] {
+        assert!(doc.contains(question), "docs/cliente.md does not list {question}");
+    }
 }

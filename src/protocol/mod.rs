@@ -251,6 +251,20 @@ impl ReplyTo {
     }
 }
 
+/// A frame nobody asked for, for a connection that never subscribed, when its protocol
+/// lets a client tell such a frame from a reply: protocol 2 marks it (`aviso`); the
+/// course's protocol cannot, so there it is `None`.
+pub(crate) fn unasked_notice(codec: Codec, operacion: &str, data: &Data) -> Option<Vec<u8>> {
+    match codec {
+        Codec::Course => {
+            let _ = (operacion, data);
+            None
+        }
+        #[cfg(feature = "proto2")]
+        Codec::V2 => Some(v2::encode::push(operacion, data)),
+    }
+}
+
 /// What a `hola` came to: the reply to queue (in the protocol spoken so far), and the
 /// codec the connection reads with from the next frame on.
 pub(crate) struct Negotiated {
