@@ -185,7 +185,7 @@ fn port(text: &str) -> Result<u16, String> {
 /// The smallest `--max-frame` that still carries every request but an upload's contents:
 /// two names of 255 bytes (renombrar, duplicar), a key, and the envelope around them.
 /// Below it, a server would start and then refuse ordinary requests as too large.
-pub const MIN_FRAME: usize = 1024;
+pub(crate) const MIN_FRAME: usize = 1024;
 
 fn number(name: &str, text: &str, min: u64, max: u64) -> Result<u64, String> {
     match text.trim().parse::<u64>() {

@@ -147,7 +147,7 @@ pub(crate) struct Staged {
 
 impl Staged {
     /// Removes the staged file (a missing one is fine: it is gone either way).
-    pub fn remove(&self) -> io::Result<()> {
+    pub(crate) fn remove(&self) -> io::Result<()> {
         match self.dir.remove_file(&self.name) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
@@ -164,7 +164,7 @@ impl Staged {
 
     /// Its name inside staging.
     #[cfg(all(test, unix))]
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 }
@@ -209,7 +209,7 @@ pub struct Storage {
 const PRESENT_RECHECK: Duration = Duration::from_millis(1);
 
 /// What a client hears while the served folder is gone.
-pub const FOLDER_GONE: &str =
+pub(crate) const FOLDER_GONE: &str =
     "la carpeta del servidor ya no está (se borró, se movió o se cambió por un enlace); \
      avise a quien administra el servidor e intente más tarde";
 
@@ -260,7 +260,7 @@ impl Storage {
     /// would answer an empty list, or the old folder under its new name. The path is
     /// looked at once per [`PRESENT_RECHECK`] at most; when a plain folder is back at
     /// it, serving resumes.
-    pub fn check_present(&self) -> Result<(), Refusal> {
+    pub(crate) fn check_present(&self) -> Result<(), Refusal> {
         let now = Instant::now();
         let recent = self
             .looked

@@ -1208,6 +1208,7 @@ fn a_server_that_hangs_up_on_hola_gets_a_second_connection() {
 }
 
 /// What a proxy does to the bytes it relays.
+#[cfg_attr(not(feature = "proto2"), allow(dead_code))] // used by the protocol-2 tests
 #[derive(Clone, Copy)]
 enum Tamper {
     /// Flips the bits of the server→client byte at this offset of each connection.
@@ -1279,6 +1280,7 @@ fn tampering_proxy(port: u16, tamper: Tamper) -> u16 {
 }
 
 /// Which protocol `cliente` ends up speaking with the real server.
+#[cfg_attr(not(feature = "proto2"), allow(dead_code))] // used by the protocol-2 tests
 #[derive(Clone, Copy)]
 enum Protocol {
     /// Protocol 2, agreed by `hola`.
@@ -1621,6 +1623,7 @@ fn key_refusal_names_the_flag_and_the_variable_once() {
 /// A proxy to `port` that passes the first `limit` bytes from the server, then holds the
 /// rest until the server ends the connection, and only then passes it on and closes: the
 /// test can shut the server down while a download is surely under way.
+#[cfg_attr(not(feature = "proto2"), allow(dead_code))] // used by the protocol-2 tests
 fn holding_proxy(port: u16, limit: usize) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let proxy_port = listener.local_addr().unwrap().port();

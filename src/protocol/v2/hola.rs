@@ -13,7 +13,7 @@ use crate::pickle::{Data, Value};
 use crate::protocol::{Codec, Limits, Negotiated, ReplyTo};
 
 /// The `operacion` that negotiates.
-pub const OPERACION: &str = "hola";
+pub(crate) const OPERACION: &str = "hola";
 
 /// The protocols a client may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
