@@ -54,7 +54,10 @@ PATH = [
     ("src/protocol/course.rs", "decode", 1),
     ("src/frame.rs", "announced", 1),
     ("src/message.rs", "Request", 1),
+    ("src/message.rs", "lookup", 1),
+    ("src/message.rs", "parse", 2),
     ("src/message.rs", "parse", 1),
+    ("src/message.rs", "parse_as", 1),
     ("src/pickle/decode.rs", "decode", 1),
     # The operation: dispatch by name, parse, run, queue the reply.
     ("src/ops/dispatch.rs", "request", 1),
@@ -63,7 +66,7 @@ PATH = [
     ("src/ops/operation.rs", "Operation", 1),
     ("src/ops/listar.rs", "parse", 1),
     ("src/ops/listar.rs", "run", 1),
-    ("src/storage.rs", "list", 1),
+    ("src/storage/mod.rs", "list", 1),
     ("src/reply.rs", "Outcome", 1),
     # The reply on the wire: a pickle into the outbox, and out to the socket.
     ("src/protocol/mod.rs", "reply", 2),

@@ -116,15 +116,16 @@ impl Dispatch<'_> {
             }
         };
         if let Some(negotiated) = protocol::negotiate(codec, &req, &to, advertised, &limits) {
-            push(out, self.peer, Chunk::bytes(negotiated.reply));
-            if negotiated.next == codec {
-                return Flow::Done;
-            }
+            // Like every request, one INFO line says what was asked (and what came of it).
             log::info!(
                 "{}: hola: protocol {:?} from the next frame on",
                 self.peer,
                 negotiated.next
             );
+            push(out, self.peer, Chunk::bytes(negotiated.reply));
+            if negotiated.next == codec {
+                return Flow::Done;
+            }
             // A subscriber's pushes follow the protocol its connection speaks.
             if let Some(peer) = self.ctx.peers.get_mut(self.id) {
                 peer.subscribed = peer.subscribed.as_ref().map(|to| to.speaking(negotiated.next));
