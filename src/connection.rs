@@ -196,6 +196,9 @@ pub struct Connection<S> {
     need: Option<usize>,
     /// Its budgets and limits (shared by every connection of the server, hence the Rc).
     tuning: Rc<Tuning>,
+    /// How many times the front frame was checked (the tests count re-parsing).
+    #[cfg(test)]
+    checks: std::cell::Cell<usize>,
 }
 
 impl<S: Transport> Connection<S> {
@@ -216,6 +219,8 @@ impl<S: Transport> Connection<S> {
             codec: Codec::default(),
             need: None,
             tuning,
+            #[cfg(test)]
+            checks: std::cell::Cell::new(0),
         }
     }
 
@@ -391,12 +396,24 @@ impl<S: Transport> Connection<S> {
     /// is known to need have not all arrived.
     fn front(&self) -> Check {
         match self.need {
+            // Every frame starts with its length: an empty buffer holds none.
+            _ if self.inbuf.is_empty() => Check::Incomplete { need: None },
             Some(need) if self.inbuf.len() < need => Check::Incomplete { need: Some(need) },
-            _ => self.codec.check(&self.inbuf, &self.tuning.limits()),
+            _ => {
+                #[cfg(test)]
+                self.checks.set(self.checks.get() + 1);
+                self.codec.check(&self.inbuf, &self.tuning.limits())
+            }
         }
     }
 
-    /// Notes what the front frame needs, after `inbuf` changed.
+    /// True while the front frame is known to need more bytes than have arrived: no need
+    /// to look at it (in protocol 2, to parse its JSON header) again yet.
+    fn short_of_need(&self) -> bool {
+        self.need.is_some_and(|need| self.inbuf.len() < need)
+    }
+
+    /// Notes what the front frame needs, after the front of `inbuf` changed.
     fn refresh_need(&mut self) {
         self.need = None;
         if let Check::Incomplete { need } = self.front() {
@@ -452,6 +469,8 @@ impl<S: Transport> Connection<S> {
             &mut self.codec,
             frames,
         );
+        #[cfg(test)]
+        self.checks.set(self.checks.get() + taken.checked);
         if taken.too_large {
             self.stop_reading_after_bad_frame();
             return None;
@@ -520,7 +539,7 @@ impl<S: Transport> Connection<S> {
         budget: &mut RequestBudget,
         frames: &mut usize,
     ) -> bool {
-        if self.inbuf.is_empty() || self.is_waiting() {
+        if self.inbuf.is_empty() || self.is_waiting() || self.short_of_need() {
             return true;
         }
         let Some(consumed) = self.handle_frames(None, h, frames) else {
@@ -603,8 +622,14 @@ impl<S: Transport> Connection<S> {
 
     /// Appends bytes of an unfinished frame.
     fn keep(&mut self, bytes: &[u8]) {
+        let fresh = self.inbuf.is_empty();
         self.inbuf.extend_from_slice(bytes);
-        self.refresh_need();
+        // A frame whose size is known is looked at again only once all of it is here: a
+        // client dripping a large frame a byte at a time must not make us parse its
+        // header once per byte.
+        if fresh || !self.short_of_need() {
+            self.refresh_need();
+        }
         if let Some(total) = self.need.filter(|n| *n <= SMALL_FRAME) {
             self.inbuf.reserve_exact(total - self.inbuf.len());
         }
@@ -653,6 +678,9 @@ fn over_high_water(outbox: &Outbox, t: &Tuning) -> bool {
 
 struct Taken {
     consumed: usize,
+    /// Frames looked at (for the tests' count of re-parsing).
+    #[cfg_attr(not(test), allow(dead_code))]
+    checked: usize,
     too_large: bool,
     /// The last frame handled asked us to wait for its reply.
     waiting: bool,
@@ -671,11 +699,13 @@ fn take_frames<H: Handler>(
 ) -> Taken {
     let mut taken = Taken {
         consumed: 0,
+        checked: 0,
         too_large: false,
         waiting: false,
     };
     while *frames < t.frames_budget && !over_high_water(outbox, t) {
         let rest = &data[taken.consumed..];
+        taken.checked += 1;
         match codec.check(rest, &t.limits()) {
             Check::Complete(frame) => {
                 let len = frame.len;

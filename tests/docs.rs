@@ -19,10 +19,7 @@ fn the_reading_paths_line_count_matches_the_code() {
     );
     // The last line: "<path> of <files>  lines on the path, of the whole files they are in".
     let last = stdout.lines().last().expect("a total");
-    let numbers: Vec<u64> = last
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
+    let numbers: Vec<u64> = last.split_whitespace().filter_map(|w| w.parse().ok()).collect();
     let [path, files] = numbers[..] else {
         panic!("no total in {last:?}")
     };

@@ -445,3 +445,20 @@ fn a_large_frame_abandoned_early_is_still_timed_out() {
     conn.release(&mut budget);
     assert_eq!(budget.used(), 0);
 }
+
+/// A frame that arrives in many small reads is looked at again only once all of it is
+/// here, not once per read (in protocol 2, each look parses the JSON header: a client
+/// dripping its raw bytes must not make the loop parse it once per byte).
+#[test]
+fn a_frame_arriving_in_small_reads_is_not_checked_once_per_read() {
+    let payload = vec![b'x'; 50_000];
+    let whole = frames(&[&payload]);
+    let steps: Vec<Step> = whole.chunks(500).map(|c| Step::Data(c.to_vec())).collect();
+    let reads = steps.len();
+    let mut conn = Connection::new(Mock::new(steps), peer(), Instant::now(), Rc::new(tuning()));
+    let mut h = Echo::default();
+    while run(&mut conn, &mut h, &tuning()) {}
+    assert_eq!(h.seen, 1);
+    let checks = conn.checks.get();
+    assert!(checks <= 6, "{checks} checks for {reads} reads");
+}

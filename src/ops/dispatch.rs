@@ -15,7 +15,7 @@ use crate::connection::{Flow, Handler};
 use crate::message::{Memo, Request};
 use crate::outbox::{Chunk, Outbox};
 use crate::pickle::decode::get;
-use crate::pickle::{Envelope, Value};
+use crate::pickle::Value;
 use crate::protocol::{self, Bad, Codec, Frame, Limits, ReplyTo};
 use crate::reply::{Caller, Outcome};
 use std::net::SocketAddr;
@@ -248,7 +248,7 @@ fn push(out: &mut Outbox, peer: SocketAddr, chunk: Chunk) {
 
 impl Handler for Dispatch<'_> {
     fn request(&mut self, codec: Codec, bytes: &[u8], frame: Frame, out: &mut Outbox) -> Flow {
-        isolate_panics(self.peer, out, |out| self.handle(codec, bytes, frame, out))
+        isolate_panics(self.peer, codec, out, |out| self.handle(codec, bytes, frame, out))
     }
 
     fn invalid(&mut self, bad: &Bad, out: &mut Outbox) {
@@ -261,7 +261,12 @@ impl Handler for Dispatch<'_> {
 /// A bug in one request must not take every other client down with the process: a
 /// panic becomes an error reply. (Fuzzing builds let panics through, so the fuzzer
 /// still sees them.)
-fn isolate_panics(peer: SocketAddr, out: &mut Outbox, handle: impl FnOnce(&mut Outbox) -> Flow) -> Flow {
+fn isolate_panics(
+    peer: SocketAddr,
+    codec: Codec,
+    out: &mut Outbox,
+    handle: impl FnOnce(&mut Outbox) -> Flow,
+) -> Flow {
     if cfg!(fuzzing) {
         return handle(out);
     }
@@ -273,7 +278,8 @@ fn isolate_panics(peer: SocketAddr, out: &mut Outbox, handle: impl FnOnce(&mut O
         Err(_) => {
             out.truncate(before);
             log::error!("{peer}: un pedido hizo fallar al servidor; se le respondió con un error");
-            let reply = ReplyTo::Course(Envelope::course()).error("", "error interno del servidor");
+            // In the protocol the connection speaks: a protocol-2 client reads no pickle.
+            let reply = ReplyTo::bare(codec).error("", "error interno del servidor");
             push(out, peer, Chunk::bytes(reply));
             Flow::Done
         }
@@ -316,4 +322,66 @@ pub fn truncate(s: &str, max: usize) -> &str {
         Some((i, _)) => &s[..i],
         None => s,
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Check;
+
+    /// A request that panics is answered with an error in the protocol its connection
+    /// speaks, and nothing it pushed before the panic is left half-queued.
+    #[test]
+    fn a_panicking_request_gets_an_error_in_its_own_protocol() {
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let codecs = [
+            Codec::Course,
+            #[cfg(feature = "proto2")]
+            Codec::V2,
+        ];
+        for codec in codecs {
+            let mut out = Outbox::default();
+            let flow = isolate_panics(peer, codec, &mut out, |out| {
+                out.push(Chunk::bytes(vec![0, 0, 0, 9, 1]));
+                panic!("a bug in one request");
+            });
+            assert_eq!(flow, Flow::Done);
+            assert_eq!(out.len(), 1, "only the error reply is queued");
+            let mut wire = Vec::new();
+            while !out.is_empty() {
+                out.write_to(&mut Sink(&mut wire), usize::MAX).unwrap();
+            }
+            let limits = Limits::default();
+            let Check::Complete(frame) = codec.check(&wire, &limits) else {
+                panic!("{codec:?}: the reply is one whole frame")
+            };
+            let (reply, _) = codec
+                .decode(&wire, frame, &limits, &mut Memo::default())
+                .expect("the reply decodes in the connection's protocol");
+            assert_eq!(reply.estado, Value::String("error".into()));
+            assert_eq!(reply.data, Value::String("error interno del servidor".into()));
+        }
+    }
+
+    /// A socket that takes every byte.
+    struct Sink<'a>(&'a mut Vec<u8>);
+
+    impl std::io::Read for Sink<'_> {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Ok(0)
+        }
+    }
+
+    impl std::io::Write for Sink<'_> {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.extend_from_slice(b);
+            Ok(b.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl crate::outbox::Transport for Sink<'_> {}
 }

@@ -171,6 +171,16 @@ pub enum ReplyTo {
 }
 
 impl ReplyTo {
+    /// An answer that echoes nothing of a request (none could be read): the course's
+    /// class, or protocol 2 without an id.
+    pub(crate) fn bare(codec: Codec) -> ReplyTo {
+        match codec {
+            Codec::Course => ReplyTo::Course(Envelope::course()),
+            #[cfg(feature = "proto2")]
+            Codec::V2 => ReplyTo::V2 { id: None },
+        }
+    }
+
     /// Which protocol this answer is written in.
     #[cfg(all(test, feature = "proto2"))]
     pub(crate) fn codec(&self) -> Codec {
