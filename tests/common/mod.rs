@@ -38,26 +38,56 @@ impl Drop for TempDir {
     }
 }
 
-/// The `servidor` binary under test. Cargo names it for the server package's own tests;
-/// the client package's tests (cliente/tests) find it beside their own executable, in the
-/// workspace's target folder, where `cargo test` at the top has just built it.
+/// The `servidor` binary under test. Cargo names it for the server package's own tests.
+/// The client package's tests (cliente/tests) build it once, into the workspace's target
+/// folder and with protocol 2 on or off as the client has it, so that `cargo test -p
+/// cliente` never runs a servidor left over from another build.
 pub fn servidor_exe() -> PathBuf {
     if let Some(path) = option_env!("CARGO_BIN_EXE_servidor") {
         return PathBuf::from(path);
     }
-    let me = std::env::current_exe().expect("the test knows its own path");
-    // target/<profile>/deps/<test> -> target/<profile>/servidor
-    let profile_dir = me
-        .parent()
-        .and_then(Path::parent)
-        .expect("a test runs from target/<profile>/deps");
-    let exe = profile_dir.join(format!("servidor{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        exe.exists(),
-        "{} is missing: run `cargo test` from the top of the workspace, which builds servidor too",
-        exe.display()
-    );
-    exe
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let me = std::env::current_exe().expect("the test knows its own path");
+            // target/<profile>/deps/<test> -> target/<profile>
+            let profile_dir = me
+                .parent()
+                .and_then(Path::parent)
+                .expect("a test runs from target/<profile>/deps");
+            let profile = profile_dir
+                .file_name()
+                .and_then(|p| p.to_str())
+                .unwrap_or("debug");
+            let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+            let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+            build
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "almacen",
+                    "--bin",
+                    "servidor",
+                    "--no-default-features",
+                ])
+                .arg("--manifest-path")
+                .arg(manifest)
+                .arg("--target-dir")
+                .arg(profile_dir.parent().expect("a target folder"));
+            if cfg!(feature = "proto2") {
+                build.args(["--features", "proto2"]);
+            }
+            match profile {
+                "debug" => {}
+                "release" => _ = build.arg("--release"),
+                other => _ = build.args(["--profile", other]),
+            }
+            let status = build.status().expect("cargo runs");
+            assert!(status.success(), "cargo build --bin servidor failed");
+            profile_dir.join(format!("servidor{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
 }
 
 /// A running `servidor`. Killed on drop.
