@@ -508,8 +508,10 @@ fn watch_stdin(registry: &Registry) -> io::Result<Option<Arc<Waker>>> {
 }
 
 /// Reads what stdin holds now: whether it brought an Enter, or None at its end. This is
-/// the one blocking read in the loop; we make it only when the OS has just said stdin
-/// is readable, so it returns at once.
+/// the one blocking read in the loop, and the one place we trust an event: stdin is not
+/// made nonblocking (it is shared with the shell), so we read only when the OS has just
+/// said it is readable, and then it returns at once. (Started in the background of a
+/// terminal, even that read would stop us; servidor checks for that first.)
 fn read_stdin() -> Option<bool> {
     let mut stdin = io::stdin().lock();
     let (len, enter) = match stdin.fill_buf() {

@@ -1,9 +1,12 @@
 //! almacen: a single-threaded, readiness-based file server for the IIC2233 course's
 //! "Sistema de almacenamiento" protocol (4-byte length + pickled `Mensaje`).
 //!
-//! Start reading at `server.rs` (the loop), then `connection.rs` (one client's state
-//! machine), `frame.rs` and `pickle/` (pure parsing), and `ops/` (what each request does:
-//! `operation.rs` for the shape, `dispatch.rs` for the table, then any one operation).
+//! Read `examples/servidor_minimo.rs` first: the same lesson in one file. Then follow
+//! the reading path at the top of docs/architecture.md: `server.rs` (the loop),
+//! `connection.rs` (one client's state machine), `protocol/` (the one seam between the
+//! wire and the operations: pure frame checks and decoding), and `ops/` (what each
+//! request does: `operation.rs` for the shape, `dispatch.rs` for the table, then any one
+//! operation).
 
 pub mod config;
 mod connection;

@@ -175,10 +175,9 @@ impl Memo {
 
     /// The request these exact bytes decoded to before, if remembered.
     pub(crate) fn lookup(&self, payload: &[u8]) -> Option<Request<'static>> {
-        self.slots
-            .iter()
-            .find(|(bytes, _)| **bytes == *payload)
-            .map(|(_, req)| req.clone())
+        let (_, req) = self.slots.iter().find(|(bytes, _)| **bytes == *payload)?;
+        log::trace!("request of {} B decoded from the memo", payload.len());
+        Some(req.clone())
     }
 
     /// How many requests are remembered.

@@ -41,4 +41,12 @@ fn the_reading_paths_line_count_matches_the_code() {
         doc.contains(&said),
         "docs/architecture.md should say {said:?} (run python3 docs/reading_path.py)"
     );
+    let example = std::fs::read_to_string(format!("{root}/examples/servidor_minimo.rs")).unwrap();
+    let lines = example.lines().count();
+    assert!(
+        lines <= 600,
+        "the one-file lesson has {lines} lines; it is meant to fit in 600"
+    );
+    let said = format!("the same path in {lines} lines");
+    assert!(doc.contains(&said), "docs/architecture.md should say {said:?}");
 }

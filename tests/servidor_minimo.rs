@@ -1,5 +1,5 @@
 //! examples/servidor_minimo.rs, the one-file lesson, run as a program: the course's client
-//! gets the very bytes the real server sends, a stalled download does not grow its
+//! gets the very bytes servidor sends, a stalled download does not grow its
 //! memory, and stdin works as the course's "Presione enter para cerrar".
 
 mod common;
@@ -130,12 +130,12 @@ impl Drop for Minimo {
     }
 }
 
-/// The frame the real server sends for `Mensaje(operacion, data, "ok")`.
+/// The frame servidor (the real server of this repository) sends for `Mensaje(operacion, data, "ok")`.
 fn ok_frame(operacion: &str, data: Data) -> Vec<u8> {
     message::ok(&Envelope::course(), operacion, &data)
 }
 
-/// The real server's error reply.
+/// servidor's error reply.
 fn error_frame(operacion: &str, why: &str) -> Vec<u8> {
     message::error(&Envelope::course(), operacion, why)
 }
@@ -153,11 +153,11 @@ fn strs(names: &[&str]) -> Data {
     Data::List(names.iter().map(|n| Data::str(*n)).collect())
 }
 
-/// `listar` and `descargar` answer with the same bytes as the real server: the sorted
+/// `listar` and `descargar` answer with the same bytes as servidor: the sorted
 /// names of the regular files (no hidden ones, no folders), and each file whole, from
 /// empty to several chunks.
 #[test]
-fn listar_and_descargar_send_the_real_servers_bytes() {
+fn listar_and_descargar_send_servidors_bytes() {
     let big = pattern(300_000);
     let files: [(&str, &[u8]); 4] = [
         ("poema.txt", "Llueve sobre San Joaquín.\n".as_bytes()),
@@ -205,10 +205,10 @@ fn the_course_client_is_served() {
     assert_todo_ok(&out);
 }
 
-/// A missing name gets the course's error reply, byte for byte as the real server's; so
+/// A missing name gets an error reply, byte for byte as servidor's; so
 /// does an unknown operation.
 #[test]
-fn a_missing_name_gets_the_courses_error_reply() {
+fn a_missing_name_gets_servidors_error_reply() {
     let server = Minimo::start(&[("poema.txt", b"hola")], Stdio::piped());
     let mut c = server.connect();
     let reply = ask_raw(&mut c, "descargar", Data::str("no-existe.txt"));
