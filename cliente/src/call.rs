@@ -62,8 +62,8 @@ pub const BASIC_OPS: [&str; 2] = ["listar", "descargar"];
 /// `Local` failure, and the menu goes on after it.
 pub fn lacks(what: &str) -> Failure {
     Failure::Local(format!(
-        "este servidor no ofrece {what}: no respondió a hola, como el servidor del curso, \
-         que solo tiene listar y descargar"
+        "este servidor no ofrece {what}: es como el servidor del curso, que solo tiene \
+         listar y descargar"
     ))
 }
 

@@ -28,16 +28,16 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
         Command::Menu => unreachable!("the menu is not a subcommand"),
         Command::Listar => {
             for name in ops::listar(&mut link)? {
-                println!("{name}");
+                outln!("{name}");
             }
         }
         Command::ListarDetalle { bytes } => {
-            print!(
+            out!(
                 "{}",
                 ops::render_entries(&ops::listar_detalle(&mut link)?, *bytes)
             )
         }
-        Command::Clientes => print!("{}", ops::render_peers(&ops::clientes(&mut link)?)),
+        Command::Clientes => out!("{}", ops::render_peers(&ops::clientes(&mut link)?)),
         Command::Descargar { name, .. } => {
             descargar(&mut link, name, plan.dest.as_deref().expect("checked"))?
         }
@@ -48,23 +48,23 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
         Command::Duplicar { name, new } => {
             let copy =
                 ops::duplicar(&mut link, name, new.as_deref()).map_err(|f| ops::key_hint(f, have_key))?;
-            println!("Copiado {name} como {copy}");
+            outln!("Copiado {name} como {copy}");
         }
         Command::Borrar { name } => {
             ops::borrar(&mut link, name).map_err(|f| ops::key_hint(f, have_key))?;
-            println!("Borrado {name}");
+            outln!("Borrado {name}");
         }
         Command::Renombrar { name, new } => {
             let new = ops::renombrar(&mut link, name, new).map_err(|f| ops::key_hint(f, have_key))?;
-            println!("Renombrado {name} a {new}");
+            outln!("Renombrado {name} a {new}");
         }
         Command::Difundir { name } => {
             let n = ops::difundir(&mut link, name)?;
-            println!("{name} enviado a {n} {}", plural(n, "cliente", "clientes"));
+            outln!("{name} enviado a {n} {}", plural(n, "cliente", "clientes"));
         }
         Command::Mensaje { to, text } => {
             let n = ops::mensaje(&mut link, &ops::recipient(to)?, text)?;
-            println!("Mensaje entregado a {n} {}", plural(n, "cliente", "clientes"));
+            outln!("Mensaje entregado a {n} {}", plural(n, "cliente", "clientes"));
         }
         Command::Escuchar => listen(&mut link, inv.alias.as_deref())?,
     }
@@ -92,7 +92,7 @@ fn beyond_basic(command: &Command) -> Option<&'static str> {
 fn descargar(link: &mut Direct, name: &str, dest: &Path) -> Result<(), Failure> {
     if link.basic() {
         let done = transfer::download_whole(link, name, dest)?;
-        println!("{}", done.report(name, dest));
+        outln!("{}", done.report(name, dest));
         return Ok(());
     }
     let job = transfer::plan_download(link, name, dest)?;
@@ -105,7 +105,7 @@ fn descargar(link: &mut Direct, name: &str, dest: &Path) -> Result<(), Failure> 
         );
     }
     let done = transfer::download(link, job, resume)?;
-    println!("{}", done.report(name, dest));
+    outln!("{}", done.report(name, dest));
     Ok(())
 }
 
@@ -115,7 +115,7 @@ fn subir(link: &mut Direct, path: &Path, name: &str, replace: bool, have_key: bo
         Some(m) => Failure::Server(format!("{m} (use --reemplazar para sobrescribirlo)")),
         None => ops::key_hint(f, have_key),
     })?;
-    println!("Subido {name} ({})", human(done.bytes));
+    outln!("Subido {name} ({})", human(done.bytes));
     Ok(())
 }
 
@@ -269,7 +269,7 @@ impl Call for Direct {
 /// `escuchar`: subscribe, then print and save pushes until the server closes.
 fn listen(link: &mut Direct, alias: Option<&str>) -> Result<(), Failure> {
     let id = ops::suscribir(link, alias)?;
-    println!("Suscrito como cliente {id}; esperando mensajes y archivos (Ctrl-C para salir)");
+    outln!("Suscrito como cliente {id}; esperando mensajes y archivos (Ctrl-C para salir)");
     loop {
         match link.reader.next()? {
             None => {

@@ -206,6 +206,23 @@ pub fn connect(target: &Target, spool: &Path, wait: Duration) -> Result<(Reader,
             writer.peer.refusal = refusal;
             Ok((reader, writer))
         }
+        // It answers what it does not know, but is it an almacen? An older one has
+        // `listar_detalle`; a server written in the lab (or the one-file example) has
+        // only what the course asks for, and is used as such.
+        Hola::Unknown => {
+            writer.send(DETAIL_PROBE, &Data::None)?;
+            let reply = reader.next()?;
+            writer.answered();
+            if reply.is_none_or(|r| r.estado != "ok") {
+                log::debug!(
+                    "the server does not know hola nor {DETAIL_PROBE}: a server like the course's, \
+                     for {} only",
+                    BASIC_OPS.join(" and ")
+                );
+                writer.basic = true;
+            }
+            Ok((reader, writer))
+        }
         // A server that hangs up on a request it does not know: ask again without `hola`.
         Hola::Closed => {
             log::debug!("the server closed the connection on hola; reconnecting in the course's protocol");
@@ -230,6 +247,9 @@ pub fn connect(target: &Target, spool: &Path, wait: Duration) -> Result<(Reader,
 /// answers and changes nothing for (the question still tells an almacen from a server
 /// like the course's, which says nothing).
 const HOLA: &str = "hola";
+/// What tells an older almacen (it has it) from a server that has only the course's
+/// operations, when neither knows `hola`.
+const DETAIL_PROBE: &str = "listar_detalle";
 const ASK_VERSION: i64 = if cfg!(feature = "proto2") { 2 } else { 1 };
 
 /// How a server took `hola`.
@@ -240,6 +260,8 @@ enum Hola {
     /// The course's protocol; with the server's words when it refused for a reason of
     /// its own rather than not knowing `hola`.
     Declined(Option<String>),
+    /// An error that names `hola`: the server does not know it.
+    Unknown,
     /// It closed the connection instead of answering.
     Closed,
     /// It said nothing at all, as the course's server does to anything it does not know.
@@ -266,15 +288,15 @@ fn negotiate(reader: &mut Reader, writer: &mut Writer) -> Result<Hola, Failure> 
     // protocol is all it speaks. Any other error may be the server turning us away
     // (full): kept, in case the connection ends next.
     log::debug!(
-        "the server declined protocol 2 ({} {:?}); staying in the course's protocol",
+        "the server declined protocol {ASK_VERSION} ({} {:?}); staying in the course's protocol",
         reply.estado,
         reply.data
     );
-    let refusal = match reply.data {
-        Value::String(words) if reply.estado == "error" && !words.contains(HOLA) => Some(words),
-        _ => None,
-    };
-    Ok(Hola::Declined(refusal))
+    Ok(match reply.data {
+        Value::String(words) if reply.estado == "error" && words.contains(HOLA) => Hola::Unknown,
+        Value::String(words) if reply.estado == "error" => Hola::Declined(Some(words)),
+        _ => Hola::Declined(None),
+    })
 }
 
 /// Opens the socket and makes the two halves, both in the course's protocol.

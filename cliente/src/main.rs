@@ -9,6 +9,24 @@
 //! the menu and the subcommands to the operations, the connection and pushes, then to
 //! `call` and `text`, never back up.
 
+/// `print!` and `println!` for what the client shows on stdout: when whoever reads it has
+/// gone (`cliente listar | head -1`), the program ends quietly instead of panicking on
+/// the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::text::out(format_args!($($arg)*))
+    };
+}
+
+macro_rules! outln {
+    () => {
+        $crate::text::out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::text::out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod args;
 mod call;
 mod commands;
@@ -37,7 +55,7 @@ fn main() -> ExitCode {
     let inv = match args::parse(std::env::args_os().skip(1), env_clave) {
         Ok(Parsed::Run(inv)) => inv,
         Ok(Parsed::Print(text)) => {
-            print!("{text}");
+            out!("{text}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {

@@ -63,20 +63,22 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
     let mut menu = Menu::open(inv)?;
     if menu.basic() {
         // Nothing to subscribe to: such a server pushes nothing.
-        println!(
+        outln!(
             "Conectado a {}:{}, un servidor como el del curso: solo ofrece listar y descargar.",
-            inv.target.host, inv.target.port
+            inv.target.host,
+            inv.target.port
         );
     } else {
         let id = ops::suscribir(&mut menu, inv.alias.as_deref())?;
-        println!(
+        outln!(
             "Conectado a {}:{} como cliente {id}. Lo que otros le envíen se guarda en {DOWNLOADS}/.",
-            inv.target.host, inv.target.port
+            inv.target.host,
+            inv.target.port
         );
     }
     // The whole menu once, then a short prompt: results stay on screen instead of
     // scrolling away under a dozen lines after every choice.
-    println!("{MENU}");
+    outln!("{MENU}");
     loop {
         let Some(choice) = menu.line("\nOpción (? para ver el menú): ")? else {
             return Ok(());
@@ -84,22 +86,22 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
         let result = match choice.trim().to_lowercase().as_str() {
             "" => continue,
             "?" | "menu" | "menú" | "ayuda" => {
-                println!("{MENU}");
+                outln!("{MENU}");
                 continue;
             }
             "0" | "salir" => {
-                println!("Hasta luego.");
+                outln!("Hasta luego.");
                 return Ok(());
             }
             other => match action(other) {
                 Some((name, _)) if menu.basic() && !BASIC_OPS.contains(&name) => {
-                    println!("Error: {}", lacks(name));
+                    outln!("Error: {}", lacks(name));
                     continue;
                 }
                 Some((_, act)) => act(&mut menu),
                 None => {
-                    println!("Opción no válida: {}", printable(other));
-                    println!("{MENU}");
+                    outln!("Opción no válida: {}", printable(other));
+                    outln!("{MENU}");
                     continue;
                 }
             },
@@ -109,9 +111,9 @@ pub fn run(inv: &Invocation) -> Result<(), Failure> {
             // The server refused, or a local file or an answer was wrong: say so and
             // show the menu again. A lost connection ends the session.
             Err(Stop::Failed(f @ Failure::Server(_))) => {
-                println!("Error: {}", ops::key_hint(f, menu.clave.is_some()))
+                outln!("Error: {}", ops::key_hint(f, menu.clave.is_some()))
             }
-            Err(Stop::Failed(Failure::Local(m))) => println!("Error: {m}"),
+            Err(Stop::Failed(Failure::Local(m))) => outln!("Error: {m}"),
             Err(Stop::Failed(failure)) => return Err(failure),
             Err(Stop::Eof) => return Ok(()),
         }
@@ -246,7 +248,7 @@ impl Menu {
                 // failure.
                 Ok(Event::Closed(_)) if self.pushes.server_closing() => {
                     self.own_line();
-                    println!("El servidor cerró la sesión. Hasta luego.");
+                    outln!("El servidor cerró la sesión. Hasta luego.");
                     return Ok(None);
                 }
                 Ok(Event::Closed(e)) => {
@@ -265,7 +267,7 @@ impl Menu {
     }
 
     fn prompt(&mut self, prompt: &str) {
-        print!("{prompt}");
+        out!("{prompt}");
         let _ = std::io::stdout().flush();
         self.at_prompt = true;
     }
@@ -273,7 +275,7 @@ impl Menu {
     /// Ends the prompt's line, if one is waiting, so what comes next starts clean.
     fn own_line(&mut self) {
         if self.at_prompt {
-            println!();
+            outln!();
             self.at_prompt = false;
         }
     }
@@ -286,7 +288,7 @@ impl Menu {
                 "" => return Ok(default),
                 "s" | "si" | "sí" | "y" | "yes" => return Ok(true),
                 "n" | "no" => return Ok(false),
-                _ => println!("Responda s (sí) o n (no)."),
+                _ => outln!("Responda s (sí) o n (no)."),
             }
         }
     }
@@ -303,7 +305,7 @@ impl Menu {
     fn ask_name(&mut self, prompt: &str) -> Result<Option<String>, Stop> {
         let name = self.ask(prompt)?;
         if name.is_empty() {
-            println!("Cancelado.");
+            outln!("Cancelado.");
             return Ok(None);
         }
         Ok(Some(name))
@@ -355,21 +357,21 @@ fn listar(menu: &mut Menu) -> Result<(), Stop> {
         // Names only: such a server has no listar_detalle.
         let names = ops::listar(menu)?;
         if names.is_empty() {
-            println!("No hay archivos en el servidor.");
+            outln!("No hay archivos en el servidor.");
         } else {
-            println!("Archivos en el servidor:");
+            outln!("Archivos en el servidor:");
             for name in names {
-                println!("  {}", printable(&name));
+                outln!("  {}", printable(&name));
             }
         }
         return Ok(());
     }
     let entries = ops::listar_detalle(menu)?;
     if entries.is_empty() {
-        println!("No hay archivos en el servidor.");
+        outln!("No hay archivos en el servidor.");
     } else {
-        println!("Archivos en el servidor:");
-        print!("{}", ops::render_entries(&entries, false));
+        outln!("Archivos en el servidor:");
+        out!("{}", ops::render_entries(&entries, false));
     }
     Ok(())
 }
@@ -382,7 +384,7 @@ fn descargar(menu: &mut Menu) -> Result<(), Stop> {
     let dest = Path::new(DOWNLOADS).join(&name);
     if menu.basic() {
         let done = transfer::download_whole(menu, &name, &dest)?;
-        println!("{}", done.report(&name, &dest));
+        outln!("{}", done.report(&name, &dest));
         return Ok(());
     }
     let plan = transfer::plan_download(menu, &name, &dest)?;
@@ -396,14 +398,14 @@ fn descargar(menu: &mut Menu) -> Result<(), Stop> {
             true,
         )?;
     let done = transfer::download(menu, plan, resume)?;
-    println!("{}", done.report(&name, &dest));
+    outln!("{}", done.report(&name, &dest));
     Ok(())
 }
 
 fn subir(menu: &mut Menu) -> Result<(), Stop> {
     let typed = menu.ask("Ruta del archivo local: ")?;
     if typed.is_empty() {
-        println!("Cancelado.");
+        outln!("Cancelado.");
         return Ok(());
     }
     // Pasted paths come quoted, escaped or with ~: take the reading that exists.
@@ -411,7 +413,7 @@ fn subir(menu: &mut Menu) -> Result<(), Stop> {
     // Check the local file before asking anything else, so a typo costs one question and
     // a script's next lines are not taken as answers to questions about a missing file.
     if !path.is_file() {
-        println!("Error: {}: no existe o no es un archivo", path.display());
+        outln!("Error: {}: no existe o no es un archivo", path.display());
         return Ok(());
     }
     let default = path
@@ -426,14 +428,14 @@ fn subir(menu: &mut Menu) -> Result<(), Stop> {
         Err(f) if ops::already_exists(&f).is_some() => {
             let question = format!("Ya existe {name} en el servidor. ¿Reemplazarlo? (s/N): ");
             if !menu.yes_no(&question, false)? {
-                println!("No se subió {name}.");
+                outln!("No se subió {name}.");
                 return Ok(());
             }
             transfer::upload(menu, &path, &name, true)?
         }
         other => other?,
     };
-    println!("Subido {name} ({})", human(done.bytes));
+    outln!("Subido {name} ({})", human(done.bytes));
     Ok(())
 }
 
@@ -443,7 +445,7 @@ fn duplicar(menu: &mut Menu) -> Result<(), Stop> {
     };
     let new = menu.ask("Nombre de la copia (Enter para uno automático): ")?;
     let copy = ops::duplicar(menu, &name, Some(new.as_str()).filter(|n| !n.is_empty()))?;
-    println!("Copiado {name} como {copy}");
+    outln!("Copiado {name} como {copy}");
     Ok(())
 }
 
@@ -456,11 +458,11 @@ fn borrar(menu: &mut Menu) -> Result<(), Stop> {
         printable(&name)
     );
     if !menu.yes_no(&question, false)? {
-        println!("No se borró {name}.");
+        outln!("No se borró {name}.");
         return Ok(());
     }
     ops::borrar(menu, &name)?;
-    println!("Borrado {name}");
+    outln!("Borrado {name}");
     Ok(())
 }
 
@@ -472,7 +474,7 @@ fn renombrar(menu: &mut Menu) -> Result<(), Stop> {
         return Ok(());
     };
     let new = ops::renombrar(menu, &name, &new)?;
-    println!("Renombrado {name} a {new}");
+    outln!("Renombrado {name} a {new}");
     Ok(())
 }
 
@@ -481,12 +483,12 @@ fn difundir(menu: &mut Menu) -> Result<(), Stop> {
         return Ok(());
     };
     let n = ops::difundir(menu, &name)?;
-    println!("{name} enviado a {n} {}", plural(n, "cliente", "clientes"));
+    outln!("{name} enviado a {n} {}", plural(n, "cliente", "clientes"));
     Ok(())
 }
 
 fn clientes(menu: &mut Menu) -> Result<(), Stop> {
-    print!("{}", ops::render_peers(&ops::clientes(menu)?));
+    out!("{}", ops::render_peers(&ops::clientes(menu)?));
     Ok(())
 }
 
@@ -495,10 +497,10 @@ fn mensaje(menu: &mut Menu) -> Result<(), Stop> {
     let to = ops::recipient(&to)?;
     let text = menu.ask("Texto: ")?;
     if text.is_empty() {
-        println!("Cancelado.");
+        outln!("Cancelado.");
         return Ok(());
     }
     let n = ops::mensaje(menu, &to, &text)?;
-    println!("Mensaje entregado a {n} {}", plural(n, "cliente", "clientes"));
+    outln!("Mensaje entregado a {n} {}", plural(n, "cliente", "clientes"));
     Ok(())
 }

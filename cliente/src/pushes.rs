@@ -92,7 +92,7 @@ impl Pushes {
             _ => self.save_file(msg),
         };
         match line {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(text) => eprintln!("{text}"),
         }
     }

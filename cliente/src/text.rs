@@ -1,4 +1,5 @@
-//! Text for people: sizes as they read them, and untrusted text made safe to print.
+//! Text for people: sizes as they read them, untrusted text made safe to print, and
+//! printing itself.
 //!
 //! Every other part of the client shows sizes and names through these two, so they live
 //! here, below everything, where any module can use them without pulling in another.
@@ -31,6 +32,17 @@ pub fn printable(text: &str) -> String {
         }
     }
     out
+}
+
+/// Writes to stdout. A reader that went away (the other end of a pipe closed) ends the
+/// program quietly: there is nobody left to tell anything.
+pub fn out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
 }
 
 #[cfg(test)]

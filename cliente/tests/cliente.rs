@@ -1467,10 +1467,16 @@ struct CourseServer {
 
 impl CourseServer {
     fn start(dir: &Path) -> CourseServer {
+        CourseServer::start_with(dir, &[])
+    }
+
+    /// With `--responde`: unknown operations get an error reply instead of silence.
+    fn start_with(dir: &Path, extra: &[&str]) -> CourseServer {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/py/servidor_curso.py");
         let mut child = common::python3()
             .arg(script)
             .arg(dir)
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -1520,6 +1526,28 @@ fn a_server_like_the_courses_lists_and_serves_whole_files() {
     assert_eq!(names_in(&cwd.path().join("descargas")).len(), 3, "no leftovers");
     let run = cliente(course.port, cwd.path(), &["descargar", "no-está.txt"]);
     assert_exit(&run, 1, &["no entregó no-está.txt", "listar"]);
+}
+
+/// A server that answers what it does not know with an error (as some students' do, and
+/// examples/servidor_minimo.rs) but has neither `hola` nor `listar_detalle` is used like
+/// the course's: downloads whole files, and says in one line what it lacks.
+#[test]
+fn a_server_that_refuses_what_it_lacks_is_used_like_the_courses() {
+    let dir = served();
+    let course = CourseServer::start_with(dir.path(), &["--responde"]);
+    let cwd = TempDir::new("cli-responde");
+    cwd.write("nota.txt", b"x");
+    let run = cliente(course.port, cwd.path(), &["descargar", "poema.txt"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_downloaded(cwd.path(), dir.path(), "poema.txt");
+    let run = cliente(course.port, cwd.path(), &["subir", "nota.txt"]);
+    assert_exit(
+        &run,
+        2,
+        &["este servidor no ofrece subir:", "solo tiene listar y descargar"],
+    );
+    let run = menu(course.port, cwd.path(), "listar\nsalir\n");
+    assert_said(&run, &["solo ofrece listar y descargar", "  poema.txt"]);
 }
 
 /// Asked for what such a server lacks, cliente says so in one line and sends nothing
@@ -1719,4 +1747,22 @@ fn menu_subir_asks_the_questions_the_doc_lists() {
     for question in ["`Ruta del archivo local:`", "`Nombre en el servidor [X]:`"] {
         assert!(doc.contains(question), "docs/cliente.md does not list {question}");
     }
+}
+
+/// Output whose reader has gone (`cliente listar | head -1`, the pipe closed before the
+/// first line) ends cliente quietly, not with a panic about a broken pipe.
+#[test]
+fn a_reader_that_goes_away_ends_cliente_quietly() {
+    let (_dir, server, cwd) = started("cli-pipe");
+    let mut child = cliente_cmd(server.port, cwd.path(), &["listar"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
 }

@@ -1,13 +1,15 @@
 """A stand-in for the course's own file server and the ones students write in the lab,
 for cliente's tests: one thread per client, `listar` and `descargar` answered, every
-other operation met with silence (no reply at all, the connection stays open).
+other operation met with silence (no reply at all, the connection stays open), or with
+`--responde`, with an error reply (`operación desconocida: X`), as some students'
+servers and examples/servidor_minimo.rs do.
 
 Replies are `Mensaje(data=..., estado=...)` pickled from a class defined here, so they
 carry `__main__.Mensaje` and `operacion=None`, as those servers' replies do. `descargar`
 takes the bare file name and answers the whole file in one frame, or `estado="error"`
 with no data when the name is not in the folder.
 
-    python3 servidor_curso.py CARPETA
+    python3 servidor_curso.py CARPETA [--responde]
 
 listens on 127.0.0.1, on a free port that it prints as `puerto N`, until stdin ends.
 """
@@ -42,7 +44,7 @@ def send(conn, mensaje):
     conn.sendall(len(payload).to_bytes(4, "big") + payload)
 
 
-def serve(conn, folder):
+def serve(conn, folder, answers_unknown):
     with conn:
         while True:
             head = read_exactly(conn, 4)
@@ -67,11 +69,16 @@ def serve(conn, folder):
                         send(conn, Mensaje(data=f.read(), estado="ok"))
                 else:
                     send(conn, Mensaje(estado="error"))
+            elif answers_unknown:
+                send(conn, Mensaje(data=f"operación desconocida: {operacion}", estado="error"))
             # Anything else: no answer, as the course's server does.
 
 
 def main():
+    if len(sys.argv) < 2:
+        sys.exit("uso: servidor_curso.py CARPETA [--responde]")
     folder = sys.argv[1]
+    answers_unknown = "--responde" in sys.argv[2:]
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -80,7 +87,7 @@ def main():
     def accept():
         while True:
             conn, _ = listener.accept()
-            threading.Thread(target=serve, args=(conn, folder), daemon=True).start()
+            threading.Thread(target=serve, args=(conn, folder, answers_unknown), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
     sys.stdin.read()
