@@ -3,22 +3,18 @@
 //! serve every client: where the course's server parks a thread in `recv` per client, here
 //! the operating system tells us which sockets are ready and we do a little work for each.
 //!
-//! Run it in a folder that holds `archivos/` (PORT and HOST are optional: 3247 and
-//! localhost, as in the course; port 0 asks the OS for a free one, which the banner shows):
-//!
-//! ```text
-//! cargo run --example servidor_minimo -- 3247 localhost
-//! ```
+//! Run it where `archivos/` is (PORT and HOST are optional: 3247 and localhost, as in the
+//! course; port 0 picks a free one): `cargo run --example servidor_minimo -- 3247 localhost`
+//! in the repository, or `target/debug/examples/servidor_minimo 3247` from any folder.
 //!
 //! Every message is a frame: a 4-byte big-endian length, then a Python pickle of
 //! `Mensaje(operacion, data, estado)`. `listar` gets the list of file names, `descargar`
 //! with a name gets the file's bytes; replies say `estado="ok"` or `"error"`.
 //!
-//! `servidor` does the same jobs with more care (memory and time budgets, sendfile,
-//! uploads, hostile clients); this file is the map to read first. One caution: unlike
-//! Python's `pickle.loads`, serde-pickle never runs code from a pickle, but a small
-//! hostile pickle can still ask for a lot of memory. `servidor` checks every pickle before
-//! decoding it; this example only limits a request's size. Keep it off the internet.
+//! `servidor` does the same jobs with more care (budgets, sendfile, uploads, hostile
+//! clients); this file is the map to read first. serde-pickle never runs code from a
+//! pickle, but a hostile one can still ask for much memory, and only `servidor` checks
+//! each pickle first: keep this example off the internet.
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
@@ -61,7 +57,12 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     if let Err(e) = serve(&host, port) {
-        eprintln!("servidor_minimo: {e}");
+        let why = match e.kind() {
+            ErrorKind::AddrInUse => "el puerto ya está en uso: cierre el otro programa o elija otro".into(),
+            ErrorKind::PermissionDenied => "no hay permiso para ese puerto: use uno sobre 1024".into(),
+            _ => e.to_string(),
+        };
+        eprintln!("servidor_minimo: {why}");
         return ExitCode::FAILURE;
     }
     println!("Servidor cerrado");
@@ -73,9 +74,11 @@ fn serve(host: &str, port: u16) -> io::Result<()> {
     let mut poll = Poll::new()?;
     // The course's server is IPv4 (AF_INET), and so is its client: "localhost" must be
     // 127.0.0.1 even where the system lists ::1 first.
-    let ipv4 = (host, port).to_socket_addrs()?.find(SocketAddr::is_ipv4);
-    let no_address = || io::Error::new(ErrorKind::NotFound, format!("{host} no tiene dirección IPv4"));
-    let mut listener = TcpListener::bind(ipv4.ok_or_else(no_address)?)?;
+    let ipv4 = (host, port)
+        .to_socket_addrs()
+        .map(|mut a| a.find(SocketAddr::is_ipv4));
+    let no_address = || io::Error::other(format!("no se encontró una dirección IPv4 para {host}"));
+    let mut listener = TcpListener::bind(ipv4.ok().flatten().ok_or_else(no_address)?)?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
     let port = listener.local_addr()?.port(); // the real one, when 0 was asked
@@ -112,8 +115,7 @@ fn serve(host: &str, port: u16) -> io::Result<()> {
                         let _ = poll.registry().deregister(&mut mio::unix::SourceFd(&0));
                     }
                 },
-                // Only the stdin thread wakes us, and only for Enter.
-                WAKER => return Ok(()),
+                WAKER => return Ok(()), // only the stdin thread wakes us, for Enter
                 Token(key) => turn.push(key),
             }
         }

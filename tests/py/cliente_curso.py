@@ -49,6 +49,12 @@ class Cliente:
 
 
 def main():
+    if len(sys.argv) != 4 or not sys.argv[1].isdigit():
+        sys.exit(
+            "uso: cliente_curso.py PUERTO CARPETA_SERVIDA CARPETA_DE_DESCARGAS\n"
+            "(un cliente de prueba que habla como el del curso y revisa cada byte; "
+            "no es el cliente del curso)"
+        )
     port, servida, descargas = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     cliente = Cliente(port, "127.0.0.1")
 
