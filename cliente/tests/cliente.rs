@@ -948,16 +948,19 @@ fn read_request(stream: &mut std::net::TcpStream) -> Option<almacen::message::Re
     Some(msg.into_owned())
 }
 
-/// Reads requests until one that is not `hola`, answering each `hola` as an almacen from
-/// before protocol 2 does (the course's protocol stays in use), and returns that one.
+/// Reads requests until one that is neither `hola` nor `listar_detalle`, answering them
+/// as an almacen from before protocol 2 does (`hola` is unknown to it, so the course's
+/// protocol stays in use; `listar_detalle`, which cliente then asks to tell it from a
+/// server like the course's, lists nothing), and returns that one.
 fn read_request_past_hola(stream: &mut std::net::TcpStream) -> Option<almacen::message::Request<'static>> {
     loop {
         let req = read_request(stream)?;
-        if req.operacion != "hola" {
-            return Some(req);
-        }
-        let no = almacen::message::error(&req.envelope, "hola", "operación desconocida: hola");
-        stream.write_all(&no).ok()?;
+        let answer = match req.operacion.as_str() {
+            "hola" => almacen::message::error(&req.envelope, "hola", "operación desconocida: hola"),
+            "listar_detalle" => almacen::message::ok(&req.envelope, "listar_detalle", &Data::List(vec![])),
+            _ => return Some(req),
+        };
+        stream.write_all(&answer).ok()?;
     }
 }
 
