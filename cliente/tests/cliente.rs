@@ -1305,7 +1305,9 @@ impl Protocol {
     fn agreement(self) -> &'static str {
         match self {
             Protocol::Two => "agreed to protocol 2",
-            Protocol::Course => "declined protocol 2",
+            // Built without protocol 2, cliente asks for version 1.
+            Protocol::Course if cfg!(feature = "proto2") => "declined protocol 2",
+            Protocol::Course => "declined protocol 1",
         }
     }
 }
